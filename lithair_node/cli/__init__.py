@@ -1,0 +1,27 @@
+"""The `lithair` command."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .cluster_cmd import cluster
+from .inject_cmd import inject
+from .serve_cmd import serve
+from .status_cmd import status
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="lithair")
+def cli() -> None:
+    """Lithair Node: a Raft-replicated data node for IoT sensor readings."""
+
+
+cli.add_command(serve)
+cli.add_command(cluster)
+cli.add_command(status)
+cli.add_command(inject)
+
+
+def main() -> None:
+    cli(prog_name="lithair")

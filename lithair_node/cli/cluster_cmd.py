@@ -1,0 +1,134 @@
+"""`lithair cluster up`: run N local nodes in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import signal
+import time
+from pathlib import Path
+
+import click
+
+from ..client import ClusterClient
+from ..cluster_view import gather_rows, render_table
+from ..injector import inject
+from ..loadgen import file_batches, synthetic_batches
+from ..local_cluster import LocalCluster
+
+# The Intel Lab sample shipped in the repository, used by --demo when present.
+DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "intel_lab_sample.txt"
+
+
+@click.group()
+def cluster() -> None:
+    """Run a local cluster of nodes on this machine."""
+
+
+@cluster.command("up")
+@click.option("--nodes", "count", default=3, type=click.IntRange(1, 9), help="Number of nodes.")
+@click.option("--http-port", default=8001, type=click.IntRange(1, 65535), help="First HTTP port.")
+@click.option("--raft-port", default=9001, type=click.IntRange(1, 65535), help="First Raft port.")
+@click.option("--host", default="127.0.0.1", help="Address every node binds to.")
+@click.option("--data-dir", default="lithair-data", type=click.Path(file_okay=False, path_type=Path),
+              help="One sub-directory per node; re-use it to restart the same cluster.")
+@click.option("--demo", is_flag=True, help="Once ready, write a small demo load.")
+@click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token for write/admin routes.")
+def up(count: int, http_port: int, raft_port: int, host: str, data_dir: Path, demo: bool,
+       token: str | None) -> None:
+    """Start the nodes, print their URLs, and run until Ctrl-C / SIGTERM.
+
+    Send SIGHUP to restart nodes that exited (e.g. after you killed one)."""
+    extra = ("--token", token) if token else ()
+    local = LocalCluster(data_dir, nodes=count, host=host, http_port=http_port,
+                         raft_port=raft_port, extra_args=extra)
+    stopping = restart = False
+
+    def on_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    def on_hup(*_: object) -> None:
+        nonlocal restart
+        restart = True
+
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    local.start()
+    try:
+        click.echo(f"Raft password: {local.password_file}")
+        for spec in local.specs:
+            click.echo(f"{spec.node_id}: {spec.url}  (raft {spec.raft_address}, "
+                       f"data {spec.data_dir}, log {spec.data_dir / 'node.log'})")
+        click.echo("waiting for a leader...")
+        _wait_ready(local, lambda: stopping)
+        if demo and not stopping:
+            _run_demo(local.urls, token)
+        if not stopping:
+            click.echo(render_table(asyncio.run(gather_rows(local.urls, token))))
+            click.echo("cluster is up. Try: lithair status | lithair inject --node "
+                       f"{local.urls[-1]} --count 100000 | Ctrl-C stops every node")
+        reported: set[int] = set()
+        while not stopping:
+            time.sleep(0.2)
+            for index in range(count):
+                if not local.is_running(index) and index not in reported:
+                    reported.add(index)
+                    code = local.processes[index].returncode
+                    click.echo(f"{local.specs[index].node_id} exited ({_describe(code)}); "
+                               f"restart: kill -HUP <this pid>, or run: "
+                               f"{shlex.join(local.command(index))}")
+            if restart:
+                restart = False
+                for index in sorted(reported):
+                    click.echo(f"restarting {local.specs[index].node_id}")
+                    local.start_node(index)
+                reported.clear()
+    finally:
+        click.echo("stopping nodes...")
+        local.stop()
+        click.echo("stopped")
+
+
+def _wait_ready(local: LocalCluster, stopped: object, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stopped():  # type: ignore[operator]
+        try:
+            local.wait_ready(timeout_s=1.0)
+            return
+        except TimeoutError:
+            continue
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if not stopped():  # type: ignore[operator]
+        raise click.ClickException(f"cluster not ready after {timeout_s:g} s; see the node logs")
+
+
+def _run_demo(urls: list[str], token: str | None) -> None:
+    if DEMO_FILE.exists():
+        click.echo(f"demo: replaying {DEMO_FILE.name} (real Intel Lab readings) into {urls[-1]}")
+        source = file_batches(DEMO_FILE, "intel-lab", 500)
+        limit = None
+    else:
+        click.echo("demo: writing 20,000 synthetic readings")
+        source = synthetic_batches(20, 500)
+        limit = 20_000
+
+    async def main() -> dict[str, object]:
+        async with ClusterClient([urls[-1], *urls[:-1]], token=token) as client:
+            report = await inject(client, source, concurrency=2, max_readings=limit)
+            return report.summary()
+
+    summary = asyncio.run(main())
+    click.echo(f"demo: {summary['readings']['acked']:,} readings acked, "  # type: ignore[index]
+               f"{summary['readings']['failed']:,} failed, "  # type: ignore[index]
+               f"p99 ack {summary['latency_ms']['p99']} ms")  # type: ignore[index]
+
+
+def _describe(code: int | None) -> str:
+    if code is None:
+        return "running"
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"exit code {code}"

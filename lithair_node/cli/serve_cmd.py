@@ -1,0 +1,136 @@
+"""`lithair serve`: run one node. Every flag has a LITHAIR_* environment variable."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from ..config import (
+    MIB,
+    ConfigError,
+    NodeConfig,
+    RaftTuning,
+    parse_host_port,
+    read_secret_file,
+)
+
+
+def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    return click.option(*names, envvar=f"LITHAIR_{env}", show_envvar=True, **kwargs)
+
+
+@click.command()
+@_opt("--node-id", env="NODE_ID", help="This node's name (default: its Raft address).")
+@_opt("--http", "http_address", env="HTTP", default="127.0.0.1:8001", help="HTTP host:port.")
+@_opt("--raft", "raft_address", env="RAFT", default="127.0.0.1:9001",
+      help="Raft host:port: the address peers dial, and this node's Raft identity.")
+@_opt("--raft-bind-host", env="RAFT_BIND_HOST", help="Bind Raft here instead of the --raft host.")
+@_opt("--peers", env="PEERS", default="", help="Other nodes' Raft addresses, comma separated.")
+@_opt("--data-dir", env="DATA_DIR", type=click.Path(path_type=Path),
+      help="Journal and snapshots (default: ./lithair-data/<node-id>).")
+@_opt("--raft-password", env="RAFT_PASSWORD", help="Shared secret of the Raft port (required).")
+@_opt("--raft-password-file", env="RAFT_PASSWORD_FILE", type=click.Path(dir_okay=False),
+      help="Read the Raft password from this file.")
+@_opt("--advertise-http", env="ADVERTISE_HTTP", help="URL clients should use for this node.")
+@_opt("--token", env="TOKEN", help="Bearer token required by write/admin routes.")
+@_opt("--token-file", env="TOKEN_FILE", type=click.Path(dir_okay=False),
+      help="Read the write/admin token from this file.")
+@_opt("--read-token", env="READ_TOKEN", help="If set, read routes need this (or the write) token.")
+@_opt("--max-batch-readings", env="MAX_BATCH_READINGS", type=click.IntRange(1), default=10_000)
+@_opt("--max-body-bytes", env="MAX_BODY_BYTES", type=click.IntRange(1024), default=8 * MIB)
+@_opt("--commit-timeout", env="COMMIT_TIMEOUT", type=click.FloatRange(0.1), default=5.0,
+      help="Seconds a write waits for its commit before answering 503 (outcome unknown).")
+@_opt("--max-pending-readings", env="MAX_PENDING_READINGS", type=click.IntRange(1),
+      default=200_000, help="Readings waiting to commit on this node before 429.")
+@_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
+      default=RaftTuning.compaction_min_entries, help="Snapshot after this many log entries.")
+@_opt("--snapshot-bytes", env="SNAPSHOT_BYTES", type=click.IntRange(1024),
+      default=RaftTuning.compaction_bytes, help="Snapshot after this many bytes of log.")
+@_opt("--snapshot-interval", env="SNAPSHOT_INTERVAL", type=click.FloatRange(1.0),
+      default=RaftTuning.compaction_interval_s, help="Snapshot at least this often (seconds).")
+@_opt("--election-timeout", env="ELECTION_TIMEOUT", default="1.0-2.0",
+      help="Raft election timeout range in seconds, MIN-MAX.")
+@_opt("--log-level", env="LOG_LEVEL", default="info",
+      type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(**options: object) -> None:
+    """Run one node (Raft replica + HTTP API) in the foreground."""
+    logging.basicConfig(
+        level=str(options["log_level"]).upper(),
+        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+    )
+    try:
+        config = config_from_options(options)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    from ..server import serve as run
+
+    try:
+        run(config)
+    except Exception as exc:  # a port in use, an unreadable data dir...
+        if type(exc).__name__ == "SyncObjException":
+            raise click.ClickException(
+                f"cannot bind the Raft port {config.raft_bind}: {exc}"
+            ) from None
+        if isinstance(exc, OSError):
+            raise click.ClickException(f"cannot start: {exc}") from None
+        raise
+
+
+def config_from_options(options: dict[str, object]) -> NodeConfig:
+    http_host, http_port = parse_host_port(str(options["http_address"]), what="HTTP address")
+    raft_address = str(options["raft_address"])
+    parse_host_port(raft_address, what="Raft address")
+    node_id = str(options.get("node_id") or raft_address)
+    peers = tuple(p.strip() for p in str(options.get("peers") or "").split(",") if p.strip())
+    data_dir = options.get("data_dir") or Path("lithair-data") / node_id.replace(":", "_")
+    password = _secret(options, "raft_password", "raft_password_file")
+    token = _secret(options, "token", "token_file")
+    low, _, high = str(options["election_timeout"]).partition("-")
+    try:
+        election = (float(low), float(high or float(low) * 2))
+    except ValueError:
+        raise ConfigError("--election-timeout must look like 1.0-2.0") from None
+    if not 0.3 <= election[0] < election[1]:
+        raise ConfigError("--election-timeout needs 0.3 <= MIN < MAX")
+    tuning = RaftTuning(
+        election_min_s=election[0],
+        election_max_s=election[1],
+        connection_timeout_s=max(RaftTuning.connection_timeout_s, election[1] * 2),
+        leader_fallback_s=max(RaftTuning.leader_fallback_s, election[1] * 1.5),
+        compaction_min_entries=int(options["snapshot_entries"]),  # type: ignore[call-overload]
+        compaction_bytes=int(options["snapshot_bytes"]),  # type: ignore[call-overload]
+        compaction_interval_s=float(options["snapshot_interval"]),  # type: ignore[arg-type]
+    )
+    max_body = int(options["max_body_bytes"])  # type: ignore[call-overload]
+    if tuning.append_batch_bytes < 2 * max_body:
+        tuning = RaftTuning(**{**vars(tuning), "append_batch_bytes": 4 * max_body})
+    return NodeConfig(
+        node_id=node_id,
+        http_host=http_host,
+        http_port=http_port,
+        raft_address=raft_address,
+        raft_bind_host=options.get("raft_bind_host") or None,  # type: ignore[arg-type]
+        peers=peers,
+        data_dir=Path(data_dir),  # type: ignore[arg-type]
+        raft_password=password or "",
+        advertise_http=options.get("advertise_http") or None,  # type: ignore[arg-type]
+        auth_token=token,
+        read_token=options.get("read_token") or None,  # type: ignore[arg-type]
+        max_batch_readings=int(options["max_batch_readings"]),  # type: ignore[call-overload]
+        max_body_bytes=max_body,
+        commit_timeout_s=float(options["commit_timeout"]),  # type: ignore[arg-type]
+        max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]
+        raft=tuning,
+    )
+
+
+def _secret(options: dict[str, object], value_key: str, file_key: str) -> str | None:
+    value = options.get(value_key)
+    path = options.get(file_key)
+    if value and path:
+        raise ConfigError(f"give --{value_key.replace('_', '-')} or --{file_key.replace('_', '-')}, not both")
+    if path:
+        return read_secret_file(str(path))
+    return str(value) if value else None

@@ -1,0 +1,144 @@
+"""Node configuration: one frozen object, built at the edge (CLI flags / LITHAIR_* env vars)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class RaftTuning:
+    """PySyncObj timing and sizing. Defaults measured on a 2-core box (see DESIGN.md)."""
+
+    # Election timeout range. 0.4/1.4 s (PySyncObj's default) gave spurious elections with a
+    # CPU-bound leader on 2 cores; 1.0/2.0 s was stable.
+    election_min_s: float = 1.0
+    election_max_s: float = 2.0
+    # Heartbeat period. Entries themselves are sent at once (appendEntriesUseBatch=False).
+    heartbeat_s: float = 0.1
+    # Drop a peer connection that has been silent this long.
+    connection_timeout_s: float = 4.0
+    # Redial a peer this often. PySyncObj's 5 s default delayed the first leader of a
+    # fresh cluster and every rejoin after a restart by up to 5 s.
+    reconnect_s: float = 0.5
+    # A leader that has not heard from a majority for this long steps down. PySyncObj's
+    # default (30 s) lets a partitioned leader believe it leads far too long.
+    leader_fallback_s: float = 3.0
+    # Must exceed the largest entry we append (max batch bytes after encoding, plus group
+    # commit): an entry above it is split into a slow chunked transfer.
+    append_batch_bytes: int = 32 * MIB
+    socket_buffer_bytes: int = 4 * MIB
+    # Snapshot (log compaction) triggers: whichever comes first.
+    compaction_min_entries: int = 20_000
+    compaction_bytes: int = 128 * MIB
+    compaction_interval_s: float = 600.0
+    # Chunk size used to ship a snapshot to a lagging follower.
+    snapshot_chunk_bytes: int = 4 * MIB
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    http_host: str
+    http_port: int
+    raft_address: str  # host:port that peers dial; also this node's Raft identity
+    peers: tuple[str, ...]
+    data_dir: Path
+    raft_password: str = field(repr=False)
+    raft_bind_host: str | None = None  # defaults to the host of raft_address
+    advertise_http: str | None = None  # URL peers and clients should use for this node
+    auth_token: str | None = field(default=None, repr=False)
+    read_token: str | None = field(default=None, repr=False)
+    max_batch_readings: int = 10_000
+    max_body_bytes: int = 8 * MIB
+    commit_timeout_s: float = 5.0
+    # Backpressure: readings accepted by this node's HTTP layer but not yet committed.
+    max_pending_readings: int = 200_000
+    raft: RaftTuning = field(default_factory=RaftTuning)
+
+    def __post_init__(self) -> None:
+        if not self.node_id or len(self.node_id) > 64:
+            raise ConfigError("node id must be 1-64 characters")
+        if not self.raft_password:
+            raise ConfigError(
+                "a Raft password is required (--raft-password, --raft-password-file or "
+                "LITHAIR_RAFT_PASSWORD): without one PySyncObj unpickles anything it is sent"
+            )
+        parse_host_port(self.raft_address, what="Raft address")
+        for peer in self.peers:
+            parse_host_port(peer, what="peer address")
+        if self.raft_address in self.peers:
+            raise ConfigError(f"peers must not include this node's own address {self.raft_address}")
+        if not 1 <= self.http_port <= 65535:
+            raise ConfigError(f"HTTP port {self.http_port} out of range")
+        if self.max_batch_readings < 1:
+            raise ConfigError("max batch readings must be >= 1")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max body bytes must be >= 1024")
+        if self.commit_timeout_s <= 0:
+            raise ConfigError("commit timeout must be > 0")
+        # The largest entry group commit can build must fit in one append message.
+        if self.raft.append_batch_bytes < 2 * self.max_body_bytes:
+            raise ConfigError("Raft append batch size must be at least twice the max body size")
+
+    @property
+    def http_url(self) -> str:
+        if self.advertise_http:
+            return self.advertise_http.rstrip("/")
+        host = self.http_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
+
+    @property
+    def raft_bind(self) -> str:
+        host, port = parse_host_port(self.raft_address, what="Raft address")
+        return f"{self.raft_bind_host or host}:{port}"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "raft.journal"
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.data_dir / "snapshot.lsnap"
+
+
+def parse_host_port(value: str, *, what: str) -> tuple[str, int]:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"{what} {value!r} must look like host:port")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{what} {value!r}: port out of range")
+    return host.strip("[]"), port
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_secret_file(path: str | os.PathLike[str]) -> str:
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {path}: {exc.strerror}") from exc
+    if not secret:
+        raise ConfigError(f"secret file {path} is empty")
+    return secret

@@ -1,0 +1,60 @@
+"""Order-independent content hashing, kept up to date incrementally by apply.
+
+The state digest sums a 64-bit hash of every stored (sensor, timestamp, metric, value) cell
+(mod 2**64). A sum does not depend on arrival order or on how series are laid out in
+memory, so nodes that hold the same readings have the same digest whether they applied
+every entry or restored a snapshot. Python's hash() is salted per process: never use it here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+MASK64 = (1 << 64) - 1
+_C1 = np.uint64(0xBF58476D1CE4E5B9)
+_C2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, vectorised over a uint64 array (wrapping arithmetic)."""
+    x = x ^ (x >> _S30)
+    x = x * _C1
+    x = x ^ (x >> _S27)
+    x = x * _C2
+    return x ^ (x >> _S31)
+
+
+def text_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def bytes_hash(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def cells_hash(
+    sensor_hashes: np.ndarray,
+    ts: np.ndarray,
+    metric_hashes: np.ndarray,
+    values: np.ndarray,
+) -> int:
+    """Sum of the hashes of every present cell.
+
+    sensor_hashes and ts are per reading (uint64 / int64, length n); metric_hashes is per
+    row (uint64, length m); values is (m, n) float64 with NaN marking an absent cell.
+    """
+    if ts.shape[0] == 0 or values.shape[0] == 0:
+        return 0
+    base = mix64(ts.view(np.uint64) ^ sensor_hashes)
+    bits = values.view(np.uint64)
+    present = ~np.isnan(values)
+    total = 0
+    for row in range(values.shape[0]):
+        keyed = mix64(base ^ metric_hashes[row])
+        cell = mix64(keyed + bits[row])
+        mask = present[row]
+        total += int(cell.sum(dtype=np.uint64) if mask.all() else cell[mask].sum(dtype=np.uint64))
+    return total & MASK64

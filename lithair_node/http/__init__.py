@@ -1,0 +1,1 @@
+"""The aiohttp API in front of the replicated state."""

@@ -1,0 +1,133 @@
+"""Drive a cluster with batches from a source, through ClusterClient, and report."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import ACKED, FAILED, UNKNOWN, ClusterClient, SendResult
+
+
+@dataclass
+class InjectReport:
+    started_at: float = field(default_factory=time.monotonic)
+    elapsed_s: float = 0.0
+    batches: dict[str, int] = field(default_factory=lambda: {"sent": 0, ACKED: 0, FAILED: 0, UNKNOWN: 0})
+    readings: dict[str, int] = field(default_factory=lambda: {"sent": 0, ACKED: 0, FAILED: 0, UNKNOWN: 0})
+    accepted: int = 0
+    duplicates: int = 0
+    duplicate_batches: int = 0
+    retries: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    results: list[SendResult] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def record(self, result: SendResult) -> None:
+        self.batches[result.status] += 1
+        self.readings[result.status] += result.readings
+        self.retries += max(0, result.attempts - 1)
+        if result.status == ACKED and result.response:
+            self.latencies_s.append(result.latency_s)
+            self.accepted += result.response.get("accepted", 0)
+            self.duplicates += result.response.get("duplicates", 0)
+            self.duplicate_batches += bool(result.response.get("duplicate_batch"))
+        elif result.error:
+            self.errors[result.error] = self.errors.get(result.error, 0) + 1
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies_s)
+        elapsed = max(self.elapsed_s, 1e-9)
+        return {
+            "elapsed_s": round(self.elapsed_s, 3),
+            "batches": dict(self.batches),
+            "readings": dict(self.readings),
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "duplicate_batches": self.duplicate_batches,
+            "retries": self.retries,
+            "readings_per_s": round(self.readings[ACKED] / elapsed, 1),
+            "latency_ms": {
+                "p50": _percentile_ms(ordered, 0.50),
+                "p95": _percentile_ms(ordered, 0.95),
+                "p99": _percentile_ms(ordered, 0.99),
+                "max": round(ordered[-1] * 1000, 2) if ordered else None,
+            },
+            "errors": dict(self.errors),
+        }
+
+
+def _percentile_ms(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
+    return round(ordered[index] * 1000, 2)
+
+
+async def inject(
+    client: ClusterClient,
+    batches: Iterator[list[dict[str, Any]]],
+    *,
+    concurrency: int = 4,
+    max_readings: int | None = None,
+    duration_s: float | None = None,
+    rate: float | None = None,
+    key_prefix: str | None = None,
+    on_progress: Callable[[InjectReport], None] | None = None,
+    keep_results: bool = False,
+) -> InjectReport:
+    """Send batches with `concurrency` in flight until the source, `max_readings` or
+    `duration_s` runs out. `rate` caps readings per second."""
+    report = InjectReport()
+    await client.discover()
+    deadline = report.started_at + duration_s if duration_s else None
+    lock = asyncio.Lock()
+    counter = 0
+
+    async def next_batch() -> tuple[int, list[dict[str, Any]]] | None:
+        nonlocal counter
+        async with lock:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            sent = report.readings["sent"]
+            if max_readings is not None and sent >= max_readings:
+                return None
+            batch = next(batches, None)
+            if batch is None:
+                return None
+            if max_readings is not None and sent + len(batch) > max_readings:
+                batch = batch[: max_readings - sent]
+            if rate:
+                wait = report.started_at + sent / rate - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            report.readings["sent"] += len(batch)
+            report.batches["sent"] += 1
+            counter += 1
+            return counter, batch
+
+    async def worker() -> None:
+        while (item := await next_batch()) is not None:
+            number, batch = item
+            key = f"{key_prefix}-{number}" if key_prefix else None
+            result = await client.post_batch(batch, key)
+            report.record(result)
+            if keep_results:
+                report.results.append(result)
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            report.elapsed_s = time.monotonic() - report.started_at
+            if on_progress:
+                on_progress(report)
+
+    ticker = asyncio.create_task(progress())
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        ticker.cancel()
+    report.elapsed_s = time.monotonic() - report.started_at
+    return report

@@ -1,0 +1,260 @@
+"""Start, kill and restart real `lithair serve` processes on one machine.
+
+Used by `lithair cluster up`, the demos, the benchmarks and the integration tests, so all of
+them exercise exactly the processes a user runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    node_id: str
+    host: str
+    http_port: int
+    raft_port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def raft_address(self) -> str:
+        return f"{self.host}:{self.raft_port}"
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the OS reports free right now (all held open together so none repeats)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def ensure_password_file(base_dir: Path) -> Path:
+    """The cluster's Raft password, generated once into the data dir (mode 0600)."""
+    path = base_dir / "raft-password"
+    if not path.exists():
+        base_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
+def http_json(url: str, timeout_s: float = 2.0, token: str | None = None) -> tuple[int, Any]:
+    """GET url; (status, decoded JSON or None). Status 0 when the node cannot be reached."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"null")
+        except ValueError:
+            return exc.code, None
+    except (OSError, ValueError):
+        return 0, None
+
+
+@dataclass
+class LocalCluster:
+    base_dir: Path
+    nodes: int = 3
+    host: str = "127.0.0.1"
+    http_port: int | None = None  # first HTTP port; None = free ports
+    raft_port: int | None = None
+    extra_args: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    password_file: Path | None = None
+    specs: list[NodeSpec] = field(init=False)
+    processes: dict[int, subprocess.Popen[bytes]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.base_dir = Path(self.base_dir)
+        http = ([self.http_port + i for i in range(self.nodes)] if self.http_port
+                else free_ports(self.nodes, self.host))
+        raft = ([self.raft_port + i for i in range(self.nodes)] if self.raft_port
+                else free_ports(self.nodes, self.host))
+        self.specs = [
+            NodeSpec(f"node{i + 1}", self.host, http[i], raft[i], self.base_dir / f"node{i + 1}")
+            for i in range(self.nodes)
+        ]
+        if self.password_file is None:
+            self.password_file = ensure_password_file(self.base_dir)
+
+    @property
+    def urls(self) -> list[str]:
+        return [spec.url for spec in self.specs]
+
+    def command(self, index: int) -> list[str]:
+        spec = self.specs[index]
+        peers = ",".join(s.raft_address for s in self.specs if s is not spec)
+        return [
+            sys.executable, "-m", "lithair_node", "serve",
+            "--node-id", spec.node_id,
+            "--http", f"{spec.host}:{spec.http_port}",
+            "--raft", spec.raft_address,
+            "--peers", peers,
+            "--data-dir", str(spec.data_dir),
+            "--raft-password-file", str(self.password_file),
+            *self.extra_args,
+        ]
+
+    def start(self) -> LocalCluster:
+        for index in range(self.nodes):
+            self.start_node(index)
+        return self
+
+    def start_node(self, index: int) -> subprocess.Popen[bytes]:
+        if self.is_running(index):
+            raise RuntimeError(f"{self.specs[index].node_id} is already running")
+        spec = self.specs[index]
+        spec.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(spec.data_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        process = subprocess.Popen(self.command(index), stdout=log, stderr=subprocess.STDOUT,
+                                   env=env, start_new_session=True)
+        log.close()
+        self.processes[index] = process
+        return process
+
+    def is_running(self, index: int) -> bool:
+        process = self.processes.get(index)
+        return process is not None and process.poll() is None
+
+    def signal_node(self, index: int, signum: int) -> None:
+        process = self.processes[index]
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    def kill_node(self, index: int) -> None:
+        """kill -9, and reap the process."""
+        process = self.processes.get(index)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def stop_node(self, index: int, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM and wait for a clean exit (SIGKILL after the timeout)."""
+        process = self.processes.get(index)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        return process.returncode
+
+    def restart_node(self, index: int) -> None:
+        self.kill_node(index)
+        self.start_node(index)
+
+    def stop(self) -> None:
+        for index in list(self.processes):
+            if self.is_running(index):
+                self.processes[index].send_signal(signal.SIGTERM)
+        for index in list(self.processes):
+            self.stop_node(index)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- observation ---------------------------------------------------------------------
+
+    def status(self, index: int) -> dict[str, Any] | None:
+        code, body = http_json(f"{self.specs[index].url}/api/v1/cluster/status")
+        return body if code == 200 else None
+
+    def stats(self, index: int) -> dict[str, Any] | None:
+        code, body = http_json(f"{self.specs[index].url}/api/v1/stats")
+        return body if code == 200 else None
+
+    def leader_index(self) -> int | None:
+        """Index of the node that says it leads and that the others agree on."""
+        for index in range(self.nodes):
+            if not self.is_running(index):
+                continue
+            status = self.status(index)
+            if status and status["role"] == "leader":
+                return index
+        return None
+
+    def wait_ready(self, timeout_s: float = 60.0, indexes: Sequence[int] | None = None) -> None:
+        """Poll until every running node (or `indexes`) answers /readyz 200 and they agree on
+        one leader. Raises TimeoutError with each node's last answer."""
+        wanted = list(indexes) if indexes is not None else [
+            i for i in range(self.nodes) if self.is_running(i)
+        ]
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            for index in wanted:
+                process = self.processes.get(index)
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(
+                        f"{self.specs[index].node_id} exited with {process.returncode}; "
+                        f"see {self.specs[index].data_dir / 'node.log'}"
+                    )
+            answers = {i: http_json(f"{self.specs[i].url}/readyz") for i in wanted}
+            statuses = {i: self.status(i) for i in wanted}
+            last = {self.specs[i].node_id: (answers[i], statuses[i]) for i in wanted}
+            leaders = {s["leader"]["raft_address"] for s in statuses.values()
+                       if s and s.get("leader")}
+            if all(code == 200 for code, _ in answers.values()) and len(leaders) == 1:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"cluster not ready after {timeout_s} s: {last}")
+
+    def wait_converged(
+        self, timeout_s: float = 30.0, indexes: Sequence[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Poll until the nodes report equal applied indexes and state digests."""
+        wanted = list(indexes) if indexes is not None else [
+            i for i in range(self.nodes) if self.is_running(i)
+        ]
+        deadline = time.monotonic() + timeout_s
+        stats: list[Any] = []
+        while time.monotonic() < deadline:
+            stats = [self.stats(i) for i in wanted]
+            if all(stats) and len({(s["applied_index"], s["state_digest"]) for s in stats}) == 1:
+                return stats
+            time.sleep(0.05)
+        raise TimeoutError(f"nodes did not converge in {timeout_s} s: {stats}")
+
+    def log_tail(self, index: int, lines: int = 40) -> str:
+        path = self.specs[index].data_dir / "node.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

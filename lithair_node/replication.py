@@ -1,0 +1,382 @@
+"""The one module that owns PySyncObj.
+
+Everything else talks to `RaftNode`: `propose(payload, callback)` to append an envelope to
+the log, `status()` for a sampled Raft view. The replicated state machine itself
+(state.py) knows nothing about Raft.
+
+PySyncObj 0.3.17 is pinned: we rely on a few of its internals, each named `_SyncObj__*` /
+`_Serializer__*` below, and tests/unit/test_replication_internals.py fails loudly if they
+change:
+- the index/term of the entry being applied (PySyncObj does not pass them to the method);
+- a snapshot store that replaces PySyncObj's pickle+fork serializer with our msgpack
+  format, written in a background thread from immutable views (no fork, no tick stall).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, SyncObjConf, replicated
+from pysyncobj.node import TCPNode
+from pysyncobj.serializer import Serializer
+
+from . import snapshot_file
+from .commands import encode_announce
+from .config import NodeConfig
+from .state import ApplyResult, LogEntry, StateMachine
+
+log = logging.getLogger(__name__)
+
+_ROLE = {0: "follower", 1: "candidate", 2: "leader"}
+
+
+class ProposeError(Exception):
+    """A proposal did not produce a result. `definite` tells whether it surely did not commit."""
+
+    def __init__(self, reason: str, *, definite: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.definite = definite
+
+
+# How each PySyncObj failure reads to a client. "definite" failures were never appended to
+# the log (or were overwritten); the others may still commit.
+_FAILURES: dict[int, tuple[str, bool]] = {
+    FAIL_REASON.QUEUE_FULL: ("Raft command queue is full", True),
+    FAIL_REASON.MISSING_LEADER: ("no leader (election in progress or no quorum)", True),
+    FAIL_REASON.DISCARDED: ("entry was overwritten by a new leader", True),
+    FAIL_REASON.NOT_LEADER: ("the node we forwarded to is no longer leader", True),
+    FAIL_REASON.LEADER_CHANGED: ("leader changed before the entry was acknowledged", False),
+    FAIL_REASON.REQUEST_DENIED: ("request denied by the leader", True),
+    FAIL_REASON.UNKNOWN_OUTCOME: ("outcome unknown after a leader change", False),
+}
+
+ProposeCallback = Callable[[ApplyResult | None, ProposeError | None], None]
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    raft_address: str
+    connected: bool
+    match_index: int | None
+    next_index: int | None
+
+
+@dataclass(frozen=True)
+class RaftStatus:
+    role: str
+    leader: str | None  # Raft address of the leader this node knows
+    term: int
+    commit_index: int
+    applied_index: int
+    leader_commit_index: int | None
+    log_length: int
+    has_quorum: bool
+    peers: tuple[PeerStatus, ...]
+    leader_changes: int
+    last_leader_change_s: float | None  # monotonic time
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    ready: bool = False  # PySyncObj has loaded its dump and journal
+    sampled_at: float = 0.0
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == "leader"
+
+
+def _unready_status() -> RaftStatus:
+    return RaftStatus("follower", None, 0, 0, 0, None, 0, False, (), 0, None)
+
+
+class _SnapshotStore(Serializer):
+    """PySyncObj's Serializer interface, writing our versioned msgpack snapshots.
+
+    serialize() runs on the Raft thread: it only captures immutable views of the state
+    (O(sensors)) and starts a writer thread. PySyncObj polls checkSerializing() each tick and
+    truncates the log once it reports SUCCESS. Shipping the file to lagging followers reuses
+    PySyncObj's own chunked transfer (inherited).
+    """
+
+    def __init__(self, config: NodeConfig, state: StateMachine) -> None:
+        super().__init__(str(config.snapshot_path), config.raft.snapshot_chunk_bytes,
+                         False, None, None, None)
+        self._path = config.snapshot_path
+        self._state = state
+        self._writer: threading.Thread | None = None
+        self._outcome: bool | None = None
+        self._current_id: int | None = None
+        self.info: dict[str, Any] = {"count": 0}
+
+    def checkSerializing(self) -> tuple[int, int | None]:
+        if self._writer is None:
+            return SERIALIZER_STATE.NOT_SERIALIZING, None
+        if self._writer.is_alive():
+            return SERIALIZER_STATE.SERIALIZING, self._current_id
+        self._writer = None
+        # Followers mid-transfer restart with the new file.
+        self._Serializer__transmissions = {}  # type: ignore[attr-defined]
+        state = SERIALIZER_STATE.SUCCESS if self._outcome else SERIALIZER_STATE.FAILED
+        return state, self._current_id
+
+    def serialize(self, data: tuple[Any, ...], id: int) -> None:
+        if self._writer is not None:
+            return
+        _, last_entry, prev_entry, cluster = data
+        raft_meta = {
+            "last": list(last_entry),
+            "prev": list(prev_entry),
+            "cluster": sorted(node.id for node in cluster),
+        }
+        started = time.monotonic()
+        view = self._state.capture()
+        capture_s = time.monotonic() - started
+        self._current_id = id
+        self._outcome = None
+        self._writer = threading.Thread(
+            target=self._write, args=(view, raft_meta, started, capture_s),
+            name="snapshot-writer", daemon=True,
+        )
+        self._writer.start()
+
+    def _write(self, view: Any, raft_meta: dict[str, Any], started: float, capture_s: float) -> None:
+        try:
+            size = snapshot_file.write_atomic(self._path, view, raft_meta)
+        except Exception:
+            log.exception("snapshot write failed")
+            self._outcome = False
+            return
+        self._outcome = True
+        self.info = {
+            "count": self.info.get("count", 0) + 1,
+            "last_index": raft_meta["last"][1],
+            "bytes": size,
+            "readings": view.counters.total_readings,
+            "capture_ms": round(capture_s * 1000, 2),
+            "write_ms": round((time.monotonic() - started) * 1000, 1),
+            "finished_at": time.time(),
+        }
+        log.info("snapshot at index %s: %d bytes, %d readings, %.0f ms",
+                 raft_meta["last"][1], size, view.counters.total_readings,
+                 self.info["write_ms"])
+
+    def deserialize(self) -> tuple[Any, ...]:
+        view, raft_meta = snapshot_file.read_file(self._path)
+        self._state.load(view)
+        last = tuple(raft_meta["last"])
+        prev = tuple(raft_meta["prev"])
+        cluster = {TCPNode(address) for address in raft_meta["cluster"]}
+        log.info("restored snapshot at index %s: %d readings", last[1],
+                 view.counters.total_readings)
+        return None, last, prev, cluster
+
+
+class _ReplicatedLog(SyncObj):
+    """The PySyncObj object. Exactly one replicated method, taking a versioned envelope."""
+
+    def __init__(self, config: NodeConfig, state: StateMachine, conf: SyncObjConf) -> None:
+        self._state = state
+        self._config = config
+        self._bytes_since_snapshot = 0
+        super().__init__(config.raft_address, list(config.peers), conf)
+        # Replace PySyncObj's pickle serializer (see _SnapshotStore). Safe here: with
+        # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
+        self._snapshots = _SnapshotStore(config, state)
+        self._SyncObj__serializer = self._snapshots
+
+    @replicated
+    def apply_envelope(self, payload: bytes) -> ApplyResult:
+        # PySyncObj increments raftLastApplied after the call: the entry is the next one.
+        index = self.raftLastApplied + 1
+        entries = self._SyncObj__getEntries(index, 1)
+        term = entries[0][2] if entries else self.raftCurrentTerm
+        self._bytes_since_snapshot += len(payload)
+        return self._state.apply(LogEntry(index, term, payload))
+
+
+def _syncobj_conf(config: NodeConfig, on_state_changed: Callable[[int, int], None]) -> SyncObjConf:
+    raft = config.raft
+    return SyncObjConf(
+        password=config.raft_password,
+        bindAddress=config.raft_bind,
+        journalFile=str(config.journal_path),
+        fullDumpFile=str(config.snapshot_path),
+        # Send each appended entry at once (group commit happens before the log, in
+        # proposer.py); with True, entries wait for the next heartbeat (0.1 s).
+        appendEntriesUseBatch=False,
+        appendEntriesPeriod=raft.heartbeat_s,
+        appendEntriesBatchSizeBytes=raft.append_batch_bytes,
+        raftMinTimeout=raft.election_min_s,
+        raftMaxTimeout=raft.election_max_s,
+        connectionTimeout=raft.connection_timeout_s,
+        connectionRetryTime=raft.reconnect_s,
+        leaderFallbackTimeout=raft.leader_fallback_s,
+        sendBufferSize=raft.socket_buffer_bytes,
+        recvBufferSize=raft.socket_buffer_bytes,
+        logCompactionMinEntries=raft.compaction_min_entries,
+        logCompactionMinTime=raft.compaction_interval_s,
+        logCompactionBatchSize=raft.snapshot_chunk_bytes,
+        useFork=False,
+        # We run the tick loop on our own thread (RaftNode._run), started only after the
+        # snapshot store is in place.
+        autoTick=False,
+        bindRetryTime=0.5,
+        maxBindRetries=10,
+        commandsQueueSize=10_000,
+        onStateChanged=on_state_changed,
+        dynamicMembershipChange=True,
+    )
+
+
+class RaftNode:
+    """Runs the Raft replica of one node; thread-safe facade used by the HTTP side."""
+
+    STATUS_PERIOD_S = 0.02
+    ANNOUNCE_PERIOD_S = 2.0
+    # Longest wait for socket activity per tick. New proposals wake the poller at once
+    # (PySyncObj's pipe notifier), so this only bounds timer latency.
+    TICK_WAIT_S = 0.05
+
+    def __init__(self, config: NodeConfig, state: StateMachine) -> None:
+        self.config = config
+        self.state = state
+        self._log: _ReplicatedLog | None = None
+        self._status = _unready_status()
+        self._leader_changes = 0
+        self._last_leader: str | None = None
+        self._last_leader_change: float | None = None
+        self._last_sample = 0.0
+        self._last_announce = 0.0
+        self._listeners: list[Callable[[RaftStatus], None]] = []
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the Raft port (raises SyncObjException('BindError') if it cannot) and start
+        ticking on a dedicated thread."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        conf = _syncobj_conf(self.config, self._on_state_changed)
+        self._log = _ReplicatedLog(self.config, self.state, conf)
+        self._log.addOnTickCallback(self._on_tick)
+        self._thread = threading.Thread(target=self._run, name="raft-tick", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        raft_log = self._log
+        assert raft_log is not None
+        while not self._stopping.is_set():
+            try:
+                raft_log.doTick(self.TICK_WAIT_S)
+            except Exception:
+                log.exception("raft tick failed")
+                time.sleep(self.TICK_WAIT_S)
+        raft_log.destroy()  # closes sockets and the journal, on the thread that used them
+        self._log = None
+
+    def add_status_listener(self, listener: Callable[[RaftStatus], None]) -> None:
+        """Called on the Raft thread after each status sample."""
+        self._listeners.append(listener)
+
+    def propose(self, payload: bytes, callback: ProposeCallback) -> None:
+        """Append `payload` to the log. `callback(result, error)` runs on the Raft thread once
+        this node has applied the entry, or with a ProposeError."""
+        raft_log = self._log
+        if raft_log is None:
+            callback(None, ProposeError("node is starting", definite=True))
+            return
+
+        def on_done(result: Any, error: int) -> None:
+            if error == FAIL_REASON.SUCCESS:
+                callback(result, None)
+            else:
+                reason, definite = _FAILURES.get(error, (f"raft error {error}", False))
+                callback(None, ProposeError(reason, definite=definite))
+
+        raft_log.apply_envelope(payload, callback=on_done)
+
+    def status(self) -> RaftStatus:
+        return self._status
+
+    def force_snapshot(self) -> None:
+        if self._log is not None:
+            self._log.forceLogCompaction()
+
+    # -- Raft thread ---------------------------------------------------------------------
+
+    def _on_state_changed(self, old: int, new: int) -> None:
+        log.info("raft role %s -> %s", _ROLE.get(old, old), _ROLE.get(new, new))
+
+    def _on_tick(self) -> None:
+        raft_log = self._log
+        if raft_log is None:
+            return
+        now = time.monotonic()
+        if now - self._last_sample >= self.STATUS_PERIOD_S:
+            self._last_sample = now
+            self._status = self._sample(raft_log, now)
+            for listener in self._listeners:
+                listener(self._status)
+            self._maybe_announce(now)
+        if raft_log._bytes_since_snapshot >= self.config.raft.compaction_bytes:
+            raft_log._bytes_since_snapshot = 0
+            raft_log.forceLogCompaction()
+
+    def _sample(self, raft_log: _ReplicatedLog, now: float) -> RaftStatus:
+        raw = raft_log.getStatus()
+        leader = raw["leader"].id if raw["leader"] is not None else None
+        if leader != self._last_leader:
+            self._last_leader = leader
+            self._last_leader_change = now
+            if leader is not None:
+                self._leader_changes += 1
+        peers = tuple(
+            PeerStatus(
+                raft_address=peer,
+                connected=raw.get(f"partner_node_status_server_{peer}") == 2,
+                match_index=raw.get(f"match_idx_server_{peer}"),
+                next_index=raw.get(f"next_node_idx_server_{peer}"),
+            )
+            for peer in sorted(
+                key.removeprefix("partner_node_status_server_")
+                for key in raw
+                if key.startswith("partner_node_status_server_")
+            )
+        )
+        return RaftStatus(
+            role=_ROLE.get(raw["state"], str(raw["state"])),
+            leader=leader,
+            term=raw["raft_term"],
+            commit_index=raw["commit_idx"],
+            applied_index=raw["last_applied"],
+            leader_commit_index=raw["leader_commit_idx"],
+            log_length=raw["log_len"],
+            has_quorum=raw["has_quorum"],
+            peers=peers,
+            leader_changes=self._leader_changes,
+            last_leader_change_s=self._last_leader_change,
+            snapshot=dict(raft_log._snapshots.info),
+            ready=raft_log.isReady(),
+            sampled_at=now,
+        )
+
+    def _maybe_announce(self, now: float) -> None:
+        """Record this node's id and HTTP URL in the replicated member directory."""
+        status = self._status
+        if status.leader is None or not status.ready or now - self._last_announce < self.ANNOUNCE_PERIOD_S:
+            return
+        wanted = {"node_id": self.config.node_id, "http": self.config.http_url}
+        if self.state.members().get(self.config.raft_address) == wanted:
+            return
+        self._last_announce = now
+        payload = encode_announce(self.config.raft_address, self.config.node_id, self.config.http_url)
+        self.propose(payload, lambda _result, _error: None)

@@ -1,0 +1,67 @@
+"""Run one node: the Raft replica on its thread, the HTTP API on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from .config import NodeConfig
+from .http.app import make_app
+from .http.context import NodeContext
+from .proposer import Proposer, ProposerLimits
+from .replication import RaftNode
+from .state import StateMachine
+
+log = logging.getLogger(__name__)
+
+
+def serve(config: NodeConfig) -> None:
+    """Run until SIGTERM/SIGINT. Raises on startup failure (e.g. a port in use)."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows: asyncio's own loop works, only slower
+        asyncio.run(run_node(config))
+    else:
+        uvloop.run(run_node(config))
+
+
+async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    state = StateMachine()
+    raft = RaftNode(config, state)
+    # Binding blocks (PySyncObj retries for a few seconds): keep the loop free meanwhile.
+    await asyncio.to_thread(raft.start)
+    proposer = Proposer(
+        raft,
+        ProposerLimits(
+            max_entry_bytes=config.raft.append_batch_bytes // 2,
+            max_pending_readings=config.max_pending_readings,
+            commit_timeout_s=config.commit_timeout_s,
+        ),
+    )
+    await proposer.start()
+    runner = web.AppRunner(make_app(NodeContext(config, state, raft, proposer)), access_log=None,
+                           handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.http_host, config.http_port, backlog=1024,
+                           reuse_address=True)
+        await site.start()
+        log.info("node %s: HTTP on %s, Raft on %s (peers %s), data in %s", config.node_id,
+                 config.http_url, config.raft_address, ", ".join(config.peers) or "none",
+                 config.data_dir)
+        await stop.wait()
+        log.info("node %s: stopping", config.node_id)
+    finally:
+        await runner.cleanup()
+        await proposer.stop()
+        await asyncio.to_thread(raft.stop)

@@ -1,0 +1,367 @@
+"""The replicated IoT state machine: pure and deterministic (no pysyncobj, no aiohttp).
+
+`apply(entry)` is called with every committed log entry, in log order, on every node; it never
+raises (a bad command becomes an error result). The same entries always give the same
+state, the same results and the same `digest()` on every node.
+
+Thread model: apply runs on the Raft thread, reads on the HTTP thread. `lock` guards every
+mutation; readers hold it only long enough to take immutable views (see series.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from .aggregates import CellAggregates, batch_stats
+from .commands import (
+    OP_ANNOUNCE,
+    OP_BARRIER,
+    OP_INGEST,
+    BatchColumns,
+    decode_columns,
+    decode_envelope,
+)
+from .digest import MASK64, cells_hash, text_hash
+from .idempotency import BatchResult, KeyTable
+from .series import SensorSeries, SeriesView
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    index: int
+    term: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What apply decided for one client batch."""
+
+    status: str  # "ok" | "key_reused" | "invalid"
+    result: BatchResult | None = None
+    duplicate_batch: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    index: int
+    term: int
+    batches: tuple[BatchOutcome, ...] = ()
+    error: str | None = None  # set when the whole entry was refused (a bug or a bad peer)
+
+
+@dataclass
+class Counters:
+    total_readings: int = 0
+    duplicate_readings: int = 0
+    batches_accepted: int = 0
+    duplicate_batches: int = 0
+    entries_applied: int = 0
+    applied_index: int = 0
+    applied_term: int = 0
+
+
+@dataclass(frozen=True)
+class StateView:
+    """Everything a snapshot needs, captured under the lock, safe to use outside it."""
+
+    counters: Counters
+    metric_names: tuple[str, ...]
+    keys: list[list[object]]
+    members: dict[str, dict[str, str]]
+    series: list[SeriesView]
+    aggregates: list[np.ndarray]  # per series: stats of its cells, shape (5, rows)
+    hashes: dict[str, int] = field(default_factory=dict)
+
+
+class StateMachine:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.counters = Counters()
+        self._series: dict[str, SensorSeries] = {}
+        self._metric_names: list[str] = []
+        self._metric_ids: dict[str, int] = {}
+        self._metric_hashes: list[int] = []
+        self._aggregates = CellAggregates()
+        self._keys = KeyTable()
+        self._members: dict[str, dict[str, str]] = {}
+        self._readings_hash = 0
+        self._locations_hash = 0
+
+    # -- apply ---------------------------------------------------------------------------
+
+    def apply(self, entry: LogEntry) -> ApplyResult:
+        with self.lock:
+            try:
+                return self._apply(entry)
+            except Exception as exc:  # never let one entry poison the cluster
+                log.exception("apply failed at index %d", entry.index)
+                return ApplyResult(entry.index, entry.term, error=f"apply failed: {exc!r}")
+            finally:
+                self.counters.entries_applied += 1
+                self.counters.applied_index = entry.index
+                self.counters.applied_term = entry.term
+
+    def _apply(self, entry: LogEntry) -> ApplyResult:
+        try:
+            op, body = decode_envelope(entry.payload)
+        except ValueError as exc:
+            return ApplyResult(entry.index, entry.term, error=str(exc))
+        if op == OP_INGEST:
+            if not isinstance(body, list):
+                return ApplyResult(entry.index, entry.term, error="ingest body must be an array")
+            outcomes = tuple(self._apply_batch(item, entry) for item in body)
+            return ApplyResult(entry.index, entry.term, batches=outcomes)
+        if op == OP_ANNOUNCE:
+            return self._apply_announce(body, entry)
+        assert op == OP_BARRIER
+        return ApplyResult(entry.index, entry.term)
+
+    def _apply_announce(self, body: Any, entry: LogEntry) -> ApplyResult:
+        if not (isinstance(body, dict) and all(isinstance(body.get(k), str)
+                                               for k in ("raft", "node_id", "http"))):
+            return ApplyResult(entry.index, entry.term, error="malformed announce")
+        self._members[body["raft"]] = {"node_id": body["node_id"], "http": body["http"]}
+        return ApplyResult(entry.index, entry.term)
+
+    def _apply_batch(self, item: Any, entry: LogEntry) -> BatchOutcome:
+        if not (isinstance(item, list) and len(item) == 3):
+            return BatchOutcome("invalid", message="batch must be [key, fingerprint, columns]")
+        key, fingerprint, raw_columns = item
+        if not (key is None or isinstance(key, str)) or not isinstance(fingerprint, bytes):
+            return BatchOutcome("invalid", message="bad key or fingerprint")
+        if key is not None:
+            prior = self._keys.get(key)
+            if prior is not None:
+                prior_fp, prior_result = prior
+                if prior_fp != fingerprint:
+                    return BatchOutcome(
+                        "key_reused",
+                        message=f"Idempotency-Key {key!r} was used for a different batch",
+                    )
+                self.counters.duplicate_batches += 1
+                return BatchOutcome("ok", prior_result, duplicate_batch=True)
+        try:
+            columns = decode_columns(raw_columns)
+        except ValueError as exc:
+            return BatchOutcome("invalid", message=str(exc))
+        accepted = self._store(columns)
+        duplicates = columns.readings - accepted + columns.in_batch_duplicates
+        result = BatchResult(accepted, duplicates, entry.index, entry.term)
+        self.counters.total_readings += accepted
+        self.counters.duplicate_readings += duplicates
+        self.counters.batches_accepted += 1
+        if key is not None:
+            self._keys.put(key, fingerprint, result)
+        return BatchOutcome("ok", result)
+
+    def _store(self, columns: BatchColumns) -> int:
+        """Store the readings of a batch that are not stored yet; return how many."""
+        n_groups = len(columns.sensors)
+        counts = columns.counts.astype(np.int64)
+        ends = np.cumsum(counts)
+        starts = ends - counts
+        metric_ids = [self._metric_id(name) for name in columns.metrics]
+        metric_count = len(metric_ids)
+        values, ts = columns.values, columns.ts
+        present = ~np.isnan(values)
+        group_has = None if present.all() else np.logical_or.reduceat(present, starts, axis=1)
+        all_rows = np.arange(metric_count)
+        cell_of = np.full((metric_count, n_groups), -1, dtype=np.int64)
+        keep_parts: list[np.ndarray | None] = []
+        group_hashes = np.empty(n_groups, dtype=np.uint64)
+        new_cell = self._aggregates.new_cell
+        for g, sensor_id in enumerate(columns.sensors):
+            series = self._series.get(sensor_id)
+            if series is None:
+                series = self._new_series(sensor_id)
+            location = columns.locations[g]
+            if location is not None and location != series.location:
+                self._set_location(series, location)
+            batch_rows = all_rows if group_has is None else np.flatnonzero(group_has[:, g])
+            rows = series.rows_for([metric_ids[j] for j in batch_rows], new_cell)
+            cell_of[batch_rows, g] = np.asarray(series.cells, dtype=np.int64)[rows]
+            a, b = int(starts[g]), int(ends[g])
+            block = values[:, a:b] if group_has is None else values[batch_rows, a:b]
+            keep_parts.append(series.insert(ts[a:b], rows, block))
+            group_hashes[g] = series.hash
+        if any(part is not None for part in keep_parts):
+            keep = np.concatenate([
+                np.ones(int(counts[g]), dtype=bool) if part is None else part
+                for g, part in enumerate(keep_parts)
+            ])
+            counts = np.add.reduceat(keep.astype(np.int64), starts)
+            ts, values = ts[keep], values[:, keep]
+        stored = int(ts.shape[0])
+        if stored:
+            self._fold_statistics(values, counts, cell_of)
+            metric_hashes = np.asarray([self._metric_hashes[m] for m in metric_ids], dtype=np.uint64)
+            sensor_hashes = np.repeat(group_hashes, counts)
+            self._readings_hash = (
+                self._readings_hash + cells_hash(sensor_hashes, ts, metric_hashes, values)
+            ) & MASK64
+        return stored
+
+    def _fold_statistics(self, values: np.ndarray, counts: np.ndarray, cell_of: np.ndarray) -> None:
+        nonempty = counts > 0
+        if not nonempty.all():
+            cell_of, counts = cell_of[:, nonempty], counts[nonempty]
+        starts = np.cumsum(counts) - counts
+        count, mean, m2, low, high = batch_stats(values, starts)
+        mask = (count > 0) & (cell_of >= 0)
+        self._aggregates.merge(cell_of[mask], count[mask], mean[mask], m2[mask], low[mask],
+                               high[mask])
+
+    def _new_series(self, sensor_id: str) -> SensorSeries:
+        series = SensorSeries(sensor_id, len(self._series), text_hash(sensor_id))
+        self._series[sensor_id] = series
+        return series
+
+    def _set_location(self, series: SensorSeries, location: str) -> None:
+        if series.location is not None:
+            self._locations_hash -= text_hash(f"{series.sensor_id}\x00{series.location}")
+        series.location = location
+        self._locations_hash = (
+            self._locations_hash + text_hash(f"{series.sensor_id}\x00{location}")
+        ) & MASK64
+
+    def _metric_id(self, name: str) -> int:
+        metric_id = self._metric_ids.get(name)
+        if metric_id is None:
+            metric_id = self._metric_ids[name] = len(self._metric_names)
+            self._metric_names.append(name)
+            self._metric_hashes.append(text_hash(name))
+        return metric_id
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def digest(self) -> str:
+        """Hash of the canonical state: equal on nodes holding the same data."""
+        with self.lock:
+            c = self.counters
+            parts = [
+                self._readings_hash,
+                self._keys.hash_sum,
+                self._locations_hash & MASK64,
+                c.total_readings,
+                c.duplicate_readings,
+                c.batches_accepted,
+                len(self._series),
+            ]
+        return hashlib.blake2b(msgpack.packb(parts), digest_size=16).hexdigest()
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            c = self.counters
+            return {
+                "total_readings": c.total_readings,
+                # A series exists only once it has stored a reading.
+                "active_sensors": len(self._series),
+                "duplicate_readings": c.duplicate_readings,
+                "batches_accepted": c.batches_accepted,
+                "duplicate_batches": c.duplicate_batches,
+                "idempotency_keys": len(self._keys),
+                "metrics": len(self._metric_names),
+                "state_applied_index": c.applied_index,
+            }
+
+    def series_view(self, sensor_id: str) -> SeriesView | None:
+        with self.lock:
+            series = self._series.get(sensor_id)
+            return None if series is None else series.view()
+
+    def metric_names(self) -> list[str]:
+        with self.lock:
+            return list(self._metric_names)
+
+    def cell_stats(self, cells: tuple[int, ...]) -> np.ndarray:
+        with self.lock:
+            return self._aggregates.export(np.asarray(cells, dtype=np.int64))
+
+    def members(self) -> dict[str, dict[str, str]]:
+        with self.lock:
+            return {addr: dict(info) for addr, info in self._members.items()}
+
+    def latest(self, sensor_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            series = self._series.get(sensor_id)
+            if series is None:
+                return None
+            newest = series.latest()
+            if newest is None:
+                return None
+            ts, row_values = newest
+            names = [self._metric_names[m] for m in series.metric_ids]
+            location = series.location
+        values = {name: float(v) for name, v in zip(names, row_values.tolist(), strict=True)
+                  if v == v}
+        return {"sensor_id": sensor_id, "timestamp_us": ts, "location": location, "values": values}
+
+    # -- snapshot / restore ---------------------------------------------------------------
+
+    def capture(self) -> StateView:
+        """O(sensors + keys) under the lock; the bulk data is shared, never copied."""
+        with self.lock:
+            ordered = sorted(self._series.values(), key=lambda s: s.index)
+            return StateView(
+                counters=Counters(**vars(self.counters)),
+                metric_names=tuple(self._metric_names),
+                keys=self._keys.export(),
+                members=self.members(),
+                series=[s.view() for s in ordered],
+                aggregates=[
+                    self._aggregates.export(np.asarray(s.cells, dtype=np.int64)) for s in ordered
+                ],
+                hashes={"readings": self._readings_hash, "locations": self._locations_hash},
+            )
+
+    def load(self, view: StateView) -> None:
+        """Replace the whole state with a captured one (used by restore)."""
+        with self.lock:
+            self._reset()
+            self.counters = Counters(**vars(view.counters))
+            for name in view.metric_names:
+                self._metric_id(name)
+            self._keys.load(view.keys)
+            self._members = {a: dict(i) for a, i in view.members.items()}
+            for index, (series_view, stats) in enumerate(
+                zip(view.series, view.aggregates, strict=True)
+            ):
+                cells = self._aggregates.load(stats)
+                rebuilt = SeriesView(
+                    series_view.sensor_id, series_view.location, series_view.metric_ids,
+                    tuple(int(c) for c in cells), series_view.base_ts, series_view.base_values,
+                    series_view.delta_ts, series_view.delta_values,
+                )
+                series = SensorSeries.restore(rebuilt, index, text_hash(series_view.sensor_id))
+                self._series[series.sensor_id] = series
+            # Stored with the snapshot rather than recomputed: restore stays O(sensors).
+            self._readings_hash = view.hashes["readings"]
+            self._locations_hash = view.hashes["locations"]
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes (snapshot_file format)."""
+        from .snapshot_file import dump_bytes
+
+        return dump_bytes(self.capture(), raft_meta={})
+
+    def restore(self, data: bytes) -> dict[str, Any]:
+        """Load state from snapshot() bytes; returns the Raft metadata stored with it."""
+        from .snapshot_file import load_bytes
+
+        view, raft_meta = load_bytes(data)
+        self.load(view)
+        return raft_meta

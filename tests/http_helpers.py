@@ -1,0 +1,73 @@
+"""Tiny synchronous HTTP helpers for tests (urllib: no extra client dependency)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        return self.body["error"]
+
+
+def request(method: str, url: str, data: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout_s: float = 15.0) -> Answer:
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as response:
+            raw = response.read()
+            return Answer(response.status, _decode(raw), dict(response.headers))
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return Answer(exc.code, _decode(raw), dict(exc.headers))
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw
+
+
+def get(url: str, **kwargs: Any) -> Answer:
+    return request("GET", url, **kwargs)
+
+
+def post_json(url: str, body: Any, key: str | None = None, headers: dict[str, str] | None = None,
+              timeout_s: float = 15.0) -> Answer:
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if key:
+        all_headers["Idempotency-Key"] = key
+    return request("POST", f"{url}/api/v1/batches", json.dumps(body).encode(), all_headers,
+                   timeout_s)
+
+
+def post_raw(url: str, data: bytes, content_type: str | None,
+             headers: dict[str, str] | None = None) -> Answer:
+    all_headers = dict(headers or {})
+    if content_type is not None:
+        all_headers["Content-Type"] = content_type
+    return request("POST", f"{url}/api/v1/batches", data, all_headers)
+
+
+def post_msgpack(url: str, body: Any, key: str | None = None) -> Answer:
+    headers = {"Idempotency-Key": key} if key else {}
+    return post_raw(url, msgpack.packb(body, use_bin_type=True), "application/msgpack", headers)
+
+
+def stats(url: str) -> dict[str, Any]:
+    answer = get(f"{url}/api/v1/stats")
+    assert answer.status == 200, answer
+    return answer.body

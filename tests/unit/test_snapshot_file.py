@@ -1,0 +1,39 @@
+import pytest
+
+from lithair_node import snapshot_file
+from lithair_node.state import StateMachine
+
+from .state_helpers import ingest_entry
+
+
+def filled_state() -> StateMachine:
+    state = StateMachine()
+    for i in range(5):
+        state.apply(ingest_entry(2 + i, [
+            {"sensor_id": f"s{j}", "timestamp": i * 10 + j, "temperature": float(i), "h": 1.0}
+            for j in range(30)
+        ], key=f"k{i}"))
+    return state
+
+
+def test_chunked_series_round_trip(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(snapshot_file, "CHUNK_BYTES", 64)  # many chunks per series
+    state = filled_state()
+    path = tmp_path / "snap"
+    size = snapshot_file.write_atomic(path, state.capture(), {"last": [b"x", 6, 1]})
+    assert size == path.stat().st_size
+    assert not (tmp_path / "snap.tmp").exists()
+    view, meta = snapshot_file.read_file(path)
+    assert meta == {"last": [b"x", 6, 1]}
+    restored = StateMachine()
+    restored.load(view)
+    assert restored.digest() == state.digest()
+
+
+@pytest.mark.parametrize("cut", [0, 10, 100, -1])
+def test_truncated_or_foreign_files_are_refused(tmp_path, cut) -> None:
+    data = filled_state().snapshot()
+    with pytest.raises(snapshot_file.SnapshotError):
+        snapshot_file.load_bytes(data[:cut])
+    with pytest.raises(snapshot_file.SnapshotError):
+        snapshot_file.load_bytes(b"\x81\xa5magic\xa3bad")

@@ -1,0 +1,173 @@
+import random
+import statistics
+from collections import defaultdict
+
+import msgpack
+import numpy as np
+import pytest
+
+from lithair_node import series as series_module
+from lithair_node.commands import encode_announce, encode_barrier
+from lithair_node.formats.intel_lab import METRICS, read_readings
+from lithair_node.state import LogEntry, StateMachine
+from lithair_node.timestamps import parse_timestamp
+
+from .state_helpers import apply_all, ingest_entry
+
+
+def intel_entries(path, batch_size=500, shuffle_seed=None):
+    readings = read_readings(path)
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(readings)
+    return [
+        ingest_entry(2 + i // batch_size, readings[i:i + batch_size], key=f"k{i}")
+        for i in range(0, len(readings), batch_size)
+    ], readings
+
+
+def test_two_instances_fed_the_same_entries_agree(intel_lab_path) -> None:
+    entries, _ = intel_entries(intel_lab_path)
+    first, second = StateMachine(), StateMachine()
+    results_a = apply_all(first, entries)
+    results_b = apply_all(second, entries)
+    assert results_a == results_b
+    assert first.digest() == second.digest()
+    assert first.snapshot() == second.snapshot()
+    assert first.stats()["total_readings"] == 9719
+    assert first.stats()["active_sensors"] == 3
+
+
+def test_digest_depends_on_content_not_arrival_order(intel_lab_path) -> None:
+    in_order, _ = intel_entries(intel_lab_path, batch_size=1000)
+    shuffled, _ = intel_entries(intel_lab_path, batch_size=700, shuffle_seed=3)
+    a, b = StateMachine(), StateMachine()
+    apply_all(a, in_order)
+    apply_all(b, shuffled)
+    # Same readings stored, but different batches (so batch counters differ): compare the
+    # reading-level content through the per-sensor data instead.
+    for sensor in ("55", "56", "58"):
+        ts_a, values_a = a.series_view(sensor).sorted_columns()
+        ts_b, values_b = b.series_view(sensor).sorted_columns()
+        assert ts_a.tolist() == ts_b.tolist()
+        np.testing.assert_array_equal(values_a, values_b)
+    assert a._readings_hash == b._readings_hash
+    other = StateMachine()
+    apply_all(other, [ingest_entry(2, [{"sensor_id": "55", "timestamp": 1, "temperature": 1.0}])])
+    assert other._readings_hash != a._readings_hash
+
+
+def test_stats_match_direct_computation(intel_lab_path) -> None:
+    entries, readings = intel_entries(intel_lab_path, shuffle_seed=11)
+    state = StateMachine()
+    apply_all(state, entries)
+    by_sensor = defaultdict(lambda: defaultdict(list))
+    for r in readings:
+        for metric in METRICS:
+            if metric in r:
+                by_sensor[r["sensor_id"]][metric].append(r[metric])
+    names = state.metric_names()
+    for sensor, metrics in by_sensor.items():
+        view = state.series_view(sensor)
+        stats = state.cell_stats(view.cells)
+        for row, metric_id in enumerate(view.metric_ids):
+            values = metrics[names[metric_id]]
+            count, mean, m2, low, high = stats[:, row]
+            assert count == len(values)
+            assert mean == pytest.approx(statistics.fmean(values), rel=1e-12)
+            assert m2 / count == pytest.approx(statistics.pvariance(values), rel=1e-9)
+            assert (low, high) == (min(values), max(values))
+
+
+def test_duplicate_readings_first_write_wins() -> None:
+    state = StateMachine()
+    first = [{"sensor_id": "s", "timestamp": t, "temperature": float(t)} for t in (10, 20, 30)]
+    again = [{"sensor_id": "s", "timestamp": t, "temperature": -1.0} for t in (20, 30, 40, 5)]
+    r1, r2 = apply_all(state, [ingest_entry(2, first), ingest_entry(3, again)])
+    assert (r1.batches[0].result.accepted, r1.batches[0].result.duplicates) == (3, 0)
+    assert (r2.batches[0].result.accepted, r2.batches[0].result.duplicates) == (2, 2)
+    ts, values = state.series_view("s").sorted_columns()
+    assert ts.tolist() == [5_000_000, 10_000_000, 20_000_000, 30_000_000, 40_000_000]
+    assert values[0].tolist() == [-1.0, 10.0, 20.0, 30.0, -1.0]
+    assert state.stats()["duplicate_readings"] == 2
+    assert state.stats()["total_readings"] == 5
+
+
+def test_idempotency_key_replays_original_answer_and_changes_nothing() -> None:
+    state = StateMachine()
+    batch = [{"sensor_id": "s", "timestamp": 1, "temperature": 1.0}]
+    original = state.apply(ingest_entry(2, batch, key="abc", term=3)).batches[0]
+    digest = state.digest()
+    retry = state.apply(ingest_entry(9, batch, key="abc", term=4)).batches[0]
+    assert retry.duplicate_batch and not original.duplicate_batch
+    assert retry.result == original.result
+    assert retry.result.raft_index == 2 and retry.result.raft_term == 3
+    assert state.digest() == digest
+    reused = state.apply(ingest_entry(10, [{"sensor_id": "s", "timestamp": 2, "temperature": 1.0}],
+                                      key="abc")).batches[0]
+    assert reused.status == "key_reused"
+    assert state.stats()["total_readings"] == 1
+
+
+def test_key_table_is_bounded_and_evicts_oldest() -> None:
+    state = StateMachine()
+    state._keys.capacity = 3
+    for i in range(5):
+        state.apply(ingest_entry(2 + i, [{"sensor_id": "s", "timestamp": i, "t": 1.0}], key=f"k{i}"))
+    assert len(state._keys) == 3
+    assert state._keys.get("k0") is None and state._keys.get("k4") is not None
+
+
+def test_snapshot_restore_round_trip_then_keeps_agreeing(intel_lab_path, monkeypatch) -> None:
+    monkeypatch.setattr(series_module, "DELTA_LIMIT", 50)  # exercise delta merges too
+    entries, _ = intel_entries(intel_lab_path, shuffle_seed=5)
+    original = StateMachine()
+    apply_all(original, entries[:12])
+    restored = StateMachine()
+    restored.restore(original.snapshot())
+    assert restored.digest() == original.digest()
+    assert restored.stats() == original.stats()
+    assert restored.snapshot() == original.snapshot()
+    assert apply_all(restored, entries[12:]) == apply_all(original, entries[12:])
+    assert restored.digest() == original.digest()
+    assert restored.latest("55") == original.latest("55")
+
+
+def test_apply_never_raises_on_garbage() -> None:
+    state = StateMachine()
+    garbage = [
+        b"", b"\xc1", msgpack.packb([1]), msgpack.packb([99, "ingest", []]),
+        msgpack.packb([1, "drop_tables", None]), msgpack.packb([1, "ingest", "x"]),
+        msgpack.packb([1, "ingest", [[None, b"f", [1, 2, 3]]]]),
+        msgpack.packb([1, "ingest", [[None, b"f", [["s"], b"\x01\x00\x00\x00", [None],
+                                                   b"\x00" * 8, ["m"], b"\x00" * 4, 0]]]]),
+        msgpack.packb([1, "announce", {"raft": 5}]),
+    ]
+    for index, payload in enumerate(garbage, start=2):
+        result = state.apply(LogEntry(index, 1, payload))
+        assert result.error is not None or all(b.status == "invalid" for b in result.batches)
+    good = state.apply(ingest_entry(50, [{"sensor_id": "s", "timestamp": 1, "t": 2.0}]))
+    assert good.batches[0].result.accepted == 1
+    assert state.stats()["total_readings"] == 1
+
+
+def test_announce_and_barrier() -> None:
+    state = StateMachine()
+    state.apply(LogEntry(2, 1, encode_announce("127.0.0.1:9001", "node1", "http://x:1")))
+    state.apply(LogEntry(3, 1, encode_barrier(7)))
+    assert state.members() == {"127.0.0.1:9001": {"node_id": "node1", "http": "http://x:1"}}
+    assert state.counters.applied_index == 3
+
+
+def test_latest_is_newest_timestamp_not_last_arrival() -> None:
+    state = StateMachine()
+    apply_all(state, [
+        ingest_entry(2, [{"sensor_id": "s", "timestamp": "2024-01-02T00:00:00Z", "t": 2.0,
+                          "location": "roof"}]),
+        ingest_entry(3, [{"sensor_id": "s", "timestamp": "2024-01-01T00:00:00Z", "t": 1.0,
+                          "h": 5.0}]),
+    ])
+    latest = state.latest("s")
+    assert latest["timestamp_us"] == parse_timestamp("2024-01-02T00:00:00Z")
+    assert latest["values"] == {"t": 2.0}
+    assert latest["location"] == "roof"
+    assert state.latest("nope") is None
