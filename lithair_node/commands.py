@@ -125,6 +125,17 @@ def decode_columns(obj: Any) -> BatchColumns:
     if len(values_b) != n * m * VALUE_DTYPE.itemsize:
         raise ValueError("values size does not match metrics x readings")
     values = np.frombuffer(values_b, dtype=VALUE_DTYPE).reshape(m, n)
+    # apply relies on what validation guarantees; an entry from a buggy or foreign proposer
+    # must be refused here rather than break the series invariants.
+    if len(set(sensors)) != len(sensors) or len(set(metrics)) != len(metrics):
+        raise ValueError("sensors and metrics must not repeat")
+    if n > 1:
+        rising = np.diff(ts) > 0
+        rising[np.cumsum(counts.astype(np.int64))[:-1] - 1] = True  # group boundaries
+        if not rising.all():
+            raise ValueError("timestamps must be strictly increasing within a sensor group")
+    if np.isinf(values).any():
+        raise ValueError("metric values must be finite")
     return BatchColumns(sensors, counts, locations, ts, metrics, values, dups)
 
 

@@ -63,6 +63,13 @@ class NodeConfig:
     commit_timeout_s: float = 5.0
     # Backpressure: readings accepted by this node's HTTP layer but not yet committed.
     max_pending_readings: int = 200_000
+    # HTTPS when both are set (PEM files).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # A client must send its whole body within this time (slow-client bound).
+    body_timeout_s: float = 30.0
+    # Close keep-alive connections idle for this long.
+    idle_timeout_s: float = 75.0
     raft: RaftTuning = field(default_factory=RaftTuning)
 
     def __post_init__(self) -> None:
@@ -86,6 +93,8 @@ class NodeConfig:
             raise ConfigError("max body bytes must be >= 1024")
         if self.commit_timeout_s <= 0:
             raise ConfigError("commit timeout must be > 0")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
         # The largest entry group commit can build must fit in one append message.
         if self.raft.append_batch_bytes < 2 * self.max_body_bytes:
             raise ConfigError("Raft append batch size must be at least twice the max body size")
@@ -99,7 +108,8 @@ class NodeConfig:
             host = socket.gethostname()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.http_port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.http_port}"
 
     @property
     def raft_bind(self) -> str:

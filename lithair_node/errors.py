@@ -80,6 +80,11 @@ class MethodNotAllowed(LithairError):
     code = "method_not_allowed"
 
 
+class RequestTimeout(LithairError):
+    status = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(LithairError):
     status = 413
     code = "payload_too_large"

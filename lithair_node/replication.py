@@ -189,11 +189,19 @@ class _ReplicatedLog(SyncObj):
         self._SyncObj__serializer = self._snapshots
 
     @replicated
-    def apply_envelope(self, payload: bytes) -> ApplyResult:
+    def apply_envelope(self, payload: bytes = b"", *_extra: Any, **_ignored: Any) -> ApplyResult:
+        # Extra arguments are tolerated for the same reason: a wrong call must not raise.
+        # PySyncObj retries a raising method forever on every node: nothing here may raise,
+        # whatever a (buggy or foreign) proposer put in the log.
         # PySyncObj increments raftLastApplied after the call: the entry is the next one.
         index = self.raftLastApplied + 1
-        entries = self._SyncObj__getEntries(index, 1)
-        term = entries[0][2] if entries else self.raftCurrentTerm
+        try:
+            entries = self._SyncObj__getEntries(index, 1)
+            term = entries[0][2] if entries else self.raftCurrentTerm
+        except Exception:
+            term = self.raftCurrentTerm
+        if not isinstance(payload, bytes):
+            payload = b""  # refused by the state machine as an undecodable envelope
         self._bytes_since_snapshot += len(payload)
         return self._state.apply(LogEntry(index, term, payload))
 

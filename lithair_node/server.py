@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 
 from aiohttp import web
 
@@ -29,6 +30,14 @@ def serve(config: NodeConfig) -> None:
         uvloop.run(run_node(config))
 
 
+def _tls_context(config: NodeConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
 async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -50,11 +59,11 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
     )
     await proposer.start()
     runner = web.AppRunner(make_app(NodeContext(config, state, raft, proposer)), access_log=None,
-                           handle_signals=False)
+                           handle_signals=False, keepalive_timeout=config.idle_timeout_s)
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.http_host, config.http_port, backlog=1024,
-                           reuse_address=True)
+                           reuse_address=True, ssl_context=_tls_context(config))
         await site.start()
         log.info("node %s: HTTP on %s, Raft on %s (peers %s), data in %s", config.node_id,
                  config.http_url, config.raft_address, ", ".join(config.peers) or "none",

@@ -38,6 +38,12 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--token-file", env="TOKEN_FILE", type=click.Path(dir_okay=False),
       help="Read the write/admin token from this file.")
 @_opt("--read-token", env="READ_TOKEN", help="If set, read routes need this (or the write) token.")
+@_opt("--read-token-file", env="READ_TOKEN_FILE", type=click.Path(dir_okay=False),
+      help="Read the read-only token from this file.")
+@_opt("--tls-cert", env="TLS_CERT", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+      help="Serve HTTPS with this PEM certificate (needs --tls-key).")
+@_opt("--tls-key", env="TLS_KEY", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+      help="PEM private key for --tls-cert.")
 @_opt("--max-batch-readings", env="MAX_BATCH_READINGS", type=click.IntRange(1), default=10_000)
 @_opt("--max-body-bytes", env="MAX_BODY_BYTES", type=click.IntRange(1024), default=8 * MIB)
 @_opt("--commit-timeout", env="COMMIT_TIMEOUT", type=click.FloatRange(0.1), default=5.0,
@@ -87,6 +93,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
     data_dir = options.get("data_dir") or Path("lithair-data") / node_id.replace(":", "_")
     password = _secret(options, "raft_password", "raft_password_file")
     token = _secret(options, "token", "token_file")
+    read_token = _secret(options, "read_token", "read_token_file")
     low, _, high = str(options["election_timeout"]).partition("-")
     try:
         election = (float(low), float(high or float(low) * 2))
@@ -117,7 +124,9 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         raft_password=password or "",
         advertise_http=options.get("advertise_http") or None,  # type: ignore[arg-type]
         auth_token=token,
-        read_token=options.get("read_token") or None,  # type: ignore[arg-type]
+        read_token=read_token,
+        tls_cert=options.get("tls_cert") or None,  # type: ignore[arg-type]
+        tls_key=options.get("tls_key") or None,  # type: ignore[arg-type]
         max_batch_readings=int(options["max_batch_readings"]),  # type: ignore[call-overload]
         max_body_bytes=max_body,
         commit_timeout_s=float(options["commit_timeout"]),  # type: ignore[arg-type]

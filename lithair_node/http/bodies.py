@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..errors import (
     InvalidMsgpack,
     LithairError,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 
@@ -34,8 +36,8 @@ def error_response(error: LithairError) -> web.Response:
     return json_response(error.body(), status=error.status, headers=error.headers())
 
 
-async def read_body(request: web.Request, max_bytes: int) -> Any:
-    """Return the decoded body. Raises 413/415/400 as typed errors."""
+async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> Any:
+    """Return the decoded body. Raises 408/413/415/400 as typed errors."""
     content_type = request.content_type
     if content_type not in JSON_TYPES and content_type not in MSGPACK_TYPES:
         raise UnsupportedMediaType(
@@ -47,9 +49,11 @@ async def read_body(request: web.Request, max_bytes: int) -> Any:
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the {max_bytes}-byte limit")
     try:
-        raw = await request.read()
+        raw = await asyncio.wait_for(request.read(), timeout_s)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit") from None
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"body of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
     if content_type in JSON_TYPES:

@@ -18,7 +18,7 @@ async def post_batch(request: web.Request) -> web.Response:
     key = _idempotency_key(request)
     limits = Limits(max_readings=node.config.max_batch_readings)
     try:
-        body = await read_body(request, node.config.max_body_bytes)
+        body = await read_body(request, node.config.max_body_bytes, node.config.body_timeout_s)
     except NonStandardJson as exc:
         validate_batch(exc.lenient_body, limits)  # names the NaN's field
         raise

@@ -171,3 +171,30 @@ def test_latest_is_newest_timestamp_not_last_arrival() -> None:
     assert latest["values"] == {"t": 2.0}
     assert latest["location"] == "roof"
     assert state.latest("nope") is None
+
+
+def _raw_batch(sensors, counts, ts, metrics, values) -> bytes:
+    columns = [sensors, np.asarray(counts, "<u4").tobytes(), [None] * len(sensors),
+               np.asarray(ts, "<i8").tobytes(), metrics,
+               np.asarray(values, "<f8").tobytes(), 0]
+    return msgpack.packb([1, "ingest", [[None, b"0" * 16, columns]]])
+
+
+@pytest.mark.parametrize(
+    ("sensors", "counts", "ts", "metrics", "values"),
+    [
+        (["a"], [3], [1, 3, 2], ["t"], [1.0, 2.0, 3.0]),  # unsorted inside a group
+        (["a"], [2], [5, 5], ["t"], [1.0, 2.0]),  # repeated timestamp
+        (["a", "a"], [1, 1], [1, 2], ["t"], [1.0, 2.0]),  # sensor repeated
+        (["a"], [1], [1], ["t", "t"], [1.0, 2.0]),  # metric repeated
+        (["a"], [1], [1], ["t"], [float("inf")]),
+    ],
+)
+def test_entries_breaking_validation_guarantees_are_refused(sensors, counts, ts, metrics,
+                                                            values) -> None:
+    state = StateMachine()
+    result = state.apply(LogEntry(2, 1, _raw_batch(sensors, counts, ts, metrics, values)))
+    assert result.batches[0].status == "invalid"
+    assert state.stats()["total_readings"] == 0
+    ok = state.apply(LogEntry(3, 1, _raw_batch(["a", "b"], [2, 1], [1, 2, 1], ["t"], [1.0] * 3)))
+    assert ok.batches[0].result.accepted == 3
