@@ -43,6 +43,14 @@ class CellAggregates:
         `cells` must not repeat; entries with count 0 must already be filtered out.
         """
         data = self._data
+        # Values near the float64 limit overflow M2 to inf: that is the honest answer, not a
+        # reason to warn on stderr for every batch.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._merge(data, cells, count, mean, m2, low, high)
+
+    @staticmethod
+    def _merge(data: np.ndarray, cells: np.ndarray, count: np.ndarray, mean: np.ndarray,
+               m2: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
         n_a = data[0, cells]
         mean_a = data[1, cells]
         n = n_a + count
@@ -76,12 +84,18 @@ def batch_stats(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per (metric row, group) count/mean/M2/min/max of `values` (m x n, NaN = absent),
     where groups are the contiguous column ranges beginning at `starts`."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _batch_stats(values, starts)
+
+
+def _batch_stats(
+    values: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     present = ~np.isnan(values)
     count = np.add.reduceat(present, starts, axis=1).astype(np.float64)
     filled = np.where(present, values, 0.0)
     total = np.add.reduceat(filled, starts, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / count
+    mean = total / count
     lengths = np.diff(np.append(starts, values.shape[1]))
     spread = np.where(present, values - np.repeat(mean, lengths, axis=1), 0.0)
     m2 = np.add.reduceat(spread * spread, starts, axis=1)

@@ -48,6 +48,10 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--max-body-bytes", env="MAX_BODY_BYTES", type=click.IntRange(1024), default=8 * MIB)
 @_opt("--commit-timeout", env="COMMIT_TIMEOUT", type=click.FloatRange(0.1), default=5.0,
       help="Seconds a write waits for its commit before answering 503 (outcome unknown).")
+@_opt("--body-timeout", env="BODY_TIMEOUT", type=click.FloatRange(0.1), default=30.0,
+      help="Seconds a client has to send its whole request body (then 408).")
+@_opt("--idle-timeout", env="IDLE_TIMEOUT", type=click.FloatRange(1.0), default=75.0,
+      help="Close keep-alive connections idle this long (seconds).")
 @_opt("--max-pending-readings", env="MAX_PENDING_READINGS", type=click.IntRange(1),
       default=200_000, help="Readings waiting to commit on this node before 429.")
 @_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
@@ -66,6 +70,7 @@ def serve(**options: object) -> None:
         level=str(options["log_level"]).upper(),
         format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
     )
+    logging.getLogger("aiohttp.server").addFilter(_one_line_protocol_errors)
     try:
         config = config_from_options(options)
     except ConfigError as exc:
@@ -82,6 +87,20 @@ def serve(**options: object) -> None:
         if isinstance(exc, OSError):
             raise click.ClickException(f"cannot start: {exc}") from None
         raise
+
+
+def _one_line_protocol_errors(record: logging.LogRecord) -> bool:
+    """aiohttp logs a full traceback for every malformed HTTP request (a client's fault):
+    keep one warning line instead."""
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+        record.msg = f"bad HTTP request: {record.exc_info[1]!s}"[:300]
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def config_from_options(options: dict[str, object]) -> NodeConfig:
@@ -131,6 +150,8 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         max_body_bytes=max_body,
         commit_timeout_s=float(options["commit_timeout"]),  # type: ignore[arg-type]
         max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]
+        body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
+        idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,
     )
 
