@@ -61,6 +61,10 @@ class CellAggregates:
         data[3, cells] = np.minimum(data[3, cells], low)
         data[4, cells] = np.maximum(data[4, cells], high)
 
+    def running(self) -> np.ndarray:
+        """count/mean/m2 of every cell, shape (3, cells): a view, valid until the next merge."""
+        return self._data[:3, : self._size]
+
     def get(self, cell: int) -> tuple[int, float, float, float, float]:
         count, mean, m2, low, high = self._data[:, cell].tolist()
         return int(count), mean, m2, low, high

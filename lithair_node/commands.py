@@ -8,6 +8,7 @@
                               values(<f8, metrics x readings, NaN = absent), in_batch_dups]
     op "announce": body = {"raft": addr, "node_id": id, "http": url}
     op "barrier":  body = nonce   (a no-op used by linearizable reads)
+    op "settings": body = {"anomalies": {...}}   (replicated settings, see anomalies.py)
 
 Readings are validated, grouped by sensor (sensors sorted), sorted by timestamp within each
 group and de-duplicated within the batch before they are encoded, so apply only has to
@@ -27,6 +28,7 @@ ENVELOPE_VERSION = 1
 OP_INGEST = "ingest"
 OP_ANNOUNCE = "announce"
 OP_BARRIER = "barrier"
+OP_SETTINGS = "settings"
 
 TS_DTYPE = np.dtype("<i8")
 VALUE_DTYPE = np.dtype("<f8")
@@ -160,6 +162,10 @@ def encode_barrier(nonce: int) -> bytes:
     return _packer.pack([ENVELOPE_VERSION, OP_BARRIER, nonce])
 
 
+def encode_settings(body: dict[str, Any]) -> bytes:
+    return _packer.pack([ENVELOPE_VERSION, OP_SETTINGS, body])
+
+
 def decode_envelope(data: bytes) -> tuple[str, Any]:
     """Return (op, body); ValueError for anything that is not a known envelope."""
     try:
@@ -171,6 +177,6 @@ def decode_envelope(data: bytes) -> tuple[str, Any]:
     version, op, body = envelope
     if version != ENVELOPE_VERSION:
         raise ValueError(f"unsupported envelope version {version!r}")
-    if op not in (OP_INGEST, OP_ANNOUNCE, OP_BARRIER):
+    if op not in (OP_INGEST, OP_ANNOUNCE, OP_BARRIER, OP_SETTINGS):
         raise ValueError(f"unknown op {op!r}")
     return op, body

@@ -2,7 +2,7 @@
 
     header  {"magic": "lithair-snapshot", "format": 1, "raft": {...}, "counters": {...},
              "metric_names": [...], "keys": [...], "members": {...}, "hashes": {...},
-             "series": N}
+             "anomalies": {settings, total, records, cooldown}, "series": N}
     then per series:
         ["series", sensor_id, location, metric_ids, cells_stats(<f8 5 x rows)]
         ["base" | "delta", ts(<i8), values(<f8 rows x k)]   (chunks of at most ~16 MiB)
@@ -47,6 +47,7 @@ def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
         "keys": view.keys,
         "members": view.members,
         "hashes": view.hashes,
+        "anomalies": view.anomalies,
         "series": len(view.series),
     }
     out.write(packer.pack(header))
@@ -107,6 +108,7 @@ def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
         series=series,
         aggregates=aggregates,
         hashes={k: int(v) for k, v in header["hashes"].items()},
+        anomalies=header["anomalies"],
     )
     return view, header["raft"]
 

@@ -11,6 +11,7 @@ mutation; readers hold it only long enough to take immutable views (see series.p
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -20,16 +21,19 @@ import msgpack
 import numpy as np
 
 from .aggregates import CellAggregates, batch_stats
+from .anomalies import Anomaly, AnomalyDetector, AnomalySettings, SettingsError
 from .commands import (
     OP_ANNOUNCE,
     OP_BARRIER,
     OP_INGEST,
+    OP_SETTINGS,
     BatchColumns,
     decode_columns,
     decode_envelope,
 )
 from .digest import MASK64, cells_hash, text_hash
 from .idempotency import BatchResult, KeyTable
+from .locations import LocationIndex
 from .series import SensorSeries, SeriesView
 
 log = logging.getLogger(__name__)
@@ -82,6 +86,7 @@ class StateView:
     series: list[SeriesView]
     aggregates: list[np.ndarray]  # per series: stats of its cells, shape (5, rows)
     hashes: dict[str, int] = field(default_factory=dict)
+    anomalies: dict[str, Any] = field(default_factory=dict)  # AnomalyDetector.export()
 
 
 class StateMachine:
@@ -100,6 +105,8 @@ class StateMachine:
         self._members: dict[str, dict[str, str]] = {}
         self._readings_hash = 0
         self._locations_hash = 0
+        self._anomalies = AnomalyDetector()
+        self._location_index = LocationIndex()
 
     # -- apply ---------------------------------------------------------------------------
 
@@ -127,6 +134,8 @@ class StateMachine:
             return ApplyResult(entry.index, entry.term, batches=outcomes)
         if op == OP_ANNOUNCE:
             return self._apply_announce(body, entry)
+        if op == OP_SETTINGS:
+            return self._apply_settings(body, entry)
         assert op == OP_BARRIER
         return ApplyResult(entry.index, entry.term)
 
@@ -135,6 +144,15 @@ class StateMachine:
                                                for k in ("raft", "node_id", "http"))):
             return ApplyResult(entry.index, entry.term, error="malformed announce")
         self._members[body["raft"]] = {"node_id": body["node_id"], "http": body["http"]}
+        return ApplyResult(entry.index, entry.term)
+
+    def _apply_settings(self, body: Any, entry: LogEntry) -> ApplyResult:
+        if not (isinstance(body, dict) and set(body) == {"anomalies"}):
+            return ApplyResult(entry.index, entry.term, error='settings must be {"anomalies": {...}}')
+        try:
+            self._anomalies.configure(body["anomalies"])
+        except SettingsError as exc:
+            return ApplyResult(entry.index, entry.term, error=str(exc))
         return ApplyResult(entry.index, entry.term)
 
     def _apply_batch(self, item: Any, entry: LogEntry) -> BatchOutcome:
@@ -158,7 +176,7 @@ class StateMachine:
             columns = decode_columns(raw_columns)
         except ValueError as exc:
             return BatchOutcome("invalid", message=str(exc))
-        accepted = self._store(columns)
+        accepted = self._store(columns, entry.index)
         duplicates = columns.readings - accepted + columns.in_batch_duplicates
         result = BatchResult(accepted, duplicates, entry.index, entry.term)
         self.counters.total_readings += accepted
@@ -168,7 +186,7 @@ class StateMachine:
             self._keys.put(key, fingerprint, result)
         return BatchOutcome("ok", result)
 
-    def _store(self, columns: BatchColumns) -> int:
+    def _store(self, columns: BatchColumns, raft_index: int) -> int:
         """Store the readings of a batch that are not stored yet; return how many."""
         n_groups = len(columns.sensors)
         counts = columns.counts.astype(np.int64)
@@ -207,6 +225,9 @@ class StateMachine:
             ts, values = ts[keep], values[:, keep]
         stored = int(ts.shape[0])
         if stored:
+            # Before the fold: readings are judged against the statistics preceding them.
+            self._anomalies.observe(columns.sensors, counts, cell_of, ts, values,
+                                    self._aggregates.running(), columns.metrics, raft_index)
             self._fold_statistics(values, counts, cell_of)
             metric_hashes = np.asarray([self._metric_hashes[m] for m in metric_ids], dtype=np.uint64)
             sensor_hashes = np.repeat(group_hashes, counts)
@@ -231,6 +252,7 @@ class StateMachine:
         return series
 
     def _set_location(self, series: SensorSeries, location: str) -> None:
+        self._location_index.move(series.sensor_id, series.location, location)
         if series.location is not None:
             self._locations_hash -= text_hash(f"{series.sensor_id}\x00{series.location}")
         series.location = location
@@ -260,6 +282,7 @@ class StateMachine:
                 c.duplicate_readings,
                 c.batches_accepted,
                 len(self._series),
+                self._anomalies.hash,
             ]
         return hashlib.blake2b(msgpack.packb(parts), digest_size=16).hexdigest()
 
@@ -310,6 +333,40 @@ class StateMachine:
                   if v == v}
         return {"sensor_id": sensor_id, "timestamp_us": ts, "location": location, "values": values}
 
+    # -- query accessors (queries/): views taken under the lock, computed outside it ------
+
+    @property
+    def applied_index(self) -> int:
+        with self.lock:
+            return self.counters.applied_index
+
+    def views(self, sensor_ids: list[str]) -> tuple[int, list[SeriesView]]:
+        """(applied index, views of the known sensors among `sensor_ids`), taken together."""
+        with self.lock:
+            found = [self._series.get(s) for s in sensor_ids]
+            return self.counters.applied_index, [s.view() for s in found if s is not None]
+
+    def sensor_ids_since(self, start: int) -> list[str]:
+        """Sensor ids from creation position `start` on (creation order is the same on every
+        node and survives restore)."""
+        with self.lock:
+            return list(itertools.islice(self._series, start, None))
+
+    def locations(self) -> tuple[int, dict[str, list[str]]]:
+        with self.lock:
+            return self.counters.applied_index, self._location_index.export()
+
+    def sensors_at(self, location: str) -> list[str]:
+        with self.lock:
+            return self._location_index.sensors_at(location)
+
+    def anomalies(self) -> tuple[int, AnomalySettings, int, list[Anomaly]]:
+        """(applied index, settings, total ever reported, buffered anomalies oldest first)."""
+        with self.lock:
+            detector = self._anomalies
+            return (self.counters.applied_index, detector.settings, detector.total,
+                    detector.records())
+
     # -- snapshot / restore ---------------------------------------------------------------
 
     def capture(self) -> StateView:
@@ -326,6 +383,7 @@ class StateMachine:
                     self._aggregates.export(np.asarray(s.cells, dtype=np.int64)) for s in ordered
                 ],
                 hashes={"readings": self._readings_hash, "locations": self._locations_hash},
+                anomalies=self._anomalies.export(),
             )
 
     def load(self, view: StateView) -> None:
@@ -348,6 +406,9 @@ class StateMachine:
                 )
                 series = SensorSeries.restore(rebuilt, index, text_hash(series_view.sensor_id))
                 self._series[series.sensor_id] = series
+                if series.location is not None:
+                    self._location_index.move(series.sensor_id, None, series.location)
+            self._anomalies.load(view.anomalies)
             # Stored with the snapshot rather than recomputed: restore stays O(sensors).
             self._readings_hash = view.hashes["readings"]
             self._locations_hash = view.hashes["locations"]

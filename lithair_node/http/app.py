@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import cluster_routes, read_routes, write_routes
+from . import cluster_routes, consistent_reads, query_routes, read_routes, write_routes
+from .consistent_reads import consistent
 from .context import NODE, NodeContext
 from .middleware import OPEN, READ, WRITE, access, auth_middleware, error_middleware
 
@@ -18,9 +19,27 @@ def make_app(node: NodeContext) -> web.Application:
         middlewares=[error_middleware, auth_middleware],
     )
     app[NODE] = node
+    consistent_reads.setup(app, node)
+    query_routes.setup(app)
     app.router.add_post(f"{API}/batches", access(WRITE, write_routes.post_batch))
-    app.router.add_get(f"{API}/stats", access(READ, read_routes.get_stats))
-    app.router.add_get(f"{API}/sensors/{{sensor_id}}/latest", access(READ, read_routes.get_latest))
+    # Every data read takes ?consistency=local|leader|linearizable.
+    reads = {
+        "/stats": read_routes.get_stats,
+        "/sensors": query_routes.get_sensors,
+        "/sensors/{sensor_id}/latest": read_routes.get_latest,
+        "/sensors/{sensor_id}/readings": query_routes.get_readings,
+        "/sensors/{sensor_id}/stats": query_routes.get_sensor_stats,
+        "/latest": query_routes.get_latest,
+        "/aggregate": query_routes.get_aggregate,
+        "/locations": query_routes.get_locations,
+        "/anomalies": query_routes.get_anomalies,
+        "/settings/anomalies": query_routes.get_anomaly_settings,
+        "/export": query_routes.get_export,
+    }
+    for path, handler in reads.items():
+        app.router.add_get(f"{API}{path}", access(READ, consistent(handler)))
+    app.router.add_put(f"{API}/settings/anomalies",
+                       access(WRITE, query_routes.put_anomaly_settings))
     app.router.add_get(f"{API}/cluster/status", access(READ, cluster_routes.get_cluster_status))
     app.router.add_get("/health", access(OPEN, cluster_routes.get_health))
     app.router.add_get("/readyz", access(OPEN, cluster_routes.get_readyz))

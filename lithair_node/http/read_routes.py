@@ -50,7 +50,8 @@ async def get_latest(request: web.Request) -> web.Response:
 
 
 def applied_index_header(node: NodeContext) -> dict[str, str]:
-    return {"X-Lithair-Applied-Index": str(node.raft.status().applied_index)}
+    # The state's own index: Raft's status is sampled and may trail what a read just saw.
+    return {"X-Lithair-Applied-Index": str(node.state.applied_index)}
 
 
 def resident_memory_bytes() -> int:
