@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .cluster_cmd import cluster
 from .inject_cmd import inject
+from .load_cmd import load_command
 from .serve_cmd import serve
 from .status_cmd import status
 
@@ -21,6 +22,7 @@ cli.add_command(serve)
 cli.add_command(cluster)
 cli.add_command(status)
 cli.add_command(inject)
+cli.add_command(load_command)
 
 
 def main() -> None:

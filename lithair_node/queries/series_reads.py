@@ -153,10 +153,11 @@ def last_ts(view: SeriesView) -> int | None:
 
 
 def latest_values(view: SeriesView, names: list[str]) -> tuple[int, dict[str, float]] | None:
+    """(timestamp, {metric: value}) of the newest reading; `names` maps metric id -> name."""
     if not view.base_ts.shape[0]:
         return None
     column = view.base_values[:, -1].tolist()
-    values = {names[row]: v for row, v in enumerate(column) if v == v}
+    values = {names[view.metric_ids[row]]: v for row, v in enumerate(column) if v == v}
     return int(view.base_ts[-1]), dict(sorted(values.items()))
 
 

@@ -260,3 +260,13 @@ def test_params_accept_rfc3339_and_epoch_seconds_and_refuse_garbage() -> None:
     for bad in ("1x", "h", "0s", "1h 2m", ""):
         with pytest.raises(InvalidParameter):
             duration_param({"every": bad}, "every")
+
+
+def test_latest_values_names_each_metric_by_its_id() -> None:
+    state = StateMachine()
+    apply_all(state, [ingest_entry(2, [{"sensor_id": "other", "timestamp": 1, "humidity": 1.0}]),
+                      ingest_entry(3, [{"sensor_id": "x", "timestamp": 5, "t": 9.0},
+                                       {"sensor_id": "x", "timestamp": 1, "t": 1.0, "humidity": 2.0}])])
+    view, names = view_and_names(state, "x")
+    assert series_reads.latest_values(view, names) == (5_000_000, {"t": 9.0})
+    assert series_reads.latest_values(view, names) is not None
