@@ -269,4 +269,3 @@ def test_latest_values_names_each_metric_by_its_id() -> None:
                                        {"sensor_id": "x", "timestamp": 1, "t": 1.0, "humidity": 2.0}])])
     view, names = view_and_names(state, "x")
     assert series_reads.latest_values(view, names) == (5_000_000, {"t": 9.0})
-    assert series_reads.latest_values(view, names) is not None
