@@ -134,49 +134,58 @@ class AnomalyDetector:
         if n == 0:
             return
         settings = self.settings
-        group = np.repeat(np.arange(len(sensors)), counts)
         starts = np.cumsum(counts) - counts
-        flagged = np.zeros(values.shape, dtype=bool)
-        means = np.zeros(values.shape)
-        stds = np.zeros(values.shape)
+        group = np.repeat(np.arange(len(sensors)), counts)
+        position = (np.arange(n) - starts[group]).astype(np.float64)  # index within group
+        first_of = np.minimum(starts, n - 1)
+        limit = settings.sigma * settings.sigma
+        flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         for row in range(values.shape[0]):
             cells = cell_of[row]
             if not (cells >= 0).any():
                 continue
             x = values[row]
-            present = ~np.isnan(x)
-            cell = cells[group]
-            present &= cell >= 0
-            safe = np.where(cell >= 0, cell, 0)
+            absent = np.isnan(x)
+            dense = not absent.any()
+            safe = np.maximum(cells, 0)  # a group without the metric has only NaN here
             n0, mean0, m2_0 = running[0, safe], running[1, safe], running[2, safe]
-            # Shift each group by its running mean (or its first value when it has none)
-            # so the prefix sums below stay small: Welford's numbers without a Python loop.
-            first = _first_present(x, present, starts, counts)
-            shift = np.where(n0 > 0, mean0, first[group])
-            y = np.where(present, x - shift, 0.0)
-            k = present.astype(np.float64)
-            s1 = _exclusive_group_cumsum(y, starts, counts, group)
-            s2 = _exclusive_group_cumsum(y * y, starts, counts, group)
-            kk = _exclusive_group_cumsum(k, starts, counts, group)
-            count = n0 + kk
+            # Shift each group by its running mean (or its first value when it has none) so
+            # the prefix sums stay small: Welford's numbers without a Python loop.
+            first = x[first_of] if dense else _first_present(x, ~absent, starts, counts)
+            shift = np.repeat(np.where(n0 > 0, mean0, first), counts)
+            sums = np.empty((2 if dense else 3, n))
+            np.subtract(x, shift, out=sums[0])
+            if not dense:
+                sums[0][absent] = 0.0
+                sums[2] = ~absent
+            np.multiply(sums[0], sums[0], out=sums[1])
+            prefix = _exclusive_group_cumsum(sums, starts, counts)
+            s1, s2 = prefix[0], prefix[1]
+            count = np.repeat(n0, counts) + (position if dense else prefix[2])
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = shift + s1 / count
-                m2 = np.maximum(m2_0 + s2 - s1 * s1 / count, 0.0)
-                std = np.sqrt(m2 / (count - 1))
-                out = np.abs(x - mean) > settings.sigma * std
-            flagged[row] = present & (count >= settings.min_count) & out
-            means[row], stds[row] = mean, std
-        suspects = np.flatnonzero(flagged.any(axis=0))
-        if suspects.shape[0]:
-            self._report(suspects, group, sensors, ts, values, flagged, means, stds,
-                         metric_names, raft_index)
+                m2 = np.maximum(np.repeat(m2_0, counts) + s2 - s1 * s1 / count, 0.0)
+                variance = m2 / (count - 1)
+                deviation = x - mean
+                # NaN (absent) values compare False: no separate presence mask needed.
+                out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
+            hits = np.flatnonzero(out)
+            if hits.shape[0]:
+                flagged_rows.append((row, hits, mean[hits], np.sqrt(variance[hits])))
+        if flagged_rows:
+            self._report(flagged_rows, group, sensors, ts, values, metric_names, raft_index)
 
-    def _report(self, suspects: np.ndarray, group: np.ndarray, sensors: list[str],
-                ts: np.ndarray, values: np.ndarray, flagged: np.ndarray, means: np.ndarray,
-                stds: np.ndarray, metric_names: list[str], raft_index: int) -> None:
+    def _report(self, flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+                group: np.ndarray, sensors: list[str], ts: np.ndarray, values: np.ndarray,
+                metric_names: list[str], raft_index: int) -> None:
+        details: dict[int, list[tuple[str, float, float, float]]] = {}
+        for row, hits, means, stds in flagged_rows:
+            for column, mean, std in zip(hits.tolist(), means.tolist(), stds.tolist(), strict=True):
+                details.setdefault(column, []).append(
+                    (metric_names[row], float(values[row, column]), mean, std))
+        suspects = np.asarray(sorted(details), dtype=np.int64)  # grouped by sensor, ts ascending
         cooldown = self.settings.cooldown_us
-        suspect_groups = group[suspects]
-        bounds = np.flatnonzero(np.diff(suspect_groups)) + 1
+        bounds = np.flatnonzero(np.diff(group[suspects])) + 1
         for part in np.split(suspects, bounds):
             sensor = sensors[int(group[part[0]])]
             times = ts[part]
@@ -188,12 +197,8 @@ class AnomalyDetector:
                     # Jump past the suppressed window instead of testing each suspect.
                     i = max(i + 1, int(np.searchsorted(times, last + cooldown)))
                     continue
-                column = int(part[i])
-                rows = np.flatnonzero(flagged[:, column])
-                record = Anomaly(sensor, t, raft_index, tuple(
-                    (metric_names[r], float(values[r, column]), float(means[r, column]),
-                     float(stds[r, column])) for r in rows))
-                self._push(record)
+                metrics = sorted(details[int(part[i])])
+                self._push(Anomaly(sensor, t, raft_index, tuple(metrics)))
                 self._mark(sensor, t)
                 i += 1
 
@@ -252,9 +257,11 @@ def _first_present(x: np.ndarray, present: np.ndarray, starts: np.ndarray,
     return first
 
 
-def _exclusive_group_cumsum(y: np.ndarray, starts: np.ndarray, counts: np.ndarray,
-                            group: np.ndarray) -> np.ndarray:
-    """Per position: the sum of y over the earlier positions of the same group."""
-    exclusive = np.zeros(y.shape[0])
-    np.cumsum(y[:-1], out=exclusive[1:])
-    return exclusive - exclusive[np.minimum(starts, y.shape[0] - 1)][group]
+def _exclusive_group_cumsum(sums: np.ndarray, starts: np.ndarray,
+                            counts: np.ndarray) -> np.ndarray:
+    """Per row and position: the sum over the earlier positions of the same group."""
+    exclusive = np.zeros_like(sums)
+    np.cumsum(sums[:, :-1], axis=1, out=exclusive[:, 1:])
+    at_start = exclusive[:, np.minimum(starts, sums.shape[1] - 1)]
+    exclusive -= np.repeat(at_start, counts, axis=1)
+    return exclusive

@@ -236,7 +236,7 @@ async def get_aggregate(request: web.Request) -> web.Response:
 
 def _metric_chunks(chosen: list[tuple[SeriesView, int]], start: int, end: int):  # type: ignore[no-untyped-def]
     for view, row in chosen:
-        for ts, values in series_reads.iter_chunks(view, start, end):
+        for ts, values in series_reads.iter_parts(view, start, end):
             yield ts, values[row]
 
 
@@ -296,7 +296,7 @@ async def get_anomaly_settings(request: web.Request) -> web.Response:
 async def put_anomaly_settings(request: web.Request) -> web.Response:
     """Change the anomaly settings through the log, so every node switches at one index."""
     node = node_of(request)
-    body = await read_body(request, 64 * 1024)
+    body = await read_body(request, 64 * 1024, node.config.body_timeout_s)
     if not isinstance(body, dict) or not body:
         raise InvalidParameter('body must be an object, e.g. {"sigma": 4, "cooldown_s": 300}')
     changes: dict[str, Any] = {}

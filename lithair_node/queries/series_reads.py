@@ -40,6 +40,19 @@ def iter_chunks(view: SeriesView, start_us: int, end_us: int,
         pos, dpos = stop, dstop
 
 
+def iter_parts(view: SeriesView, start_us: int, end_us: int,
+               rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The same readings as iter_chunks, for reductions that ignore order: base chunks
+    (sliced, never copied), then the late readings in range, each part sorted, no merging."""
+    b0, b1 = (int(i) for i in np.searchsorted(view.base_ts, (start_us, end_us)))
+    for pos in range(b0, b1, rows):
+        stop = min(pos + rows, b1)
+        yield view.base_ts[pos:stop], view.base_values[:, pos:stop]
+    d0, d1 = (int(i) for i in np.searchsorted(view.delta_ts, (start_us, end_us)))
+    if d1 > d0:
+        yield view.delta_ts[d0:d1], view.delta_values[:, d0:d1]
+
+
 def _merge(ts_a: np.ndarray, values_a: np.ndarray, ts_b: np.ndarray,
            values_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ts = np.concatenate((ts_a, ts_b))
@@ -82,7 +95,7 @@ def range_stats(view: SeriesView, start_us: int, end_us: int) -> np.ndarray:
     """count/mean/m2/min/max per metric row over [start_us, end_us): shape (5, rows).
     Merged chunk by chunk (Chan et al.), so memory stays bounded on long ranges."""
     stats = empty_stats(view.base_values.shape[0])
-    for _, values in iter_chunks(view, start_us, end_us):
+    for _, values in iter_parts(view, start_us, end_us):
         stats = merge_stats(stats, values_stats(values))
     return stats
 
@@ -95,6 +108,13 @@ def empty_stats(rows: int) -> np.ndarray:
 
 def values_stats(values: np.ndarray) -> np.ndarray:
     """count/mean/m2/min/max of each row of `values` (NaN = absent), two-pass for accuracy."""
+    n = values.shape[1]
+    if n and not np.isnan(values).any():  # the usual case: every metric in every reading
+        mean = values.sum(axis=1) / n
+        spread = values - mean[:, None]
+        return np.vstack((np.full(values.shape[0], float(n)), mean,
+                          np.einsum("ij,ij->i", spread, spread), values.min(axis=1),
+                          values.max(axis=1)))
     present = ~np.isnan(values)
     count = present.sum(axis=1).astype(np.float64)
     filled = np.where(present, values, 0.0)
@@ -115,6 +135,20 @@ def merge_stats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         mean = np.where(n > 0, a[1] + delta * np.where(n > 0, n_b / n, 0.0), 0.0)
         m2 = a[2] + b[2] + np.where(n > 0, delta * delta * n_a * n_b / n, 0.0)
     return np.vstack((n, mean, m2, np.minimum(a[3], b[3]), np.maximum(a[4], b[4])))
+
+
+def combine_by_key(stats: np.ndarray, keys: np.ndarray, size: int) -> np.ndarray:
+    """Merge columns of `stats` (5 x k) that share a key (e.g. every sensor's cell of one
+    metric) into shape (5, size), with Chan et al.'s formula, vectorised."""
+    count = np.bincount(keys, stats[0], size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, np.bincount(keys, stats[0] * stats[1], size) / count, 0.0)
+    deviation = np.where(stats[0] > 0, stats[1] - mean[keys], 0.0)
+    m2 = np.bincount(keys, stats[2] + stats[0] * deviation * deviation, size)
+    low, high = np.full(size, np.inf), np.full(size, -np.inf)
+    np.minimum.at(low, keys, stats[3])
+    np.maximum.at(high, keys, stats[4])
+    return np.vstack((count, mean, m2, low, high))
 
 
 def describe_stats(stats: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:

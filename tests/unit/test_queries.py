@@ -269,3 +269,27 @@ def test_latest_values_names_each_metric_by_its_id() -> None:
                                        {"sensor_id": "x", "timestamp": 1, "t": 1.0, "humidity": 2.0}])])
     view, names = view_and_names(state, "x")
     assert series_reads.latest_values(view, names) == (5_000_000, {"t": 9.0})
+
+
+def test_iter_parts_and_combine_by_key_cover_the_same_readings(small_delta) -> None:
+    state, expected = mixed_state()
+    view, _ = view_and_names(state, "a")
+    parts = list(series_reads.iter_parts(view, 500 * S, 4_500 * S, rows=400))
+    assert len(parts) > 2 and all((np.diff(ts) > 0).all() for ts, _ in parts)
+    stamps = sorted(t for ts, _ in parts for t in ts.tolist())
+    assert stamps == sorted(t for t in expected if 500 * S <= t < 4_500 * S)
+    # combine_by_key: the per-sensor cells of one metric merge into fleet-wide stats
+    state.apply(ingest_entry(500, [{"sensor_id": "b", "timestamp": t, "temperature": t * 0.5}
+                                   for t in range(50)]))
+    _, views = state.views(["a", "b"])
+    cells = tuple(c for v in views for c in v.cells)
+    keys = np.asarray([m for v in views for m in v.metric_ids])
+    fleet = series_reads.describe_stats(
+        series_reads.combine_by_key(state.cell_stats(cells), keys, len(state.metric_names())),
+        state.metric_names())
+    temps = [v["temperature"] for v in expected.values() if "temperature" in v]
+    temps += [t * 0.5 for t in range(50)]
+    assert fleet["temperature"]["count"] == len(temps)
+    assert close(fleet["temperature"]["mean"], float(np.mean(temps)))
+    assert close(fleet["temperature"]["stddev"], float(np.std(temps, ddof=1)))
+    assert fleet["co2"]["count"] == sum("co2" in v for v in expected.values())
