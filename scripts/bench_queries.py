@@ -374,34 +374,37 @@ async def http_part(readings: int, repeats: int) -> dict[str, Any]:
             url = cluster.urls[0]
             print(f"\nHTTP: filling one node with {readings:,} readings ...", flush=True)
             started = time.perf_counter()
-            async with aiohttp.ClientSession() as session:
-                sem = asyncio.Semaphore(4)
+            step = max(1, 10_000 // sensors)  # ticks per batch: 10,000 readings a batch
+            starts = iter(range(0, per_sensor, step))
+            timeout = aiohttp.ClientTimeout(total=120)
+            async with aiohttp.ClientSession(timeout=timeout) as session:
 
-                async def send(t0: int, t1: int) -> None:
-                    sensor = np.repeat(np.arange(sensors), t1 - t0)
-                    tick = np.tile(np.arange(t0, t1), sensors)
-                    vals = values_for(sensor, tick)
-                    ts = (START_US + tick * step_us) / 1e6
-                    body = {"readings": [
-                        {"sensor_id": sensor_name(s), "timestamp": t, "location": location_of(s),
-                         "humidity": h, "pressure": p, "temperature": tt, "voltage": v}
-                        for s, t, h, p, tt, v in zip(sensor.tolist(), ts.tolist(), *vals.tolist(),
-                                                     strict=True)]}
-                    data = msgpack.packb(body)
-                    async with sem:
+                async def sender() -> None:
+                    # Bodies are built one at a time per sender: memory stays flat.
+                    for t0 in starts:
+                        t1 = min(per_sensor, t0 + step)
+                        sensor = np.repeat(np.arange(sensors), t1 - t0)
+                        tick = np.tile(np.arange(t0, t1), sensors)
+                        vals = values_for(sensor, tick)
+                        ts = (START_US + tick * step_us) / 1e6
+                        body = msgpack.packb({"readings": [
+                            {"sensor_id": sensor_name(s), "timestamp": t,
+                             "location": location_of(s), "humidity": h, "pressure": p,
+                             "temperature": tt, "voltage": v}
+                            for s, t, h, p, tt, v in zip(sensor.tolist(), ts.tolist(),
+                                                         *vals.tolist(), strict=True)]})
                         for _ in range(100):
-                            async with session.post(f"{url}/api/v1/batches", data=data, headers={
+                            async with session.post(f"{url}/api/v1/batches", data=body, headers={
                                     "Content-Type": "application/msgpack",
                                     "Idempotency-Key": f"fill-{t0}"}) as response:
+                                await response.read()
                                 if response.status == 200:
-                                    return
-                                await asyncio.sleep(0.2)
-                        raise RuntimeError("fill failed")
+                                    break
+                            await asyncio.sleep(0.2)
+                        else:
+                            raise RuntimeError("fill failed")
 
-                step = 10
-                tasks = [asyncio.create_task(send(t, min(per_sensor, t + step)))
-                         for t in range(0, per_sensor, step)]
-                await asyncio.gather(*tasks)
+                await asyncio.gather(*(sender() for _ in range(4)))
             fill_s = time.perf_counter() - started
             print(f"  filled in {fill_s:.0f} s ({readings / fill_s:,.0f} readings/s)", flush=True)
             start_day = START_US + (per_sensor * step_us // 2) // DAY_US * DAY_US

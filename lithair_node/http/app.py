@@ -26,7 +26,7 @@ def make_app(node: NodeContext) -> web.Application:
     reads = {
         "/stats": read_routes.get_stats,
         "/sensors": query_routes.get_sensors,
-        "/sensors/{sensor_id}/latest": read_routes.get_latest,
+        "/sensors/{sensor_id}/latest": query_routes.get_sensor_latest,
         "/sensors/{sensor_id}/readings": query_routes.get_readings,
         "/sensors/{sensor_id}/stats": query_routes.get_sensor_stats,
         "/latest": query_routes.get_latest,

@@ -76,8 +76,11 @@ def consistent(handler: Handler) -> Handler:
             return await _forward(request, node)
         if level == "linearizable":
             await request.app[_BARRIER].wait()
+        # A lower bound of what the handler will see, for handlers that do not say.
+        floor = node.state.applied_index
         response = await handler(request)
         if not response.prepared:
+            response.headers.setdefault("X-Lithair-Applied-Index", str(floor))
             response.headers.setdefault("X-Lithair-Consistency", level)
             response.headers.setdefault("X-Lithair-Node", node.config.node_id)
         return response

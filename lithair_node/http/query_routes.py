@@ -100,6 +100,17 @@ async def get_sensors(request: web.Request) -> web.Response:
     }, index)
 
 
+async def get_sensor_latest(request: web.Request) -> web.Response:
+    index, view, names = _one_view(node_of(request), request.match_info["sensor_id"])
+    newest = series_reads.latest_values(view, names)
+    if newest is None:
+        raise NotFound(f"unknown sensor {view.sensor_id!r}", field="sensor_id")
+    ts, values = newest
+    return _answer(request, {"sensor_id": view.sensor_id, "timestamp": format_timestamp(ts),
+                             "timestamp_us": ts, "location": view.location, "values": values},
+                   index)
+
+
 async def get_latest(request: web.Request) -> web.Response:
     """GET /api/v1/latest?location=X (or ?sensor_id=a,b): the newest reading of each."""
     node = node_of(request)

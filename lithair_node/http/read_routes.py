@@ -1,4 +1,4 @@
-"""Read endpoints served from this node's applied state (consistency: local)."""
+"""/api/v1/stats, served from this node's applied state (see consistent_reads.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import resource
 
 from aiohttp import web
 
-from ..errors import NotFound
-from ..timestamps import format_timestamp
 from .bodies import json_response
 from .context import NodeContext, node_of
 
@@ -31,27 +29,6 @@ def stats_payload(node: NodeContext) -> dict[str, object]:
         pending_readings=node.proposer.pending_readings,
     )
     return payload
-
-
-async def get_latest(request: web.Request) -> web.Response:
-    node = node_of(request)
-    sensor_id = request.match_info["sensor_id"]
-    latest = node.state.latest(sensor_id)
-    if latest is None:
-        raise NotFound(f"unknown sensor {sensor_id!r}", field="sensor_id")
-    body = {
-        "sensor_id": latest["sensor_id"],
-        "timestamp": format_timestamp(latest["timestamp_us"]),
-        "timestamp_us": latest["timestamp_us"],
-        "location": latest["location"],
-        "values": latest["values"],
-    }
-    return json_response(body, headers=applied_index_header(node))
-
-
-def applied_index_header(node: NodeContext) -> dict[str, str]:
-    # The state's own index: Raft's status is sampled and may trail what a read just saw.
-    return {"X-Lithair-Applied-Index": str(node.state.applied_index)}
 
 
 def resident_memory_bytes() -> int:
