@@ -21,9 +21,9 @@ class LocationIndex:
     def sensors_at(self, location: str) -> list[str]:
         return sorted(self._sensors.get(location, ()))
 
-    def export(self) -> dict[str, list[str]]:
-        """Every location (sorted) with its sensors (sorted)."""
-        return {location: sorted(self._sensors[location]) for location in sorted(self._sensors)}
+    def copy(self) -> dict[str, list[str]]:
+        """Every location with its sensors, unsorted: O(sensors), cheap under the state lock."""
+        return {location: list(members) for location, members in self._sensors.items()}
 
     def __len__(self) -> int:
         return len(self._sensors)

@@ -353,8 +353,10 @@ class StateMachine:
             return list(itertools.islice(self._series, start, None))
 
     def locations(self) -> tuple[int, dict[str, list[str]]]:
+        """(applied index, {location: sensors}), both sorted (outside the lock)."""
         with self.lock:
-            return self.counters.applied_index, self._location_index.export()
+            index, raw = self.counters.applied_index, self._location_index.copy()
+        return index, {location: sorted(raw[location]) for location in sorted(raw)}
 
     def sensors_at(self, location: str) -> list[str]:
         with self.lock:
