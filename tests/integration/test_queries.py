@@ -16,7 +16,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 import pytest
 
-from lithair_node.local_cluster import LocalCluster
+from lithair_node.local_cluster import LocalCluster, http_json
 from lithair_node.timestamps import format_timestamp
 
 from ..http_helpers import Answer, get, post_json, request, stats
@@ -370,3 +370,31 @@ def test_load_resumes_after_ctrl_c_and_kill_without_duplicates(cluster, intel_la
         got = q(url, f"/sensors/r{mote}/stats").body["metrics"]
         for metric, expected in want[mote].items():
             assert all(close(got[metric][k], v) for k, v in expected.items()), (mote, metric)
+
+
+def test_query_routes_take_the_read_token_and_settings_the_write_token(tmp_path) -> None:
+    node = LocalCluster(tmp_path, nodes=1, extra_args=("--token", "w-secret",
+                                                      "--read-token", "r-secret")).start()
+    try:
+        url = node.urls[0]
+        deadline = time.monotonic() + 60  # /readyz stays open; the status route needs a token
+        while http_json(f"{url}/readyz")[0] != 200:
+            assert time.monotonic() < deadline, node.log_tail(0)
+            time.sleep(0.05)
+        reader = {"Authorization": "Bearer r-secret"}
+        writer = {"Authorization": "Bearer w-secret"}
+        for path in ("/sensors", "/locations", "/anomalies", "/export?format=csv",
+                     "/aggregate?metric=t&every=1h", "/settings/anomalies"):
+            assert get(f"{url}/api/v1{path}").status == 401, path
+            assert get(f"{url}/api/v1{path}", headers=reader).status == 200, path
+        linear = get(f"{url}/api/v1/sensors?consistency=linearizable", headers=reader)
+        assert linear.status == 200 and linear.headers["X-Lithair-Consistency"] == "linearizable"
+        body = json.dumps({"min_count": 50}).encode()
+        json_type = {"Content-Type": "application/json"}
+        put = f"{url}/api/v1/settings/anomalies"
+        assert request("PUT", put, body, json_type).status == 401
+        assert request("PUT", put, body, {**json_type, **reader}).status == 403
+        changed = request("PUT", put, body, {**json_type, **writer})
+        assert changed.status == 200 and changed.body["min_count"] == 50
+    finally:
+        node.stop()
