@@ -14,34 +14,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 from .commands import encode_barrier
 from .errors import NoLeader, Unavailable
-from .replication import ProposeError, RaftNode
+from .replication import ProposeCallback, ProposeError, RaftNode
 from .state import ApplyResult
 
 
 async def propose_and_wait(raft: RaftNode, payload: bytes, timeout_s: float) -> ApplyResult:
     """Append `payload`; return its ApplyResult once applied on this node. Raises
     ProposeError (Raft refused or lost it) or TimeoutError."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[ApplyResult] = loop.create_future()
+    result = await await_raft(lambda callback: raft.propose(payload, callback), timeout_s)
+    if result is None:
+        raise ProposeError("no result", definite=False)
+    return result
 
-    def settle(result: ApplyResult | None, error: ProposeError | None) -> None:
+
+async def await_raft(start: Callable[[ProposeCallback], None], timeout_s: float) -> Any:
+    """Run a RaftNode call taking a (result, error) callback and await that callback from the
+    event loop. Raises ProposeError or TimeoutError."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: ProposeError | None) -> None:
         if future.done():
             return
         if error is not None:
             future.set_exception(error)
-        elif result is None:
-            future.set_exception(ProposeError("no result", definite=False))
         else:
             future.set_result(result)
 
-    def from_raft_thread(result: ApplyResult | None, error: ProposeError | None) -> None:
+    def from_raft_thread(result: Any, error: ProposeError | None) -> None:
         with contextlib.suppress(RuntimeError):  # loop closed during shutdown
             loop.call_soon_threadsafe(settle, result, error)
 
-    raft.propose(payload, from_raft_thread)
+    start(from_raft_thread)
     return await asyncio.wait_for(future, timeout_s)
 
 

@@ -85,6 +85,11 @@ class RequestTimeout(LithairError):
     code = "request_timeout"
 
 
+class Conflict(LithairError):
+    status = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(LithairError):
     status = 413
     code = "payload_too_large"

@@ -15,6 +15,7 @@ change:
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -240,6 +241,19 @@ def _syncobj_conf(config: NodeConfig, on_state_changed: Callable[[int, int], Non
     )
 
 
+def _translating(callback: ProposeCallback) -> Callable[[Any, int], None]:
+    """PySyncObj's (result, FAIL_REASON) callback -> ours (result, ProposeError | None)."""
+
+    def on_done(result: Any, error: int) -> None:
+        if error == FAIL_REASON.SUCCESS:
+            callback(result, None)
+        else:
+            reason, definite = _FAILURES.get(error, (f"raft error {error}", False))
+            callback(None, ProposeError(reason, definite=definite))
+
+    return on_done
+
+
 class RaftNode:
     """Runs the Raft replica of one node; thread-safe facade used by the HTTP side."""
 
@@ -262,6 +276,7 @@ class RaftNode:
         self._listeners: list[Callable[[RaftStatus], None]] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._raft_calls: queue.SimpleQueue[Callable[[_ReplicatedLog], None]] = queue.SimpleQueue()
 
     def start(self) -> None:
         """Bind the Raft port (raises SyncObjException('BindError') if it cannot) and start
@@ -302,15 +317,36 @@ class RaftNode:
         if raft_log is None:
             callback(None, ProposeError("node is starting", definite=True))
             return
+        raft_log.apply_envelope(payload, callback=_translating(callback))
 
-        def on_done(result: Any, error: int) -> None:
-            if error == FAIL_REASON.SUCCESS:
-                callback(result, None)
-            else:
-                reason, definite = _FAILURES.get(error, (f"raft error {error}", False))
-                callback(None, ProposeError(reason, definite=definite))
+    # -- membership (PySyncObj dynamic membership) ---------------------------------------
 
-        raft_log.apply_envelope(payload, callback=on_done)
+    def change_membership(self, action: str, raft_address: str, callback: ProposeCallback) -> None:
+        """Add or remove one member through the log. One change at a time: PySyncObj denies
+        a second while the first is uncommitted. The leader cannot remove itself: transfer
+        leadership first."""
+        if action not in ("add", "remove"):
+            raise ValueError(f"unknown membership action {action!r}")
+
+        def on_raft_thread(raft_log: _ReplicatedLog) -> None:
+            change = raft_log.addNodeToCluster if action == "add" else raft_log.removeNodeFromCluster
+            change(raft_address, callback=_translating(callback))
+
+        self._on_raft_thread(on_raft_thread, callback)
+
+    def transfer_leadership(self, callback: ProposeCallback) -> None:
+        """Ask the leader to hand over to its most caught-up follower (Raft TimeoutNow)."""
+        self._on_raft_thread(lambda raft_log: raft_log.transferLeadership(
+            callback=_translating(callback)), callback)
+
+    def _on_raft_thread(self, call: Callable[[_ReplicatedLog], None],
+                        callback: ProposeCallback) -> None:
+        # PySyncObj's admin calls read its internals: run them between ticks, not from the
+        # HTTP thread.
+        if self._log is None:
+            callback(None, ProposeError("node is starting", definite=True))
+            return
+        self._raft_calls.put(call)
 
     def status(self) -> RaftStatus:
         return self._status
@@ -328,6 +364,8 @@ class RaftNode:
         raft_log = self._log
         if raft_log is None:
             return
+        while not self._raft_calls.empty():
+            self._raft_calls.get_nowait()(raft_log)
         now = time.monotonic()
         if now - self._last_sample >= self.STATUS_PERIOD_S:
             self._last_sample = now

@@ -8,6 +8,7 @@ from .. import __version__
 from .cluster_cmd import cluster
 from .inject_cmd import inject
 from .load_cmd import load_command
+from .members_cmd import members
 from .serve_cmd import serve
 from .status_cmd import status
 
@@ -23,6 +24,7 @@ cli.add_command(cluster)
 cli.add_command(status)
 cli.add_command(inject)
 cli.add_command(load_command)
+cli.add_command(members)
 
 
 def main() -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import cluster_routes, consistent_reads, query_routes, read_routes, write_routes
+from . import (
+    cluster_routes,
+    consistent_reads,
+    member_routes,
+    query_routes,
+    read_routes,
+    write_routes,
+)
 from .consistent_reads import consistent
 from .context import NODE, NodeContext
 from .middleware import OPEN, READ, WRITE, access, auth_middleware, error_middleware
@@ -41,6 +48,9 @@ def make_app(node: NodeContext) -> web.Application:
     app.router.add_put(f"{API}/settings/anomalies",
                        access(WRITE, query_routes.put_anomaly_settings))
     app.router.add_get(f"{API}/cluster/status", access(READ, cluster_routes.get_cluster_status))
+    app.router.add_get(f"{API}/members", access(READ, member_routes.get_members))
+    app.router.add_post(f"{API}/members", access(WRITE, member_routes.post_member))
+    app.router.add_delete(f"{API}/members/{{raft_address}}", access(WRITE, member_routes.delete_member))
     app.router.add_get("/health", access(OPEN, cluster_routes.get_health))
     app.router.add_get("/readyz", access(OPEN, cluster_routes.get_readyz))
     return app
