@@ -133,6 +133,12 @@ class Unavailable(LithairError):
     code = "unavailable"
 
 
+class Starting(Unavailable):
+    """The node has not caught up since it started: serving now could go back in time."""
+
+    code = "starting"
+
+
 class NoLeader(Unavailable):
     code = "no_leader"
 

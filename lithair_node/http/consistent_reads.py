@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from ..consistency import ReadBarrier
-from ..errors import InvalidParameter, NoLeader, Unavailable
+from ..errors import InvalidParameter, NoLeader, Starting, Unavailable
 from .context import NodeContext, node_of
 from .middleware import Handler
 
@@ -74,6 +74,11 @@ def consistent(handler: Handler) -> Handler:
                 raise NoLeader("this node was sent a leader read but no longer leads; retry",
                                retry_after=1)
             return await _forward(request, node)
+        if not node.raft.status().ready:
+            # Until it has caught up with the leader's commit index once, a restarted node's
+            # state may be older than what it served before it stopped: reads stay monotonic.
+            raise Starting("this node is still catching up after a start; retry or ask "
+                           "another node", retry_after=1)
         if level == "linearizable":
             await request.app[_BARRIER].wait()
         # A lower bound of what the handler will see, for handlers that do not say.
