@@ -1,13 +1,16 @@
 """A client that keeps going: it knows every node, follows the leader, and retries a batch
-with the same Idempotency-Key until it is acknowledged, refused, or the deadline passes.
+with the same Idempotency-Key until it is acknowledged, refused, or its deadline passes.
 
 Each batch ends as one of:
 - "acked":   a node answered 200 (committed and applied there);
-- "failed":  refused for good (4xx), or never possibly committed before the deadline;
+- "failed":  refused for good (4xx), or no attempt can have committed before the deadline;
 - "unknown": an attempt may have committed (timeout, dropped connection, 503 outcome
              unknown) and no later attempt settled it before the deadline.
 Because keys are remembered in the replicated state, retrying is always safe: a batch that
-did commit answers again with "duplicate_batch": true.
+did commit answers again with "duplicate_batch": true, whichever node or leader answers.
+
+Every attempt is recorded (`SendResult.trail`), so a checker can later compare what the
+client was told against what the nodes hold (see history.py).
 """
 
 from __future__ import annotations
@@ -25,6 +28,24 @@ import orjson
 
 ACKED, FAILED, UNKNOWN = "acked", "failed", "unknown"
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# 503s that say the batch surely did not commit: retrying elsewhere is all that is needed.
+_DEFINITE_503 = frozenset({"no_leader"})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt of a batch."""
+
+    url: str
+    started: float  # time.monotonic()
+    elapsed_s: float
+    status: int | None  # HTTP status; None when no answer came back
+    code: str  # error code from the body, or the exception's name; "" on success
+    uncertain: bool  # this attempt may have committed without us knowing
+
+    def describe(self) -> str:
+        what = f"{self.status} {self.code}".strip() if self.status else self.code
+        return f"{self.url}: {what} ({self.elapsed_s * 1000:.0f} ms)"
 
 
 @dataclass
@@ -34,38 +55,78 @@ class SendResult:
     readings: int
     attempts: int = 0
     latency_s: float = 0.0
+    started: float = 0.0  # time.monotonic() of the first attempt
+    finished: float = 0.0  # time.monotonic() of the final answer
     response: dict[str, Any] | None = None
     node: str | None = None  # URL that gave the final answer
     error: str | None = None
     maybe_committed: bool = False
-    history: list[str] = field(default_factory=list)  # one line per attempt
+    trail: list[Attempt] = field(default_factory=list)
+
+    @property
+    def history(self) -> list[str]:
+        return [attempt.describe() for attempt in self.trail]
+
+    @property
+    def had_uncertain_attempt(self) -> bool:
+        return any(attempt.uncertain for attempt in self.trail)
+
+    @property
+    def resolution(self) -> str:
+        """How the batch ended, for reports:
+        clean              acked by the first attempt
+        retried            acked after retries that surely had not committed
+        committed_earlier  an uncertain attempt had committed: the retry got duplicate_batch
+        committed_by_retry uncertain attempts had not committed: the retry stored it
+        unresolved         still unknown at the deadline
+        failed             refused, or never possibly committed"""
+        if self.status == ACKED:
+            if self.attempts == 1:
+                return "clean"
+            if not self.had_uncertain_attempt:
+                return "retried"
+            duplicate = bool((self.response or {}).get("duplicate_batch"))
+            return "committed_earlier" if duplicate else "committed_by_retry"
+        return "unresolved" if self.status == UNKNOWN else "failed"
 
 
 class ClusterClient:
+    """Posts batches to a cluster. One instance is shared by many concurrent senders.
+
+    Defaults: an attempt waits `request_timeout_s` (longer than the node's 5 s commit
+    timeout, so a live node always answers first; a SIGSTOPped one is given up on), and a
+    batch is retried with exponential backoff (`backoff_s` doubling to `max_backoff_s`,
+    jittered) until `deadline_s` after its first attempt."""
+
     def __init__(
         self,
         urls: list[str],
         *,
         token: str | None = None,
-        request_timeout_s: float = 10.0,
+        request_timeout_s: float = 6.0,
         deadline_s: float = 60.0,
+        backoff_s: float = 0.05,
+        max_backoff_s: float = 0.5,
         encoding: str = "msgpack",
         session: aiohttp.ClientSession | None = None,
         max_connections: int = 64,
     ) -> None:
         if not urls:
             raise ValueError("at least one node URL is needed")
-        self.urls = [u.rstrip("/") for u in urls]
+        self.urls = list(dict.fromkeys(u.rstrip("/") for u in urls))
         self.token = token
         self.request_timeout_s = request_timeout_s
         self.deadline_s = deadline_s
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
         self.encoding = encoding
         self._session = session
         self._own_session = session is None
         self._max_connections = max_connections
         self.leader_url: str | None = None
+        self.leader_term = -1
         self._next = 0
-        self._discovering: asyncio.Task[None] | None = None
+        self._discovering: asyncio.Task[str | None] | None = None
 
     async def __aenter__(self) -> ClusterClient:
         return self
@@ -103,24 +164,36 @@ class ClusterClient:
             response.raise_for_status()
             return await response.json(loads=orjson.loads)
 
-    async def discover(self) -> str | None:
-        """Ask the nodes who leads; learn every member's URL. Returns the leader URL."""
-        for url in list(self.urls):
+    async def discover(self, timeout_s: float = 1.0) -> str | None:
+        """Ask every node at once who leads (a stopped node costs one timeout, not one per
+        node); learn every member's URL. Trust the highest term. Returns the leader URL."""
+
+        async def ask(url: str) -> dict[str, Any] | None:
             try:
-                status = await self.cluster_status(url)
+                return await self.cluster_status(url, timeout_s)
             except (aiohttp.ClientError, TimeoutError, ValueError):
+                return None
+
+        answers = await asyncio.gather(*(ask(url) for url in list(self.urls)))
+        best: tuple[int, str] | None = None
+        for status in answers:
+            if not status:
                 continue
             for peer in status.get("peers", []):
-                if peer.get("http_url") and peer["http_url"] not in self.urls:
-                    self.urls.append(peer["http_url"].rstrip("/"))
+                self._learn(peer.get("http_url"))
             leader = status.get("leader") or {}
-            if leader.get("http_url"):
-                self.leader_url = leader["http_url"].rstrip("/")
-                if self.leader_url not in self.urls:
-                    self.urls.append(self.leader_url)
-                return self.leader_url
-        self.leader_url = None
-        return None
+            if leader.get("http_url") and (best is None or status.get("term", 0) > best[0]):
+                best = (int(status.get("term", 0)), leader["http_url"].rstrip("/"))
+        if best is None:
+            self.leader_url = None
+            return None
+        self.leader_term, self.leader_url = best
+        self._learn(self.leader_url)
+        return self.leader_url
+
+    def _learn(self, url: str | None) -> None:
+        if url and url.rstrip("/") not in self.urls:
+            self.urls.append(url.rstrip("/"))
 
     def _rediscover_soon(self) -> None:
         if self._discovering is None or self._discovering.done():
@@ -159,17 +232,17 @@ class ClusterClient:
         result = SendResult(status=FAILED, key=key or uuid.uuid4().hex, readings=readings)
         headers = self._headers(content_type)
         headers["Idempotency-Key"] = result.key
-        started = time.monotonic()
-        deadline = started + self.deadline_s
+        result.started = time.monotonic()
+        deadline = result.started + self.deadline_s
         target = url or self._pick_url(None)
-        backoff = 0.05
+        backoff = self.backoff_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 result.status = UNKNOWN if result.maybe_committed else FAILED
-                result.latency_s = time.monotonic() - started
-                return result
+                return _finish(result)
             result.attempts += 1
+            started = time.monotonic()
             retry_after = None
             try:
                 async with self.session.post(
@@ -177,36 +250,54 @@ class ClusterClient:
                     timeout=aiohttp.ClientTimeout(total=min(self.request_timeout_s, remaining)),
                 ) as response:
                     payload = await _json_or_none(response)
+                    code = "" if response.status == 200 else _error_code(payload)
+                    uncertain = response.status in _RETRYABLE_STATUS and (
+                        code == "outcome_unknown"
+                        or (response.status >= 500 and code not in _DEFINITE_503)
+                    )
+                    result.trail.append(Attempt(target, started, time.monotonic() - started,
+                                                response.status, code, uncertain))
                     if response.status == 200:
                         result.status, result.response, result.node = ACKED, payload, target
-                        result.latency_s = time.monotonic() - started
-                        result.history.append(f"{target}: 200")
-                        return result
-                    code = ((payload or {}).get("error") or {}).get("code", "")
-                    result.history.append(f"{target}: {response.status} {code}")
+                        result.error = None
+                        if self.leader_url is None:  # acked through a follower: find the leader
+                            self._rediscover_soon()
+                        return _finish(result)
                     if response.status not in _RETRYABLE_STATUS:
                         result.status, result.response, result.node = FAILED, payload, target
                         result.error = f"{response.status} {code}"
-                        result.latency_s = time.monotonic() - started
-                        return result
-                    if code == "outcome_unknown" or (response.status >= 500 and code != "no_leader"):
-                        result.maybe_committed = True
+                        return _finish(result)
+                    result.maybe_committed = result.maybe_committed or uncertain
                     result.error = f"{response.status} {code}"
                     retry_after = _retry_after(response)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                # The request may have reached the node and committed: only a retry with
-                # the same key can tell.
-                result.maybe_committed = result.maybe_committed or not isinstance(
-                    exc, aiohttp.ClientConnectorError
-                )
-                result.error = f"{type(exc).__name__}: {exc}"
-                result.history.append(f"{target}: {result.error}")
-            self.leader_url = None if self.leader_url == target else self.leader_url
+                # Refused connections never reached a node; anything else may have
+                # committed, and only a retry with the same key can tell.
+                uncertain = not isinstance(exc, aiohttp.ClientConnectorError)
+                result.maybe_committed = result.maybe_committed or uncertain
+                result.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                result.trail.append(Attempt(target, started, time.monotonic() - started, None,
+                                            type(exc).__name__, uncertain))
+            # Whatever went wrong, the leader we knew is suspect: ask again, try elsewhere.
+            if self.leader_url == target:
+                self.leader_url = None
             self._rediscover_soon()
-            pause = min(backoff, retry_after if retry_after is not None else backoff)
-            await asyncio.sleep(min(pause * (0.5 + random.random()), max(0.0, deadline - time.monotonic())))
-            backoff = min(backoff * 2, 1.0)
+            pause = backoff if retry_after is None else min(backoff, retry_after)
+            pause *= 0.5 + random.random()
+            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            backoff = min(backoff * 2, self.max_backoff_s)
             target = self._pick_url(target)
+
+
+def _finish(result: SendResult) -> SendResult:
+    result.finished = time.monotonic()
+    result.latency_s = result.finished - result.started
+    return result
+
+
+def _error_code(payload: dict[str, Any] | None) -> str:
+    error = (payload or {}).get("error")
+    return str(error.get("code", "")) if isinstance(error, dict) else ""
 
 
 async def _json_or_none(response: aiohttp.ClientResponse) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,9 +78,13 @@ async def inject(
     key_prefix: str | None = None,
     on_progress: Callable[[InjectReport], None] | None = None,
     keep_results: bool = False,
+    on_result: Callable[[list[dict[str, Any]], SendResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> InjectReport:
-    """Send batches with `concurrency` in flight until the source, `max_readings` or
-    `duration_s` runs out. `rate` caps readings per second."""
+    """Send batches with `concurrency` in flight until the source, `max_readings`,
+    `duration_s` or `should_stop()` runs out. `rate` caps readings per second. A batch
+    already sent is always seen through (acked, failed or unknown) before returning;
+    `on_result(batch, result)` is called for each."""
     report = InjectReport()
     await client.discover()
     deadline = report.started_at + duration_s if duration_s else None
@@ -90,6 +95,8 @@ async def inject(
         nonlocal counter
         async with lock:
             if deadline is not None and time.monotonic() >= deadline:
+                return None
+            if should_stop is not None and should_stop():
                 return None
             sent = report.readings["sent"]
             if max_readings is not None and sent >= max_readings:
@@ -116,6 +123,8 @@ async def inject(
             report.record(result)
             if keep_results:
                 report.results.append(result)
+            if on_result is not None:
+                on_result(batch, result)
 
     async def progress() -> None:
         while True:
@@ -131,3 +140,59 @@ async def inject(
         ticker.cancel()
     report.elapsed_s = time.monotonic() - report.started_at
     return report
+
+
+class BackgroundInjector:
+    """Runs `inject` on its own thread and event loop, for drills driven by blocking code
+    (tests, demos, benchmarks): start(), watch `report`, stop() -> the final report."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], ClusterClient],
+        batches: Iterator[list[dict[str, Any]]],
+        **inject_options: Any,
+    ) -> None:
+        self._client_factory = client_factory
+        self._batches = batches
+        self._options = inject_options
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._final: InjectReport | None = None
+        self._error: BaseException | None = None
+        self.report = InjectReport()
+
+    def start(self) -> BackgroundInjector:
+        self._thread = threading.Thread(target=self._run, name="injector", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        async def main() -> InjectReport:
+            async with self._client_factory() as client:
+                return await inject(client, self._batches, should_stop=self._stop.is_set,
+                                    on_progress=self._progress, **self._options)
+
+        try:
+            self._final = asyncio.run(main())
+            self.report = self._final
+        except BaseException as exc:  # surfaced by stop()
+            self._error = exc
+
+    def _progress(self, report: InjectReport) -> None:
+        self.report = report
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout_s: float = 120.0) -> InjectReport:
+        """Stop sending new batches, wait for the ones in flight to settle."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                raise TimeoutError(f"injector did not finish within {timeout_s} s")
+        if self._error is not None:
+            raise self._error
+        assert self._final is not None
+        return self._final

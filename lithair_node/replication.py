@@ -15,11 +15,13 @@ change:
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, SyncObjConf, replicated
@@ -94,13 +96,18 @@ def _unready_status() -> RaftStatus:
     return RaftStatus("follower", None, 0, 0, 0, None, 0, False, (), 0, None)
 
 
+class _StaleSnapshot(Exception):
+    """A snapshot from the leader was installed while ours was being written."""
+
+
 class _SnapshotStore(Serializer):
     """PySyncObj's Serializer interface, writing our versioned msgpack snapshots.
 
     serialize() runs on the Raft thread: it only captures immutable views of the state
     (O(sensors)) and starts a writer thread. PySyncObj polls checkSerializing() each tick and
     truncates the log once it reports SUCCESS. Shipping the file to lagging followers reuses
-    PySyncObj's own chunked transfer (inherited).
+    PySyncObj's own chunked transfer (inherited getTransmissionData/setTransmissionData);
+    the file a follower receives is loaded by deserialize() like one read at startup.
     """
 
     def __init__(self, config: NodeConfig, state: StateMachine) -> None:
@@ -111,7 +118,14 @@ class _SnapshotStore(Serializer):
         self._writer: threading.Thread | None = None
         self._outcome: bool | None = None
         self._current_id: int | None = None
-        self.info: dict[str, Any] = {"count": 0}
+        # Serialises "rename our snapshot into place" with "install the leader's": a local
+        # snapshot that finishes after an install must not replace the newer file.
+        self._rename_lock = threading.Lock()
+        self._installs = 0
+        self._receiving = False
+        # Set by _ReplicatedLog: keep the journal entries a restored snapshot does not cover.
+        self.align_journal: Callable[[tuple[Any, ...], tuple[Any, ...]], None] | None = None
+        self.info: dict[str, Any] = {"count": 0, "installed": 0}
 
     def checkSerializing(self) -> tuple[int, int | None]:
         if self._writer is None:
@@ -119,8 +133,9 @@ class _SnapshotStore(Serializer):
         if self._writer.is_alive():
             return SERIALIZER_STATE.SERIALIZING, self._current_id
         self._writer = None
-        # Followers mid-transfer restart with the new file.
-        self._Serializer__transmissions = {}  # type: ignore[attr-defined]
+        if self._outcome:
+            # Followers mid-transfer restart with the new file (its log position changed).
+            self._Serializer__transmissions = {}  # type: ignore[attr-defined]
         state = SERIALIZER_STATE.SUCCESS if self._outcome else SERIALIZER_STATE.FAILED
         return state, self._current_id
 
@@ -139,20 +154,33 @@ class _SnapshotStore(Serializer):
         self._current_id = id
         self._outcome = None
         self._writer = threading.Thread(
-            target=self._write, args=(view, raft_meta, started, capture_s),
+            target=self._write, args=(view, raft_meta, started, capture_s, self._installs),
             name="snapshot-writer", daemon=True,
         )
         self._writer.start()
 
-    def _write(self, view: Any, raft_meta: dict[str, Any], started: float, capture_s: float) -> None:
+    def _write(self, view: Any, raft_meta: dict[str, Any], started: float, capture_s: float,
+               installs_at_capture: int) -> None:
+        def replace(tmp: Path, path: Path) -> None:
+            with self._rename_lock:
+                if self._installs != installs_at_capture:
+                    raise _StaleSnapshot
+                os.replace(tmp, path)
+
         try:
-            size = snapshot_file.write_atomic(self._path, view, raft_meta)
+            size = snapshot_file.write_atomic(self._path, view, raft_meta, replace=replace)
+        except _StaleSnapshot:
+            log.info("snapshot at index %s dropped: the leader's snapshot was installed meanwhile",
+                     raft_meta["last"][1])
+            self._outcome = False
+            return
         except Exception:
             log.exception("snapshot write failed")
             self._outcome = False
             return
         self._outcome = True
         self.info = {
+            **self.info,
             "count": self.info.get("count", 0) + 1,
             "last_index": raft_meta["last"][1],
             "bytes": size,
@@ -165,14 +193,36 @@ class _SnapshotStore(Serializer):
                  raft_meta["last"][1], size, view.counters.total_readings,
                  self.info["write_ms"])
 
+    def setTransmissionData(self, data: Any) -> bool:
+        """A chunk of the leader's snapshot (PySyncObj's transfer). The last chunk renames
+        the received file into place; PySyncObj then calls deserialize()."""
+        if data is None or not data[2]:  # not the last chunk
+            return bool(super().setTransmissionData(data))
+        with self._rename_lock:
+            self._installs += 1
+            complete = bool(super().setTransmissionData(data))
+        self._receiving = complete
+        return complete
+
     def deserialize(self) -> tuple[Any, ...]:
+        started = time.monotonic()
         view, raft_meta = snapshot_file.read_file(self._path)
         self._state.load(view)
         last = tuple(raft_meta["last"])
         prev = tuple(raft_meta["prev"])
         cluster = {TCPNode(address) for address in raft_meta["cluster"]}
-        log.info("restored snapshot at index %s: %d readings", last[1],
-                 view.counters.total_readings)
+        how = "installed the leader's" if self._receiving else "restored"
+        load_ms = round((time.monotonic() - started) * 1000, 1)
+        if self._receiving:
+            self.info = {**self.info, "installed": self.info.get("installed", 0) + 1,
+                         "installed_index": last[1], "install_load_ms": load_ms}
+        else:
+            self.info = {**self.info, "restored_index": last[1], "restore_load_ms": load_ms}
+            if self.align_journal is not None:
+                self.align_journal(prev, last)
+        self._receiving = False
+        log.info("%s snapshot at index %s: %d readings, loaded in %.0f ms", how, last[1],
+                 view.counters.total_readings, load_ms)
         return None, last, prev, cluster
 
 
@@ -187,7 +237,24 @@ class _ReplicatedLog(SyncObj):
         # Replace PySyncObj's pickle serializer (see _SnapshotStore). Safe here: with
         # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
         self._snapshots = _SnapshotStore(config, state)
+        self._snapshots.align_journal = self._align_journal
         self._SyncObj__serializer = self._snapshots
+
+    def _align_journal(self, prev: tuple[Any, ...], last: tuple[Any, ...]) -> None:
+        """Called with the snapshot restored at startup. A kill between our snapshot's rename
+        and PySyncObj's log truncation (next tick) leaves a journal that starts before the
+        snapshot; PySyncObj would then discard the WHOLE journal, committed entries after
+        the snapshot included. Drop only the prefix the snapshot covers, so that the
+        journal starts at the snapshot's two entries as PySyncObj expects."""
+        journal = self._SyncObj__raftLog
+        if len(journal) < 2:
+            return
+        offset = int(prev[1]) - int(journal[0][1])
+        if 0 < offset < len(journal) - 1 and tuple(journal[offset]) == prev and \
+                tuple(journal[offset + 1]) == last:
+            log.warning("journal starts %d entries before the snapshot (killed while "
+                        "compacting?): dropping only those", offset)
+            journal.deleteEntriesTo(offset)
 
     @replicated
     def apply_envelope(self, payload: bytes = b"", *_extra: Any, **_ignored: Any) -> ApplyResult:

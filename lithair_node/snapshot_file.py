@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -153,15 +154,21 @@ def load_bytes(data: bytes) -> tuple[StateView, dict[str, Any]]:
     return load(io.BytesIO(data))
 
 
-def write_atomic(path: Path, view: StateView, raft_meta: dict[str, Any]) -> int:
-    """Write to path.tmp, fsync, rename over path; return the size in bytes."""
+def write_atomic(path: Path, view: StateView, raft_meta: dict[str, Any],
+                 replace: Callable[[Path, Path], None] = os.replace) -> int:
+    """Write to path.tmp, fsync, rename over path (with `replace`, which may refuse by
+    raising); return the size in bytes."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb", buffering=1024 * 1024) as out:
-        dump(view, raft_meta, out)
-        out.flush()
-        os.fsync(out.fileno())
-        size = out.tell()
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb", buffering=1024 * 1024) as out:
+            dump(view, raft_meta, out)
+            out.flush()
+            os.fsync(out.fileno())
+            size = out.tell()
+        replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
     return size
 

@@ -62,6 +62,9 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
       default=RaftTuning.compaction_interval_s, help="Snapshot at least this often (seconds).")
 @_opt("--election-timeout", env="ELECTION_TIMEOUT", default="1.0-2.0",
       help="Raft election timeout range in seconds, MIN-MAX.")
+@_opt("--leader-fallback-timeout", env="LEADER_FALLBACK_TIMEOUT", type=click.FloatRange(0.5),
+      help="A leader that has not heard from a majority this long steps down "
+           "(default: max(3, 1.5 x the election timeout's MAX)).")
 @_opt("--log-level", env="LOG_LEVEL", default="info",
       type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(**options: object) -> None:
@@ -124,7 +127,8 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         election_min_s=election[0],
         election_max_s=election[1],
         connection_timeout_s=max(RaftTuning.connection_timeout_s, election[1] * 2),
-        leader_fallback_s=max(RaftTuning.leader_fallback_s, election[1] * 1.5),
+        leader_fallback_s=float(options.get("leader_fallback_timeout")  # type: ignore[arg-type]
+                                or max(RaftTuning.leader_fallback_s, election[1] * 1.5)),
         compaction_min_entries=int(options["snapshot_entries"]),  # type: ignore[call-overload]
         compaction_bytes=int(options["snapshot_bytes"]),  # type: ignore[call-overload]
         compaction_interval_s=float(options["snapshot_interval"]),  # type: ignore[arg-type]

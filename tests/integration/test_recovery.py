@@ -1,0 +1,129 @@
+"""Recovery: a follower that fell behind a compacted log gets the leader's snapshot; a
+whole cluster killed with SIGKILL comes back with every acked reading. Real processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from lithair_node.client import ACKED, SendResult
+from lithair_node.drills import Drill
+from lithair_node.history import BatchRecord, Probe, check_history, checkable_batches
+from lithair_node.local_cluster import LocalCluster
+
+from ..http_helpers import post_json
+from .conftest import start_cluster
+
+# Snapshot (and truncate the log) every few dozen entries, so that these short runs
+# compact many times and a node down for a few seconds falls behind the log's start.
+SMALL_SNAPSHOTS = ("--snapshot-entries", "30")
+
+
+def _poll(condition, what: str, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return value
+
+
+def test_follower_behind_a_compacted_log_catches_up_from_the_snapshot(tmp_path: Path) -> None:
+    cluster = start_cluster(tmp_path, extra_args=SMALL_SNAPSHOTS)
+    try:
+        with Drill(cluster, batch_size=500, concurrency=4) as drill:
+            drill.wait_acked(30)
+            leader = cluster.leader_index()
+            assert leader is not None
+            follower = (leader + 1) % 3
+            cluster.kill_node(follower)
+            left_at = cluster.stats(leader)["applied_index"]  # type: ignore[index]
+            # The leader moves far ahead (200,000 readings) and compacts past the follower.
+            drill.wait_acked(400)
+            _poll(lambda: (cluster.status(leader) or {}).get("snapshot", {}).get("last_index", 0)
+                  > left_at + 30, "the leader to compact past the follower")
+            cluster.start_node(follower)
+            cluster.wait_ready(timeout_s=60)
+            caught_up = cluster.status(follower)
+            assert caught_up is not None
+            assert caught_up["snapshot"]["installed"] >= 1, caught_up["snapshot"]
+            assert caught_up["snapshot"]["installed_index"] > left_at
+            drill.wait_acked(30)  # and it keeps following the log after the install
+
+            # Killed again, it restarts from the snapshot it received plus its journal.
+            cluster.kill_node(follower)
+            drill.wait_acked(20)
+            cluster.start_node(follower)
+            cluster.wait_ready(timeout_s=60)
+            drill.wait_acked(20)
+            outcome = drill.finish()
+        report = outcome["report"]
+        assert report.ok, report.table()
+        assert outcome["summary"]["readings_acked"] >= 500 * 500
+        final = cluster.status(follower)
+        assert final is not None and final["snapshot"].get("restored_index", 0) > left_at
+        # Same Raft position everywhere, not only the same data.
+        statuses = [cluster.status(i) for i in range(3)]
+        assert len({(s["commit_index"], s["applied_index"], s["term"]) for s in statuses if s}) == 1
+    finally:
+        cluster.stop()
+
+
+def test_whole_cluster_kill_9_and_restart_keeps_every_acked_reading(tmp_path: Path) -> None:
+    """All three nodes SIGKILLed under load, restarted on their data dirs while the client
+    keeps retrying: every acked batch is back exactly once, and writes are accepted again."""
+    cluster = start_cluster(tmp_path, extra_args=SMALL_SNAPSHOTS)
+    try:
+        with Drill(cluster, batch_size=100, concurrency=4) as drill:
+            drill.wait_acked(150)
+            before = drill.history.count(ACKED)
+            for index in range(3):
+                cluster.kill_node(index)
+            down_at = time.monotonic()
+            for index in range(3):
+                cluster.start_node(index)
+            cluster.wait_ready(timeout_s=60)
+            drill.wait_acked(100)  # the same client, retrying with the same keys, goes on
+            outcome = drill.finish()
+            restarted_in = drill.history.first_ack_after(down_at, 0)
+        report = outcome["report"]
+        assert report.ok, report.table()
+        assert outcome["summary"]["acked"] >= before + 100
+        assert restarted_in is not None
+        for index in range(3):  # each node came back from its own snapshot + journal
+            status = cluster.status(index)
+            assert status is not None and status["snapshot"].get("restored_index", 0) > 0
+    finally:
+        cluster.stop()
+
+
+def test_history_checker_catches_lost_refused_and_doubled_batches(
+        fresh_cluster: LocalCluster) -> None:
+    """The checker the drills rely on fails when it should: an 'acked' batch no node holds,
+    a batch stored although the client was told it failed, and a batch applied twice."""
+    cluster = fresh_cluster
+    run = f"chk-{uuid.uuid4().hex[:6]}"
+    batches = checkable_batches(run, 5)
+    stored, never_sent = next(batches), next(batches)
+    answer = post_json(cluster.urls[0], {"readings": stored}, key=f"{run}-0")
+    assert answer.status == 200
+    cluster.wait_converged()
+
+    def record(batch: list[dict], status: str) -> BatchRecord:
+        last = batch[-1]
+        return BatchRecord(Probe(last["sensor_id"], last["timestamp"] * 1_000_000,
+                                 last["temperature"]), SendResult(status, "k", len(batch)))
+
+    ok = check_history(cluster.urls, [record(stored, ACKED)])
+    assert ok.ok, ok.table()
+    lost = check_history(cluster.urls, [record(stored, ACKED), record(never_sent, ACKED)])
+    assert not lost.ok and all(n.missing_acked for n in lost.nodes)
+    refused = check_history(cluster.urls, [record(stored, "failed")])
+    assert not refused.ok and all(n.present_failed for n in refused.nodes)
+
+    # The same batch again under another key: what a retry without idempotency would do.
+    assert post_json(cluster.urls[1], {"readings": stored}, key=f"{run}-again").status == 200
+    cluster.wait_converged()
+    doubled = check_history(cluster.urls, [record(stored, ACKED)])
+    assert not doubled.ok
+    assert any("stored twice" in problem for problem in doubled.problems), doubled.problems
