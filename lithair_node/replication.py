@@ -291,6 +291,8 @@ def _syncobj_conf(config: NodeConfig, on_state_changed: Callable[[int, int], Non
         connectionTimeout=raft.connection_timeout_s,
         connectionRetryTime=raft.reconnect_s,
         leaderFallbackTimeout=raft.leader_fallback_s,
+        dnsCacheTime=raft.dns_cache_s,
+        dnsFailCacheTime=raft.dns_fail_cache_s,
         sendBufferSize=raft.socket_buffer_bytes,
         recvBufferSize=raft.socket_buffer_bytes,
         logCompactionMinEntries=raft.compaction_min_entries,
