@@ -215,10 +215,12 @@ class ClusterClient:
         return msgpack.packb({"readings": readings}, use_bin_type=True), "application/msgpack"
 
     async def post_batch(
-        self, readings: list[dict[str, Any]], key: str | None = None, *, url: str | None = None
+        self, readings: list[dict[str, Any]], key: str | None = None, *, url: str | None = None,
+        max_attempts: int | None = None,
     ) -> SendResult:
         body, content_type = self.encode(readings)
-        return await self.post_encoded(body, content_type, len(readings), key, url=url)
+        return await self.post_encoded(body, content_type, len(readings), key, url=url,
+                                       max_attempts=max_attempts)
 
     async def post_encoded(
         self,
@@ -228,7 +230,10 @@ class ClusterClient:
         key: str | None = None,
         *,
         url: str | None = None,
+        max_attempts: int | None = None,
     ) -> SendResult:
+        """Send until acked, refused, `deadline_s` passed or `max_attempts` made; the first
+        attempt goes to `url` if given."""
         result = SendResult(status=FAILED, key=key or uuid.uuid4().hex, readings=readings)
         headers = self._headers(content_type)
         headers["Idempotency-Key"] = result.key
@@ -238,7 +243,7 @@ class ClusterClient:
         backoff = self.backoff_s
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (max_attempts is not None and result.attempts >= max_attempts):
                 result.status = UNKNOWN if result.maybe_committed else FAILED
                 return _finish(result)
             result.attempts += 1

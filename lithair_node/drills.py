@@ -66,6 +66,7 @@ class Drill:
         self.cluster = cluster
         self.run_id = run_id or f"drill-{uuid.uuid4().hex[:8]}"
         self.history = History()
+        self.probes = History()  # single writes made by the drill itself (not the load)
         self.watch = LeaderWatch(cluster.urls)
         urls = list(cluster.urls)
         self.load = BackgroundInjector(
@@ -113,7 +114,11 @@ class Drill:
         self.rounds.append(current)
         elected = self.watch.wait_leader(timeout_s, min_term=old_term + 1, exclude=leader.node)
         current.new_leader, current.new_term = elected.node_id, elected.term
-        current.new_leader_at = elected.at
+        # Timed from the first poll that saw it lead (it can commit from then on), not from
+        # the moment every live node had noticed.
+        first = self.watch.first_event(
+            lambda e: e.role == "leader" and (e.term or 0) > old_term, kill_at)
+        current.new_leader_at = first.at if first is not None else elected.at
         deadline = time.monotonic() + timeout_s
         while (ack := self.history.first_ack_after(kill_at, old_term + 1)) is None:
             if time.monotonic() > deadline:
@@ -129,9 +134,10 @@ class Drill:
 
     def finish(self, converge_timeout_s: float = 60.0) -> dict[str, Any]:
         """Stop the load (in-flight batches settle), wait until every node has applied the
-        same state, and check the history against every node."""
+        same state, and check the history (load and probes) against every node."""
         self.load.stop()
         self.cluster.wait_ready(timeout_s=converge_timeout_s)
         self.cluster.wait_converged(timeout_s=converge_timeout_s)
-        report = check_history(self.cluster.urls, self.history.snapshot())
+        report = check_history(self.cluster.urls,
+                               self.history.snapshot() + self.probes.snapshot())
         return {"report": report, "summary": self.history.summary()}

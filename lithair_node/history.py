@@ -157,13 +157,14 @@ class CheckReport:
         return not self.problems
 
     def table(self) -> str:
-        head = (f"{'node':28} {'acked':>7} {'present':>8} {'expected':>10} {'stored':>10} "
+        head = (f"{'node':34} {'acked':>7} {'present':>8} {'expected':>10} {'stored':>10} "
                 f"{'missing':>8} {'dup':>5}  digest")
         lines = [head]
         for node in self.nodes:
             row = node.row()
             lines.append(
-                f"{node.url:28} {self.summary[ACKED]:>7} {row['present_batches']:>8} "
+                f"{(str(node.stats.get('node_id', '')) + ' ' + node.url).strip():34} "
+                f"{self.summary[ACKED]:>7} {row['present_batches']:>8} "
                 f"{row['expected_readings']:>10,} {row['stored_readings'] or 0:>10,} "
                 f"{row['missing_acked']:>8} {row['duplicate_readings'] or 0:>5}  "
                 f"{(row['state_digest'] or '-')[:16]}"

@@ -49,6 +49,18 @@ def test_follower_behind_a_compacted_log_catches_up_from_the_snapshot(tmp_path: 
             assert caught_up["snapshot"]["installed"] >= 1, caught_up["snapshot"]
             assert caught_up["snapshot"]["installed_index"] > left_at
             drill.wait_acked(30)  # and it keeps following the log after the install
+            # Keys travel in the snapshot: a retry of an early batch, sent to the node that
+            # installed it, gets that batch's original answer (index and term).
+            for record in [r for r in drill.history.snapshot() if r.status == ACKED][:5]:
+                number = int(record.probe.sensor_id.rsplit("-", 1)[1])
+                body = next(checkable_batches(drill.run_id, 500, first=number))
+                again = post_json(cluster.urls[follower], {"readings": body},
+                                  key=record.result.key, timeout_s=30)
+                assert again.status == 200, again
+                original = record.result.response or {}
+                assert again.body["duplicate_batch"] is True
+                assert (again.body["raft_index"], again.body["raft_term"]) == (
+                    original["raft_index"], original["raft_term"])
 
             # Killed again, it restarts from the snapshot it received plus its journal.
             cluster.kill_node(follower)
