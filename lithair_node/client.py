@@ -287,6 +287,8 @@ class ClusterClient:
             if self.leader_url == target:
                 self.leader_url = None
             self._rediscover_soon()
+            if max_attempts is not None and result.attempts >= max_attempts:
+                continue  # settled at the top of the loop, without a pause
             pause = backoff if retry_after is None else min(backoff, retry_after)
             pause *= 0.5 + random.random()
             await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))

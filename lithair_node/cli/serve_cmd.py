@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..config import (
+    MAX_COMPACTION_BYTES,
     MIB,
     ConfigError,
     NodeConfig,
@@ -56,8 +57,9 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
       default=200_000, help="Readings waiting to commit on this node before 429.")
 @_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
       default=RaftTuning.compaction_min_entries, help="Snapshot after this many log entries.")
-@_opt("--snapshot-bytes", env="SNAPSHOT_BYTES", type=click.IntRange(1024),
-      default=RaftTuning.compaction_bytes, help="Snapshot after this many bytes of log.")
+@_opt("--snapshot-bytes", env="SNAPSHOT_BYTES", type=click.IntRange(1024, MAX_COMPACTION_BYTES),
+      default=RaftTuning.compaction_bytes,
+      help="Snapshot after this many bytes of log entries (the journal file holds ~1.3x that).")
 @_opt("--snapshot-interval", env="SNAPSHOT_INTERVAL", type=click.FloatRange(1.0),
       default=RaftTuning.compaction_interval_s, help="Snapshot at least this often (seconds).")
 @_opt("--election-timeout", env="ELECTION_TIMEOUT", default="1.0-2.0",
@@ -121,8 +123,9 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         election = (float(low), float(high or float(low) * 2))
     except ValueError:
         raise ConfigError("--election-timeout must look like 1.0-2.0") from None
-    if not 0.3 <= election[0] < election[1]:
-        raise ConfigError("--election-timeout needs 0.3 <= MIN < MAX")
+    # PySyncObj asserts MIN > 3 heartbeats (0.3 s).
+    if not 3 * RaftTuning.heartbeat_s < election[0] < election[1]:
+        raise ConfigError(f"--election-timeout needs {3 * RaftTuning.heartbeat_s:g} < MIN < MAX")
     tuning = RaftTuning(
         election_min_s=election[0],
         election_max_s=election[1],

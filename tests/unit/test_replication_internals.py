@@ -19,6 +19,12 @@ def test_private_members_we_use_exist() -> None:
     assert hasattr(SyncObj, "_SyncObj__getEntries")
     assert "self.__serializer = Serializer(" in inspect.getsource(SyncObj.__init__)
     assert "self.__raftLastApplied += 1" in inspect.getsource(SyncObj._SyncObj__applyLogEntries)
+    init = inspect.getsource(SyncObj.__init__)
+    assert "self.__raftElectionDeadline = monotonicTime() + self.__generateRaftTimeout()" in init
+    assert "self.__transferInProgress = False" in init
+    assert "self.__raftLog = createJournal(" in init
+    assert "self.__raftElectionDeadline < monotonicTime()" in inspect.getsource(SyncObj._onTick)
+    assert "self._onTick(timeToWait)" in inspect.getsource(SyncObj.doTick)
     assert "self.__transmissions = {}" in inspect.getsource(Serializer.__init__)
     for name in ("checkSerializing", "serialize", "deserialize", "getTransmissionData",
                  "setTransmissionData", "cancelTransmisstion"):
