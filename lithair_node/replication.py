@@ -86,6 +86,10 @@ class RaftStatus:
     snapshot: dict[str, Any] = field(default_factory=dict)
     ready: bool = False  # PySyncObj has loaded its dump and journal
     sampled_at: float = 0.0
+    # Longest Raft tick since start (the margin left against the election timeout) and
+    # how often a stall postponed our election timer.
+    longest_tick_ms: float = 0.0
+    tick_stalls: int = 0
 
     @property
     def is_leader(self) -> bool:
@@ -240,6 +244,7 @@ class _ReplicatedLog(SyncObj):
         self._last_tick_s = 0.0
         self._last_stall = 0.0
         self.stalls = 0
+        self.longest_tick_s = 0.0
         super().__init__(config.raft_address, list(config.peers), conf)
         # Replace PySyncObj's pickle serializer (see _SnapshotStore). Safe here: with
         # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
@@ -265,6 +270,7 @@ class _ReplicatedLog(SyncObj):
             self.postpone_election()
         super()._onTick(timeToWait)
         self._last_tick_s = time.monotonic() - now
+        self.longest_tick_s = max(self.longest_tick_s, self._last_tick_s)
 
     def postpone_election(self) -> None:
         """Give the leader a full election timeout, from now, to reach us.
@@ -524,6 +530,8 @@ class RaftNode:
             snapshot=dict(raft_log._snapshots.info),
             ready=raft_log.isReady(),
             sampled_at=now,
+            longest_tick_ms=round(raft_log.longest_tick_s * 1000, 1),
+            tick_stalls=raft_log.stalls,
         )
 
     def _maybe_announce(self, now: float) -> None:

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Failover under load, for one or more Raft timing settings side by side.
 
-For each setting (default: ours, and PySyncObj's own election timeouts as the baseline),
+For each setting (default: the election timeouts we ship, a shorter range, and PySyncObj's
+own 0.4-1.4 s as the baseline),
 on a fresh 3-node cluster with a client writing continuously (history.checkable_batches
 through the retrying ClusterClient):
-1. steady: `--steady` seconds of load with no fault; leader changes here are spurious;
-2. kills: `--kills` times, kill -9 the leader; time kill -> a new leader every live node
+1. steady: `--steady` seconds with no fault, the drill's load plus a saturating one
+   (`--saturate-concurrency` writers of `--saturate-batch-size` readings): any election
+   here is spurious (a busy leader missing its heartbeats);
+2. restarts: `--restarts` times, kill -9 a follower and restart it: the leader must stay;
+3. kills: `--kills` times, kill -9 the leader; time kill -> a new leader every live node
    follows (LeaderWatch, polled every 20 ms) and kill -> the first ack of an entry
    committed in the new term; restart the killed node, wait until it follows;
-3. isolation: `--isolations` times, SIGSTOP both followers; time until the leader steps
+4. isolation: `--isolations` times, SIGSTOP both followers; time until the leader steps
    down (leader fallback timeout) and the slowest answer to a write sent to it; SIGCONT;
-4. check: stop the load, wait for convergence, compare the client's history with every
+5. check: stop the load, wait for convergence, compare the client's history with every
    node (every acked batch exactly once, digests equal).
 
 Prints a table, writes JSON to bench/results/failover-<time>.json.
@@ -37,12 +41,14 @@ from typing import Any
 from lithair_node.client import ClusterClient, SendResult
 from lithair_node.drills import Drill
 from lithair_node.history import checkable_batches
+from lithair_node.injector import BackgroundInjector
 from lithair_node.local_cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SETTINGS = [
-    "ours=--election-timeout 1.0-2.0 --leader-fallback-timeout 3",
-    "pysyncobj-timeouts=--election-timeout 0.4-1.4 --leader-fallback-timeout 3",
+    "1.0-2.0=--election-timeout 1.0-2.0 --leader-fallback-timeout 3",
+    "0.6-1.2=--election-timeout 0.6-1.2 --leader-fallback-timeout 3",
+    "0.4-1.4=--election-timeout 0.4-1.4 --leader-fallback-timeout 3",
 ]
 
 
@@ -119,10 +125,35 @@ def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace) -> 
                 drill.wait_acked(20)
                 steady_from = time.monotonic()
                 term_before = drill.watch.wait_leader(30).term
-                time.sleep(args.steady)  # benchmark phase: load runs, nothing is injected
+                # Fault-free phase: the drill's load plus a saturating one (1,000-reading
+                # batches, recorded with the probes so the final check still covers them).
+                heavy = BackgroundInjector(
+                    lambda: ClusterClient(list(cluster.urls)),
+                    checkable_batches(f"{drill.run_id}-sat", args.saturate_batch_size),
+                    concurrency=args.saturate_concurrency, duration_s=args.steady,
+                    key_prefix=f"{drill.run_id}-sat", on_result=drill.probes.add,
+                ).start()
+                while heavy.running:
+                    time.sleep(0.2)
+                saturation = heavy.stop()
                 term_after = drill.watch.wait_leader(30).term
+                ticks = {s["node_id"]: (s["role"], s["longest_tick_ms"])
+                         for s in map(cluster.status, range(cluster.nodes)) if s}
                 spurious = [e for e in drill.watch.events
                             if e.at >= steady_from and e.role == "candidate"]
+                # Follower restarts: the restarted node reads its journal, loads its snapshot
+                # and replays; it must not depose the leader meanwhile.
+                restart_terms = []
+                for _ in range(args.restarts):
+                    before = drill.watch.wait_leader(60)
+                    follower = next(i for i, u in enumerate(cluster.urls) if u != before.node)
+                    cluster.kill_node(follower)
+                    cluster.start_node(follower)
+                    cluster.wait_ready(timeout_s=60)
+                    drill.wait_acked(10)
+                    after = drill.watch.wait_leader(60)
+                    restart_terms.append([before.term, after.term])
+                print(f"  {name} follower restarts: terms {restart_terms}", file=sys.stderr)
                 for number in range(args.kills):
                     done = drill.kill_leader(timeout_s=60)
                     print(f"  {name} kill {number + 1}: {done.killed} -> {done.new_leader} "
@@ -143,7 +174,11 @@ def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace) -> 
         "name": name,
         "flags": list(flags),
         "steady": {"seconds": args.steady, "term_before": term_before, "term_after": term_after,
-                   "elections": len(spurious)},
+                   "elections": len(spurious),
+                   "longest_tick_ms": ticks,
+                   "saturating_load": saturation.summary()},
+        "follower_restarts": {"terms_before_after": restart_terms,
+                              "leader_changes": sum(1 for a, b in restart_terms if a != b)},
         "kill_to_new_leader_s": spread([r["to_new_leader_s"] for r in rounds]),
         "kill_to_first_ack_s": spread([r["to_first_ack_s"] for r in rounds]),
         "rounds": rounds,
@@ -155,14 +190,21 @@ def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace) -> 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print(f"{'setting':20} {'kills':>5} {'new leader med/worst':>21} {'first ack med/worst':>20} "
-          f"{'steady elect.':>13} {'step-down':>10} {'unknown->':>10} {'integrity':>9}")
+          f"{'steady elect.':>13} {'restart chg':>11} {'sat. rdg/s':>10} {'step-down':>10} "
+          f"{'unknown->':>10} {'integrity':>9}")
+    def num(value: float | None) -> float:
+        return float("nan") if value is None else value
+
     for r in results:
-        nl, fa = r["kill_to_new_leader_s"], r["kill_to_first_ack_s"]
+        nl = {k: num(v) for k, v in r["kill_to_new_leader_s"].items()}
+        fa = {k: num(v) for k, v in r["kill_to_first_ack_s"].items()}
         steps = [i["step_down_s"] for i in r["isolations"] if i["step_down_s"] is not None]
         res = r["history"]["resolutions"]
         uncertain = r["history"]["with_uncertain_attempt"]
         print(f"{r['name']:20} {len(r['rounds']):>5} {nl['median']:>9.3f} / {nl['worst']:<9.3f}"
               f" {fa['median']:>8.3f} / {fa['worst']:<9.3f} {r['steady']['elections']:>13} "
+              f"{r['follower_restarts']['leader_changes']:>11} "
+              f"{r['steady']['saturating_load']['readings_per_s']:>10,.0f} "
               f"{(max(steps) if steps else float('nan')):>9.2f}s "
               f"{uncertain:>4}:{res.get('committed_earlier', 0)}e/{res.get('committed_by_retry', 0)}r"
               f"/{res.get('unresolved', 0)}u {'OK' if r['integrity']['ok'] else 'FAILED':>6}")
@@ -177,7 +219,10 @@ def main() -> None:
                              + "; ".join(DEFAULT_SETTINGS))
     parser.add_argument("--kills", type=int, default=12)
     parser.add_argument("--isolations", type=int, default=2)
+    parser.add_argument("--restarts", type=int, default=3, help="follower kill+restart rounds")
     parser.add_argument("--steady", type=float, default=30.0, help="seconds of fault-free load")
+    parser.add_argument("--saturate-batch-size", type=int, default=1000)
+    parser.add_argument("--saturate-concurrency", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rate", type=float, default=None, help="readings/s cap of the load")

@@ -51,6 +51,8 @@ def cluster_status(node: NodeContext) -> dict[str, Any]:
         "ready": raft.ready,
         "peers": peers,
         "leader_changes": raft.leader_changes,
+        "longest_tick_ms": raft.longest_tick_ms,
+        "tick_stalls": raft.tick_stalls,
         "snapshot": raft.snapshot,
         "total_readings": stats["total_readings"],
         "state_digest": node.state.digest(),
