@@ -7,6 +7,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from lithair_node.client import ACKED, SendResult
 from lithair_node.drills import Drill
 from lithair_node.history import BatchRecord, Probe, check_history, checkable_batches
@@ -139,3 +141,30 @@ def test_history_checker_catches_lost_refused_and_doubled_batches(
     doubled = check_history(cluster.urls, [record(stored, ACKED)])
     assert not doubled.ok
     assert any("stored twice" in problem for problem in doubled.problems), doubled.problems
+
+
+@pytest.mark.parametrize("trigger", [
+    ("--snapshot-interval", "1"),       # time: an idle cluster snapshots within a second or two
+    ("--snapshot-bytes", "65536"),      # bytes: every 64 KiB of entries
+])
+def test_each_snapshot_trigger_takes_snapshots(tmp_path: Path, trigger: tuple[str, str]) -> None:
+    """Only one trigger is reachable in each run (the others set out of reach)."""
+    out_of_reach = {"--snapshot-entries": "1000000", "--snapshot-bytes": str(1024 ** 3),
+                    "--snapshot-interval": "100000"}
+    out_of_reach[trigger[0]] = trigger[1]
+    cluster = start_cluster(tmp_path, extra_args=tuple(x for kv in out_of_reach.items() for x in kv))
+    try:
+        batches = checkable_batches(f"trig-{uuid.uuid4().hex[:6]}", 500)
+        for number in range(30):  # 30 entries of ~12 KB
+            answer = post_json(cluster.urls[number % 3], {"readings": next(batches)},
+                               key=f"trig-{number}")
+            assert answer.status == 200, answer
+        taken = _poll(lambda: all((cluster.status(i) or {}).get("snapshot", {}).get("count", 0) >= 1
+                                  for i in range(3)), "every node to snapshot", timeout_s=20)
+        assert taken
+        statuses = [cluster.status(i) for i in range(3)]
+        assert all(s and s["snapshot"]["readings"] > 0 for s in statuses), statuses
+        if trigger[0] == "--snapshot-bytes":  # ~360 KB of entries: several 64 KiB snapshots
+            assert all(s and s["snapshot"]["count"] >= 2 for s in statuses), statuses
+    finally:
+        cluster.stop()
