@@ -1,0 +1,316 @@
+"""Shared pieces of the benchmark scripts: request bodies, load-generating client processes,
+process CPU/RSS sampling, percentiles and the results file.
+
+Client processes send pre-encoded bodies so that the load generator costs little next to the
+system under test: a body is a JSON template (made once from `lithair_node.loadgen`) whose
+timestamps are rewritten in place with numpy for every batch, so every reading sent is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from lithair_node.loadgen import synthetic_batches
+
+START_US = 1_700_000_000_000_000
+_PLACEHOLDER = "@" * 17  # 17 characters: "1700000000.123456"
+_TS_WIDTH = len(_PLACEHOLDER) + 2  # the placeholder's quotes become two spaces
+
+
+class BodyFactory:
+    """JSON bodies of `batch` readings from `sensors` sensors of one client, round-robin,
+    timestamps advancing by `interval_us` per sensor per round: (sensor, ts) never repeats."""
+
+    def __init__(self, client: int, sensors: int, batch: int, interval_us: int = 1000,
+                 templates: int = 4) -> None:
+        self.batch, self.sensors, self.interval_us = batch, sensors, interval_us
+        # Sensor order repeats every lcm(sensors, batch) readings.
+        period = sensors // math.gcd(sensors, batch)
+        count = period * max(1, math.ceil(templates / period))
+        gen = synthetic_batches(sensors, batch, seed=client + 1, start_us=START_US,
+                                interval_us=interval_us, prefix=f"c{client:02d}-sensor")
+        self._templates: list[bytes] = []
+        self._positions: list[np.ndarray] = []
+        for _ in range(count):
+            readings = next(gen)
+            for reading in readings:
+                reading["timestamp"] = _PLACEHOLDER
+            raw = orjson.dumps({"readings": readings})
+            marker = f'"{_PLACEHOLDER}"'.encode()
+            offsets, at = [], raw.find(marker)
+            while at >= 0:
+                offsets.append(at)
+                at = raw.find(marker, at + 1)
+            assert len(offsets) == batch
+            self._templates.append(raw)
+            self._positions.append(
+                (np.asarray(offsets, dtype=np.int64)[:, None] + np.arange(_TS_WIDTH)).ravel()
+            )
+        self._powers = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+        self._upowers = 10 ** np.arange(5, -1, -1, dtype=np.int64)
+
+    def timestamps_us(self, number: int) -> np.ndarray:
+        k = number * self.batch + np.arange(self.batch, dtype=np.int64)
+        return START_US + (k // self.sensors) * self.interval_us
+
+    def body(self, number: int) -> bytes:
+        """The `number`-th batch of this client."""
+        which = number % len(self._templates)
+        ts = self.timestamps_us(number)
+        seconds, micros = np.divmod(ts, 1_000_000)
+        digits = np.empty((self.batch, _TS_WIDTH), dtype=np.uint8)
+        digits[:, :10] = (seconds[:, None] // self._powers) % 10 + 48
+        digits[:, 10] = ord(".")
+        digits[:, 11:17] = (micros[:, None] // self._upowers) % 10 + 48
+        digits[:, 17:] = ord(" ")
+        out = bytearray(self._templates[which])
+        np.frombuffer(out, dtype=np.uint8)[self._positions[which]] = digits.ravel()
+        return bytes(out)
+
+    def readings(self, number: int) -> list[dict[str, Any]]:
+        return orjson.loads(self.body(number))["readings"]
+
+
+# -- load-generating client processes ---------------------------------------------------
+
+
+@dataclass
+class ClientPlan:
+    kind: str  # "lithair" | "etcd"
+    client: int
+    urls: list[str]
+    batch: int
+    sensors: int
+    in_flight: int
+    start_at: float  # time.time() at which to start sending
+    stop_at: float
+    rate: float | None = None  # requests/s for this client (open loop); None = closed loop
+    token: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _lithair_request(
+    plan: ClientPlan, factory: BodyFactory, number: int
+) -> tuple[str, bytes, dict[str, str]]:
+    url = plan.urls[number % len(plan.urls)] + "/api/v1/batches"
+    headers = {"Content-Type": "application/json",
+               "Idempotency-Key": f"bench-c{plan.client}-{number}"}
+    if plan.token:
+        headers["Authorization"] = f"Bearer {plan.token}"
+    return url, factory.body(number), headers
+
+
+def _etcd_request(
+    plan: ClientPlan, factory: BodyFactory, number: int
+) -> tuple[str, bytes, dict[str, str]]:
+    url = plan.urls[number % len(plan.urls)] + "/v3/kv/put"
+    key = base64.b64encode(f"/readings/c{plan.client:02d}/{number:012d}".encode())
+    value = base64.b64encode(factory.body(number))
+    return url, b'{"key":"' + key + b'","value":"' + value + b'"}', {"Content-Type": "application/json"}
+
+
+async def _client_main(plan: ClientPlan) -> dict[str, Any]:
+    import aiohttp
+
+    factory = BodyFactory(plan.client, plan.sensors, plan.batch)
+    make = _lithair_request if plan.kind == "lithair" else _etcd_request
+    sent_at: list[float] = []
+    latency: list[float] = []
+    errors: dict[str, int] = {}
+    counter = iter(range(10**12))
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(number: int, scheduled: float) -> None:
+            url, body, headers = make(plan, factory, number)
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = type(exc).__name__
+            done = time.time()
+            if status == 200:
+                sent_at.append(scheduled)
+                latency.append(done - scheduled)
+            else:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+                if plan.rate is None:
+                    await asyncio.sleep(0.05)
+
+        await asyncio.sleep(max(0.0, plan.start_at - time.time()))
+        if plan.rate is None:
+
+            async def worker() -> None:
+                while time.time() < plan.stop_at:
+                    await one(next(counter), time.time())
+
+            await asyncio.gather(*(worker() for _ in range(plan.in_flight)))
+        else:
+            # Open loop: send on schedule whether or not earlier requests were answered;
+            # latency counts from the scheduled time (no coordinated omission).
+            tasks: set[asyncio.Task[None]] = set()
+            begin, n = time.time(), 0
+            while True:
+                scheduled = begin + n / plan.rate
+                if scheduled >= plan.stop_at:
+                    break
+                delay = scheduled - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.create_task(one(next(counter), scheduled))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                n += 1
+            if tasks:
+                await asyncio.wait(tasks, timeout=35)
+    return {"sent_at": sent_at, "latency": latency, "errors": errors}
+
+
+def _client_entry(plan: ClientPlan, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        import uvloop
+
+        result = uvloop.run(_client_main(plan))
+    except ImportError:
+        result = asyncio.run(_client_main(plan))
+    queue.put((plan.client, result))
+
+
+def run_clients(plans: list[ClientPlan]) -> list[dict[str, Any]]:
+    """Run one process per plan; return their results (waits until all are done)."""
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_client_entry, args=(p, queue), daemon=True) for p in plans]
+    for proc in procs:
+        proc.start()
+    results = [queue.get(timeout=max(p.stop_at for p in plans) - time.time() + 90) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=10)
+    return [r for _, r in sorted(results, key=lambda item: item[0])]
+
+
+def summarise(results: list[dict[str, Any]], batch: int, window: tuple[float, float]) -> dict[str, Any]:
+    """Readings/s and latency of the requests sent inside `window` (time.time() bounds)."""
+    lo, hi = window
+    sent = np.concatenate([np.asarray(r["sent_at"], dtype=np.float64) for r in results])
+    lat = np.concatenate([np.asarray(r["latency"], dtype=np.float64) for r in results])
+    inside = (sent >= lo) & (sent < hi)
+    # Throughput: acknowledgements that arrived inside the window.
+    acked_at = sent + lat
+    acked = int(((acked_at >= lo) & (acked_at < hi)).sum())
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    window_lat = lat[inside] * 1000
+    pct = (lambda q: round(float(np.percentile(window_lat, q)), 2)) if window_lat.size else (lambda q: None)
+    return {
+        "readings_per_s": round(acked * batch / (hi - lo)),
+        "requests_per_s": round(acked / (hi - lo), 1),
+        "requests": int(inside.sum()),
+        "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99),
+                       "max": round(float(window_lat.max()), 2) if window_lat.size else None},
+        "errors": errors,
+    }
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its threads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return float("nan")
+
+
+class CpuMeter:
+    """CPU% of a set of processes between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._t0 = 0.0
+        self._c0: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._c0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        elapsed = time.monotonic() - self._t0
+        return {
+            name: {"cpu_pct": round(100 * (cpu_seconds(pid) - self._c0[name]) / elapsed, 1),
+                   "rss_mb": rss_mb(pid)}
+            for name, pid in self.pids.items()
+        }
+
+
+def machine_info() -> dict[str, Any]:
+    try:
+        model = next(line.split(":", 1)[1].strip()
+                     for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor()
+    return {
+        "host": socket.gethostname(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "python": platform.python_version(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def wait_until(predicate: Any, timeout_s: float, what: str, period_s: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(period_s)
+    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def write_results(out_dir: Path, name: str, payload: dict[str, Any]) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = out_dir / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
