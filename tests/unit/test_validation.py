@@ -3,7 +3,10 @@ import math
 import msgpack
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lithair_node import validation
 from lithair_node.errors import InvalidBatch, InvalidReading, TooManyReadings
 from lithair_node.validation import Limits, validate_batch
 
@@ -105,3 +108,56 @@ def test_msgpack_timestamp_extension() -> None:
     stamp = msgpack.Timestamp(1079023939, 794238000)
     columns, _ = validate_batch({"readings": [reading(timestamp=stamp)]}, LIMITS)
     assert columns.ts.tolist() == [1079023939794238]
+
+
+# -- the column-wise fast path must agree with the per-reading path ------------------------
+
+
+_metric = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64),
+                    st.integers(-10**20, 10**20))
+_reading = st.fixed_dictionaries(
+    {"sensor_id": st.one_of(st.sampled_from(["a", "b", "c-1"]), st.integers(0, 5)),
+     "timestamp": st.one_of(st.integers(0, 10**10), st.floats(0, 1e10),
+                            st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00.5+02:00"]))},
+    optional={"location": st.sampled_from(["north", "south"]), "temperature": _metric,
+              "humidity": _metric},
+).filter(lambda r: "temperature" in r or "humidity" in r)
+
+
+def _same(a: object, b: object) -> None:
+    assert a.sensors == b.sensors and a.locations == b.locations  # type: ignore[attr-defined]
+    assert a.metrics == b.metrics and a.in_batch_duplicates == b.in_batch_duplicates  # type: ignore[attr-defined]
+    assert a.counts.tolist() == b.counts.tolist() and a.ts.tolist() == b.ts.tolist()  # type: ignore[attr-defined]
+    assert a.values.tobytes() == b.values.tobytes()  # type: ignore[attr-defined]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_reading, min_size=1, max_size=30))
+def test_fast_path_equals_checked_path(readings: list[dict[str, object]]) -> None:
+    fast = validation._fast_columns(readings)
+    checked = validation._checked_columns(readings)
+    if fast is not None:
+        _same(fast, checked)
+
+
+def test_fast_path_takes_the_usual_batch() -> None:
+    readings = [{"sensor_id": f"s{i % 7}", "timestamp": 1.7e9 + i * 0.25, "location": "lab",
+                 "temperature": 20.0 + i, "humidity": 40 + i} for i in range(200)]
+    fast = validation._fast_columns(readings)
+    assert fast is not None
+    _same(fast, validation._checked_columns(readings))
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [(reading(temperature=math.nan), "temperature"), (reading(temperature=True), "temperature"),
+     (reading(temperature=2**1024 - 2**970), "temperature"), (reading(sensor_id=""), "sensor_id"),
+     (reading(timestamp=-1.0), "timestamp"), (reading(timestamp=2**64), "timestamp"),
+     (reading(location=""), "location"), (reading(**{"9x": 1.0}), "9x")],
+)
+def test_fast_path_hands_errors_to_the_checked_path(bad: dict[str, object], field: str) -> None:
+    readings = [reading(timestamp=1.5), {**bad}]
+    assert validation._fast_columns(readings) is None
+    with pytest.raises(InvalidReading) as caught:
+        validate_batch({"readings": readings}, LIMITS)
+    assert (caught.value.reading, caught.value.field) == (1, field)
