@@ -56,11 +56,21 @@ class SeriesView:
         return ts, values
 
 
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    """Where a batch's metrics go in one series, cached per metric set (apply's hot path)."""
+
+    rows: np.ndarray  # row of each metric
+    full: bool  # rows == 0..len-1 and they are all the series' rows: a block copies straight in
+    cells: np.ndarray  # aggregate cell of each metric (int64)
+
+
 class SensorSeries:
     __slots__ = (
         "_d_ts",
         "_d_values",
         "_n",
+        "_plans",
         "_row_of",
         "_ts",
         "_values",
@@ -80,6 +90,7 @@ class SensorSeries:
         self.metric_ids: list[int] = []
         self.cells: list[int] = []
         self._row_of: dict[int, int] = {}
+        self._plans: dict[tuple[int, ...], RowPlan] = {}
         self._ts = _EMPTY_TS
         self._values = np.empty((0, 0), dtype=np.float64)
         self._n = 0
@@ -103,18 +114,32 @@ class SensorSeries:
             rows.append(row)
         return np.asarray(rows, dtype=np.intp)
 
-    def insert(self, ts: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    def plan_for(self, metric_ids: tuple[int, ...], new_cell: Callable[[], int]) -> RowPlan:
+        """rows_for(), cached per metric set: O(1) for the metric sets a sensor keeps sending."""
+        plan = self._plans.get(metric_ids)
+        if plan is None:
+            rows = self.rows_for(list(metric_ids), new_cell)  # may add rows (clears the cache)
+            full = rows.shape[0] == len(self.metric_ids) and _is_identity(rows)
+            plan = RowPlan(rows, full, np.asarray(self.cells, dtype=np.int64)[rows])
+            self._plans[metric_ids] = plan
+        return plan
+
+    def insert(self, ts: np.ndarray, rows: np.ndarray, values: np.ndarray,
+               full: bool | None = None) -> np.ndarray | None:
         """Store readings not already stored. `ts` is sorted and unique; `values` has one row
-        per entry of `rows`. Returns a keep-mask, or None when every reading was new."""
+        per entry of `rows` (`full`: rows are exactly all rows, in order; computed if None).
+        Returns a keep-mask, or None when every reading was new."""
         n = self._n
+        if full is None:
+            full = rows.shape[0] == self._values.shape[0] and _is_identity(rows)
         if n == 0 or ts[0] > self._ts[n - 1]:
-            self._append(ts, rows, values)
+            self._append(ts, rows, values, full)
             return None
         split = int(np.searchsorted(ts, self._ts[n - 1], side="right"))
         late_ts = ts[:split]
         fresh = ~self._contains(late_ts)
         if split < ts.shape[0]:
-            self._append(ts[split:], rows, values[:, split:])
+            self._append(ts[split:], rows, values[:, split:], full)
         if fresh.any():
             self._insert_late(late_ts[fresh], rows, values[:, :split][:, fresh])
         keep = np.ones(ts.shape[0], dtype=bool)
@@ -145,6 +170,7 @@ class SensorSeries:
         series.metric_ids = list(view.metric_ids)
         series.cells = list(view.cells)
         series._row_of = {m: row for row, m in enumerate(view.metric_ids)}
+        series._plans = {}
         series._ts = np.array(view.base_ts, dtype=np.int64)
         series._values = np.array(view.base_values, dtype=np.float64).reshape(
             len(view.metric_ids), -1
@@ -163,16 +189,17 @@ class SensorSeries:
         self.metric_ids.append(metric_id)
         self.cells.append(cell)
         self._row_of[metric_id] = row
+        self._plans.clear()  # "full" plans no longer cover every row
         self._values = _with_nan_row(self._values)
         self._d_values = _with_nan_row(self._d_values)
         return row
 
-    def _append(self, ts: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    def _append(self, ts: np.ndarray, rows: np.ndarray, values: np.ndarray, full: bool) -> None:
         k, n = ts.shape[0], self._n
         if n + k > self._ts.shape[0]:
             self._grow(n + k)
         self._ts[n : n + k] = ts
-        if rows.shape[0] == self._values.shape[0] and _is_identity(rows):
+        if full:
             self._values[:, n : n + k] = values
         else:
             self._values[:, n : n + k] = np.nan

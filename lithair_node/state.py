@@ -189,6 +189,8 @@ class StateMachine:
     def _store(self, columns: BatchColumns, raft_index: int) -> int:
         """Store the readings of a batch that are not stored yet; return how many."""
         n_groups = len(columns.sensors)
+        if not n_groups:
+            return 0
         counts = columns.counts.astype(np.int64)
         ends = np.cumsum(counts)
         starts = ends - counts
@@ -197,25 +199,37 @@ class StateMachine:
         values, ts = columns.values, columns.ts
         present = ~np.isnan(values)
         group_has = None if present.all() else np.logical_or.reduceat(present, starts, axis=1)
-        all_rows = np.arange(metric_count)
-        cell_of = np.full((metric_count, n_groups), -1, dtype=np.int64)
+        all_metrics = tuple(metric_ids)
+        if group_has is not None:
+            cell_of = np.full((metric_count, n_groups), -1, dtype=np.int64)
+        group_cells: list[np.ndarray] = []
         keep_parts: list[np.ndarray | None] = []
-        group_hashes = np.empty(n_groups, dtype=np.uint64)
+        group_hashes: list[int] = []
         new_cell = self._aggregates.new_cell
-        for g, sensor_id in enumerate(columns.sensors):
-            series = self._series.get(sensor_id)
+        series_of = self._series
+        # The per-sensor loop is apply's hot path: one dict lookup, one cached row plan and
+        # one slice copy per sensor; everything per reading is vectorised over the batch.
+        for g, (sensor_id, location, a, b) in enumerate(
+            zip(columns.sensors, columns.locations, starts.tolist(), ends.tolist(), strict=True)
+        ):
+            series = series_of.get(sensor_id)
             if series is None:
                 series = self._new_series(sensor_id)
-            location = columns.locations[g]
             if location is not None and location != series.location:
                 self._set_location(series, location)
-            batch_rows = all_rows if group_has is None else np.flatnonzero(group_has[:, g])
-            rows = series.rows_for([metric_ids[j] for j in batch_rows], new_cell)
-            cell_of[batch_rows, g] = np.asarray(series.cells, dtype=np.int64)[rows]
-            a, b = int(starts[g]), int(ends[g])
-            block = values[:, a:b] if group_has is None else values[batch_rows, a:b]
-            keep_parts.append(series.insert(ts[a:b], rows, block))
-            group_hashes[g] = series.hash
+            if group_has is None:
+                plan = series.plan_for(all_metrics, new_cell)
+                group_cells.append(plan.cells)
+                block = values[:, a:b]
+            else:
+                batch_rows = np.flatnonzero(group_has[:, g])
+                plan = series.plan_for(tuple(metric_ids[j] for j in batch_rows.tolist()), new_cell)
+                cell_of[batch_rows, g] = plan.cells
+                block = values[batch_rows, a:b]
+            keep_parts.append(series.insert(ts[a:b], plan.rows, block, plan.full))
+            group_hashes.append(series.hash)
+        if group_has is None:
+            cell_of = np.stack(group_cells, axis=1)
         if any(part is not None for part in keep_parts):
             keep = np.concatenate([
                 np.ones(int(counts[g]), dtype=bool) if part is None else part
@@ -230,7 +244,7 @@ class StateMachine:
                                     self._aggregates.running(), columns.metrics, raft_index)
             self._fold_statistics(values, counts, cell_of)
             metric_hashes = np.asarray([self._metric_hashes[m] for m in metric_ids], dtype=np.uint64)
-            sensor_hashes = np.repeat(group_hashes, counts)
+            sensor_hashes = np.repeat(np.asarray(group_hashes, dtype=np.uint64), counts)
             self._readings_hash = (
                 self._readings_hash + cells_hash(sensor_hashes, ts, metric_hashes, values)
             ) & MASK64
