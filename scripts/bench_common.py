@@ -100,6 +100,7 @@ class ClientPlan:
     start_at: float  # time.time() at which to start sending
     stop_at: float
     rate: float | None = None  # requests/s for this client (open loop); None = closed loop
+    max_batches: int | None = None  # stop after this many batches (closed loop)
     token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -155,11 +156,15 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
                     await asyncio.sleep(0.05)
 
         await asyncio.sleep(max(0.0, plan.start_at - time.time()))
+        cpu0, wall0 = time.process_time(), time.time()
         if plan.rate is None:
 
             async def worker() -> None:
                 while time.time() < plan.stop_at:
-                    await one(next(counter), time.time())
+                    number = next(counter)
+                    if plan.max_batches is not None and number >= plan.max_batches:
+                        return
+                    await one(number, time.time())
 
             await asyncio.gather(*(worker() for _ in range(plan.in_flight)))
         else:
@@ -180,7 +185,8 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
                 n += 1
             if tasks:
                 await asyncio.wait(tasks, timeout=35)
-    return {"sent_at": sent_at, "latency": latency, "errors": errors}
+        cpu_pct = 100 * (time.process_time() - cpu0) / max(1e-9, time.time() - wall0)
+    return {"sent_at": sent_at, "latency": latency, "errors": errors, "cpu_pct": cpu_pct}
 
 
 def _client_entry(plan: ClientPlan, queue: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -222,6 +228,8 @@ def summarise(results: list[dict[str, Any]], batch: int, window: tuple[float, fl
     window_lat = lat[inside] * 1000
     pct = (lambda q: round(float(np.percentile(window_lat, q)), 2)) if window_lat.size else (lambda q: None)
     return {
+        "clients_cpu_pct": round(sum(r.get("cpu_pct", 0.0) for r in results), 1),
+        "acked_readings": int(lat.size) * batch,
         "readings_per_s": round(acked * batch / (hi - lo)),
         "requests_per_s": round(acked / (hi - lo), 1),
         "requests": int(inside.sum()),

@@ -133,7 +133,8 @@ def _measure(args: argparse.Namespace, kind: str, urls: list[str], pids: dict[st
 
 
 def _lithair_cluster(args: argparse.Namespace, base: Path) -> tuple[LocalCluster, int]:
-    cluster = LocalCluster(base, nodes=3, extra_args=tuple(args.lithair_arg)).start()
+    env = dict(item.split("=", 1) for item in args.lithair_env)
+    cluster = LocalCluster(base, nodes=3, extra_args=tuple(args.lithair_arg), env=env).start()
     try:
         cluster.wait_ready(timeout_s=60)
     except BaseException:
@@ -378,6 +379,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also measure ack latency at 10/50/90%% of the max rate (batch 1,000)")
     p.add_argument("--lithair-arg", action="append", default=[],
                    help="extra argument for `lithair serve` (repeatable)")
+    p.add_argument("--lithair-env", action="append", default=[],
+                   help="KEY=VALUE environment for `lithair serve` (repeatable)")
     p.add_argument("--quick", action="store_true", help="8 s windows, 2 s warm-up")
     p.add_argument("--label", default="", help="free text stored with the results")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")

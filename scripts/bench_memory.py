@@ -1,0 +1,180 @@
+"""Memory, snapshot and restart at scale: a 3-node cluster holding N readings (default 10M).
+
+    .venv/bin/python scripts/bench_memory.py                 # 10M readings (~3-5 minutes)
+    .venv/bin/python scripts/bench_memory.py --readings 2000000
+
+One invocation:
+1. baseline: the same readings applied to a StateMachine in this process (pre-validated, no
+   Raft, no HTTP); the resident memory it adds, per reading;
+2. a fresh 3-node cluster is written through HTTP (bench_ingest's clients and bodies) until
+   it holds N readings; per node: resident memory per stored reading, snapshots taken during
+   the run (readings in the last one, its write time) and leader changes (a snapshot must not
+   cause one);
+3. a follower is killed (SIGKILL) and restarted while the cluster keeps its data: the time
+   until it answers /readyz 200 (snapshot restored, journal replayed, caught up with the
+   leader's commit index and applied it).
+
+Prints a table and writes bench/results/memory-<UTC time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import orjson
+from bench_common import (
+    BodyFactory,
+    ClientPlan,
+    machine_info,
+    rss_mb,
+    run_clients,
+    summarise,
+    utc_now,
+    write_results,
+)
+
+from lithair_node.commands import encode_ingest, make_encoded_batch
+from lithair_node.local_cluster import LocalCluster, http_json
+from lithair_node.state import LogEntry, StateMachine
+from lithair_node.validation import Limits, validate_batch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def in_process_baseline(args: argparse.Namespace) -> dict[str, Any]:
+    """Resident memory a bare StateMachine adds for the same readings."""
+    factories = [BodyFactory(c, args.sensors, args.batch) for c in range(args.clients)]
+    per_client = args.readings // args.batch // args.clients
+    gc.collect()
+    state = StateMachine()
+    before = rss_mb(os.getpid())
+    index = 0
+    started = time.perf_counter()
+    for number in range(per_client):
+        for factory in factories:
+            columns, received = validate_batch(orjson.loads(factory.body(number)), Limits(10_000))
+            index += 1
+            state.apply(LogEntry(index, 1, encode_ingest([make_encoded_batch(columns, None, received)])))
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    added = rss_mb(os.getpid()) - before
+    stored = state.stats()["total_readings"]
+    return {"readings": stored, "rss_added_mb": round(added, 1),
+            "bytes_per_reading": round(added * 2**20 / stored, 1), "seconds": round(elapsed, 1)}
+
+
+def node_rows(cluster: LocalCluster) -> list[dict[str, Any]]:
+    rows = []
+    for i, spec in enumerate(cluster.specs):
+        status = cluster.status(i) or {}
+        stats = cluster.stats(i) or {}
+        pid = cluster.processes[i].pid
+        readings = stats.get("total_readings", 0)
+        rss = rss_mb(pid)
+        rows.append({
+            "node": spec.node_id, "role": status.get("role"), "readings": readings,
+            "rss_mb": rss, "bytes_per_reading": round(rss * 2**20 / readings, 1) if readings else None,
+            "log_length": status.get("log_length"), "leader_changes": status.get("leader_changes"),
+            "snapshot": status.get("snapshot"), "state_digest": stats.get("state_digest"),
+        })
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--readings", type=int, default=10_000_000)
+    p.add_argument("--batch", type=int, default=5000)
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--sensors", type=int, default=100, help="sensors per client")
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--lithair-arg", action="append", default=[])
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = p.parse_args()
+    report: dict[str, Any] = {"benchmark": "memory", "date": utc_now(), "machine": machine_info(),
+                              "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                              "settings": {k: str(v) for k, v in vars(args).items()}}
+    if not args.no_baseline:
+        log(f"in-process baseline: {args.readings:,} readings")
+        report["baseline"] = in_process_baseline(args)
+        log(f"  -> {report['baseline']}")
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        cluster = LocalCluster(Path(tmp), nodes=3, extra_args=tuple(args.lithair_arg)).start()
+        try:
+            cluster.wait_ready(timeout_s=60)
+            leader = cluster.leader_index()
+            assert leader is not None
+            urls = [cluster.specs[i].url for i in [leader] + [i for i in range(3) if i != leader]]
+            per_client_batches = -(-args.readings // args.batch // args.clients)
+            start_at = time.time() + 1.0
+            log(f"ingesting {args.readings:,} readings through HTTP")
+            plans = [ClientPlan("lithair", c, [urls[c % 3]], args.batch, args.sensors,
+                                max(1, args.concurrency // args.clients), start_at, start_at + 900,
+                                max_batches=per_client_batches) for c in range(args.clients)]
+            results = run_clients(plans)
+            ended = max(max((s + lt for s, lt in zip(r["sent_at"], r["latency"], strict=True)),
+                            default=start_at) for r in results)
+            ingest = summarise(results, args.batch, (start_at, ended))
+            log(f"  -> {ingest['readings_per_s']:,} readings/s, errors {ingest['errors']}")
+            report["ingest"] = {k: ingest[k] for k in ("readings_per_s", "latency_ms", "errors")}
+            cluster.wait_converged(timeout_s=300)
+            time.sleep(2.0)  # let RSS settle after the last entries (not a test: a measurement)
+            report["nodes"] = node_rows(cluster)
+            # Restart a follower that holds everything.
+            victim = next(i for i in range(3) if i != leader)
+            log(f"kill -9 {cluster.specs[victim].node_id} and restart it")
+            cluster.kill_node(victim)
+            restarted = time.monotonic()
+            cluster.start_node(victim)
+            url = cluster.specs[victim].url
+            while time.monotonic() - restarted < 300:
+                code, _ = http_json(f"{url}/readyz", timeout_s=1.0)
+                if code == 200:
+                    break
+                time.sleep(0.05)
+            ready_s = time.monotonic() - restarted
+            stats = cluster.stats(victim) or {}
+            report["restart"] = {"node": cluster.specs[victim].node_id, "ready_s": round(ready_s, 2),
+                                 "readings": stats.get("total_readings"),
+                                 "rss_mb": rss_mb(cluster.processes[victim].pid)}
+            cluster.wait_converged(timeout_s=120)
+            log(f"  -> ready in {ready_s:.2f} s")
+        finally:
+            cluster.stop()
+    print(f"\nbench_memory  {report['date']}  {report['machine']['cpu']} x{report['machine']['cores']}")
+    if "baseline" in report:
+        b = report["baseline"]
+        print(f"in-process StateMachine: {b['readings']:,} readings, +{b['rss_added_mb']} MB RSS "
+              f"= {b['bytes_per_reading']} bytes/reading")
+    print(f"ingest through HTTP: {report['ingest']['readings_per_s']:,} readings/s")
+    print(f"{'node':<7}{'role':<10}{'readings':>12}{'RSS MB':>9}{'B/reading':>11}{'log len':>9}"
+          f"{'leader chg':>12}{'snapshots':>11}{'last snap readings':>20}{'write ms':>10}")
+    for row in report["nodes"]:
+        snap = row["snapshot"] or {}
+        print(f"{row['node']:<7}{row['role'] or '-':<10}{row['readings']:>12,}{row['rss_mb']:>9.0f}"
+              f"{row['bytes_per_reading'] or 0:>11.1f}{row['log_length'] or 0:>9}"
+              f"{row['leader_changes'] or 0:>12}{snap.get('count', 0):>11}"
+              f"{snap.get('readings', 0):>20,}{snap.get('write_ms', 0):>10}")
+    r = report["restart"]
+    print(f"restart of {r['node']} (kill -9) holding {r['readings']:,} readings: ready in {r['ready_s']} s")
+    path = write_results(args.out, "memory", report)
+    print(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
