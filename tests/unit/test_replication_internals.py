@@ -3,10 +3,16 @@
 import inspect
 
 import pysyncobj
-from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj
+import pysyncobj.pickle
+import pytest
+from cryptography.exceptions import InvalidTag
+from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, tcp_connection
+from pysyncobj import syncobj as syncobj_module
 from pysyncobj.serializer import Serializer
+from pysyncobj.tcp_connection import TcpConnection
 from pysyncobj.version import VERSION
 
+from lithair_node import replication
 from lithair_node.replication import _FAILURES
 
 
@@ -35,3 +41,44 @@ def test_every_failure_reason_is_mapped() -> None:
     reasons = {v for k, v in vars(FAIL_REASON).items() if k.isupper()} - {FAIL_REASON.SUCCESS}
     assert reasons == set(_FAILURES)
     assert (SERIALIZER_STATE.SERIALIZING, SERIALIZER_STATE.SUCCESS) == (1, 2)
+
+
+# -- the Raft wire format (replication.py "Transport") ------------------------------------
+
+
+
+def test_transport_internals_we_replace_are_where_we_expect() -> None:
+    send = inspect.getsource(TcpConnection.send)
+    assert "data = zlib.compress(pickle.dumps(message), 3)" in send
+    assert "self.encryptor.encrypt_at_time(data, int(monotonicTime()))" in send
+    parse = inspect.getsource(TcpConnection._TcpConnection__processParseMessage)
+    assert "dataTimestamp = self.encryptor.extract_timestamp(data)" in parse
+    assert "data = self.encryptor.decrypt(data)" in parse
+    assert "message = pickle.loads(zlib.decompress(data))" in parse
+    assert "self.__encryptor = getEncryptor(self.__conf.password)" in inspect.getsource(SyncObj.__init__)
+    assert "pickle.dumps(obj, __protocol)" in inspect.getsource(pysyncobj.pickle.dumps)
+
+
+def test_wire_format_is_installed() -> None:
+    assert tcp_connection.zlib is replication._IdentityCodec
+    assert syncobj_module.getEncryptor is replication.AesGcmEncryptor
+    assert pysyncobj.pickle.dumps(b"\xff" * 10)[:2] == b"\x80\x05"  # protocol 5: bytes as is
+
+
+def test_aes_gcm_tokens_round_trip_and_refuse_tampering() -> None:
+    sender = replication.AesGcmEncryptor("secret")
+    receiver = replication.AesGcmEncryptor("secret")
+    token = sender.encrypt_at_time(b"entry bytes" * 100, 1234)
+    assert receiver.extract_timestamp(token) == 1234
+    assert receiver.decrypt(token) == b"entry bytes" * 100
+    assert receiver.decrypt(token) == b"entry bytes" * 100  # uncached path too
+    assert sender.encrypt_at_time(b"x", 1) != sender.encrypt_at_time(b"x", 1)  # fresh nonces
+    for position in (0, 3, 12, len(token) - 1):  # version, timestamp (AAD), nonce, tag
+        bad = bytearray(token)
+        bad[position] ^= 1
+        with pytest.raises(InvalidTag):
+            receiver.extract_timestamp(bytes(bad))
+    with pytest.raises(InvalidTag):
+        replication.AesGcmEncryptor("other password").extract_timestamp(token)
+    with pytest.raises(InvalidTag):
+        receiver.extract_timestamp(token[:20])
