@@ -103,6 +103,7 @@ def main() -> int:
     p.add_argument("--sensors", type=int, default=100, help="sensors per client")
     p.add_argument("--no-baseline", action="store_true")
     p.add_argument("--lithair-arg", action="append", default=[])
+    p.add_argument("--keep", type=Path, help="keep the cluster's data and node logs in this directory")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = p.parse_args()
     report: dict[str, Any] = {"benchmark": "memory", "date": utc_now(), "machine": machine_info(),
@@ -112,7 +113,8 @@ def main() -> int:
         log(f"in-process baseline: {args.readings:,} readings")
         report["baseline"] = in_process_baseline(args)
         log(f"  -> {report['baseline']}")
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as scratch:
+        tmp = str(args.keep) if args.keep else scratch
         cluster = LocalCluster(Path(tmp), nodes=3, extra_args=tuple(args.lithair_arg)).start()
         try:
             cluster.wait_ready(timeout_s=60)
@@ -134,6 +136,8 @@ def main() -> int:
             cluster.wait_converged(timeout_s=300)
             time.sleep(2.0)  # let RSS settle after the last entries (not a test: a measurement)
             report["nodes"] = node_rows(cluster)
+            changes = max(r["leader_changes"] or 0 for r in report["nodes"])
+            report["leader_changes_during_ingest"] = changes - 1
             # Restart a follower that holds everything.
             victim = next(i for i in range(3) if i != leader)
             log(f"kill -9 {cluster.specs[victim].node_id} and restart it")
