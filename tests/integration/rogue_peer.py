@@ -11,6 +11,10 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
+# A peer that knows the password speaks the nodes' wire format (AES-GCM, no zlib): importing
+# replication installs it for every SyncObj in this process.
+import lithair_node.replication  # noqa: F401
+
 
 class RoguePeer(SyncObj):
     """A read-only member (no Raft vote) whose only method has our replicated method's name,
