@@ -63,6 +63,8 @@ def main() -> int:
     p.add_argument("--sensors", type=int, default=100)
     p.add_argument("--target", choices=["all", "leader"], default="all")
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--gil", action="store_true",
+                   help="only samples holding the GIL (Python CPU work; hides GIL waits)")
     p.add_argument("--keep", action="store_true", help="keep raw stacks in bench/results/profiles/")
     p.add_argument("--lithair-arg", action="append", default=[])
     args = p.parse_args()
@@ -91,7 +93,7 @@ def main() -> int:
                 spies.append((name, out, subprocess.Popen(
                     [py_spy, "record", "--format", "raw", "--pid", str(cluster.processes[index].pid),
                      "--duration", str(int(args.seconds)), "--rate", "200", "--threads",
-                     "--output", str(out), "--nonblocking"],
+                     "--output", str(out), "--nonblocking", *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
                 # started early; py-spy's duration covers the measured window
             results = run_clients(plans)
