@@ -141,6 +141,55 @@ def decode_columns(obj: Any) -> BatchColumns:
     return BatchColumns(sensors, counts, locations, ts, metrics, values, dups)
 
 
+def merge_columns(batches: list[BatchColumns]) -> tuple[BatchColumns, np.ndarray]:
+    """One set of columns holding several batches, as if stored one after the other: grouped
+    by sensor, sorted by (timestamp, batch order), a (sensor, timestamp) repeated across
+    batches kept from the earliest batch, each sensor's location from the last batch that
+    gives one. Also returns, per merged reading, the position of the batch it came from."""
+    sensors = sorted(set().union(*(b.sensors for b in batches)))
+    metrics = sorted(set().union(*(b.metrics for b in batches)))
+    rank = {sensor: i for i, sensor in enumerate(sensors)}
+    metric_rank = {name: i for i, name in enumerate(metrics)}
+    sizes = [b.readings for b in batches]
+    group = np.concatenate([
+        np.repeat(np.fromiter(map(rank.__getitem__, b.sensors), np.int64, len(b.sensors)),
+                  b.counts.astype(np.int64))
+        for b in batches
+    ])
+    ts = np.concatenate([b.ts for b in batches])
+    origin = np.repeat(np.arange(len(batches), dtype=np.int64), sizes)
+    if all(b.metrics == metrics for b in batches):
+        values = np.concatenate([b.values for b in batches], axis=1)
+    else:
+        values = np.full((len(metrics), int(ts.shape[0])), np.nan, dtype=VALUE_DTYPE)
+        start = 0
+        for b, size in zip(batches, sizes, strict=True):
+            rows = [metric_rank[name] for name in b.metrics]
+            values[rows, start:start + size] = b.values
+            start += size
+    order = np.lexsort((origin, ts, group))
+    group, ts, origin, values = group[order], ts[order], origin[order], values[:, order]
+    keep = np.ones(ts.shape[0], dtype=bool)
+    keep[1:] = (group[1:] != group[:-1]) | (ts[1:] != ts[:-1])
+    if not keep.all():
+        group, ts, origin, values = group[keep], ts[keep], origin[keep], values[:, keep]
+    location_of: dict[str, str] = {}
+    for b in batches:
+        for sensor, location in zip(b.sensors, b.locations, strict=True):
+            if location is not None:
+                location_of[sensor] = location
+    merged = BatchColumns(
+        sensors=sensors,
+        counts=np.bincount(group, minlength=len(sensors)).astype(COUNT_DTYPE),
+        locations=[location_of.get(s) for s in sensors],
+        ts=ts,
+        metrics=metrics,
+        values=np.ascontiguousarray(values),
+        in_batch_duplicates=0,
+    )
+    return merged, origin
+
+
 def encode_ingest(batches: list[EncodedBatch]) -> bytes:
     header = msgpack.Packer()
     parts = [

@@ -198,3 +198,68 @@ def test_entries_breaking_validation_guarantees_are_refused(sensors, counts, ts,
     assert state.stats()["total_readings"] == 0
     ok = state.apply(LogEntry(3, 1, _raw_batch(["a", "b"], [2, 1], [1, 2, 1], ["t"], [1.0] * 3)))
     assert ok.batches[0].result.accepted == 3
+
+
+# -- group commit: several batches in one entry are stored together (merge_columns) -----------
+
+
+def _grouped_entry(index: int, batches: list[tuple[list[dict[str, object]], str | None]]) -> LogEntry:
+    from lithair_node.commands import encode_ingest, make_encoded_batch
+    from lithair_node.validation import Limits, validate_batch
+
+    encoded = []
+    for readings, key in batches:
+        columns, received = validate_batch({"readings": readings}, Limits(max_readings=100_000))
+        encoded.append(make_encoded_batch(columns, key, received))
+    return LogEntry(index, 1, encode_ingest(encoded))
+
+
+def _content(state: StateMachine) -> tuple[object, ...]:
+    # Row order inside a series may differ (metrics are added in another order): compare
+    # rows by metric name.
+    series, stats = {}, {}
+    for sensor in sorted(state._series):
+        ts, values = state.series_view(sensor).sorted_columns()
+        names = [state._metric_names[m] for m in state._series[sensor].metric_ids]
+        order = np.argsort(names)
+        series[sensor] = (ts.tolist(), np.asarray(values)[order].tobytes(), sorted(names),
+                          state._series[sensor].location)
+        cells = state.cell_stats(tuple(state._series[sensor].cells))[:, order]
+        stats[sensor] = cells.round(9).tolist()
+    return (state._readings_hash, state._keys.hash_sum, state._locations_hash, vars(state.counters) | {
+        "applied_index": 0, "applied_term": 0, "entries_applied": 0}, series, stats)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batches_grouped_in_one_entry_give_what_separate_entries_give(seed: int) -> None:
+    rng = random.Random(seed)
+    batches = []
+    keys = [f"k{i}" for i in range(4)]
+    for _ in range(rng.randint(2, 6)):
+        readings = []
+        for _ in range(rng.randint(1, 12)):
+            reading: dict[str, object] = {"sensor_id": rng.choice("abcd"),
+                                          "timestamp": rng.randint(0, 15)}
+            for metric in rng.sample(["t", "h", "p"], rng.randint(1, 3)):
+                reading[metric] = rng.choice([1.0, 2.5, -3.0, 7.25])
+            if rng.random() < 0.3:
+                reading["location"] = rng.choice(["north", "south"])
+            readings.append(reading)
+        batches.append((readings, rng.choice([*keys, None, None])))
+    if rng.random() < 0.5:
+        batches.append(batches[0])  # an exact retry inside the same entry
+    together, apart = StateMachine(), StateMachine()
+    # Some data stored before, so duplicates against stored readings happen too.
+    prelude = [{"sensor_id": "a", "timestamp": t, "t": 0.5} for t in range(0, 15, 4)]
+    for state in (together, apart):
+        state.apply(_grouped_entry(1, [(prelude, "pre")]))
+    grouped = together.apply(_grouped_entry(2, batches))
+    separate = [apart.apply(_grouped_entry(2 + i, [batch])).batches[0]
+                for i, batch in enumerate(batches)]
+    assert len(grouped.batches) == len(separate)
+    for mine, theirs in zip(grouped.batches, separate, strict=True):
+        assert (mine.status, mine.duplicate_batch) == (theirs.status, theirs.duplicate_batch)
+        if mine.result is not None:
+            assert (mine.result.accepted, mine.result.duplicates) == (
+                theirs.result.accepted, theirs.result.duplicates)
+    assert _content(together) == _content(apart)
