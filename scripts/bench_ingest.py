@@ -145,8 +145,14 @@ def _lithair_cluster(args: argparse.Namespace, base: Path) -> tuple[LocalCluster
     return cluster, leader
 
 
-def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None = None) -> dict[str, Any]:
+def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None = None,
+                  code: Path | None = None) -> dict[str, Any]:
+    """`code`: run the nodes from this source tree (a baseline) instead of this checkout."""
     with tempfile.TemporaryDirectory(prefix="bench-lithair-", dir=args.tmp) as tmp:
+        if code is not None:
+            args = argparse.Namespace(**{**vars(args),
+                                         "lithair_env": [*args.lithair_env, f"PYTHONPATH={code}",
+                                                          "PYTHONSAFEPATH=1"]})
         cluster, leader = _lithair_cluster(args, Path(tmp))
         try:
             order = [leader] + [i for i in range(3) if i != leader]
@@ -325,7 +331,7 @@ def _cell(value: Any, fmt: str = "{:,.0f}") -> str:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    header = (f"{'system':<10}{'batch':>7}{'readings/s':>12}{'x ceil':>8}{'x etcd':>8}"
+    header = (f"{'system':<10}{'batch':>7}{'readings/s':>12}{'x ceil':>8}{'x etcd':>8}{'x base':>8}"
               f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'leader cpu%':>13}{'follower cpu%':>15}"
               f"{'leader MB':>11}{'follower MB':>13}")
     lines = [header, "-" * len(header)]
@@ -344,13 +350,18 @@ def print_table(report: dict[str, Any]) -> None:
                      and r.get("batch") == row.get("batch") and r.get("readings_per_s")), None)
         etcd = next((r["readings_per_s"] for r in runs if r["system"] == "etcd"
                      and r.get("batch") == row.get("batch") and r.get("readings_per_s")), None)
+        base = next((r["readings_per_s"] for r in runs if r["system"] == "baseline"
+                     and r.get("batch") == row.get("batch") and r.get("readings_per_s")), None)
         rate = row["readings_per_s"]
+        lithair_like = row["system"] in ("lithair", "baseline") and not row.get("rate_pct")
+        vs_etcd = rate / etcd if etcd and lithair_like else None
+        vs_base = rate / base if base and row["system"] == "lithair" and not row.get("rate_pct") else None
         lat = row.get("latency_ms") or {}
         name = row["system"] + (f"@{row['rate_pct']}%" if row.get("rate_pct") else "")
         lines.append(
             f"{name:<10}{_cell(row.get('batch'), '{}'):>7}{rate:>12,}"
             f"{_cell(rate / ceil if ceil and row['system'] != 'ceiling' else None, '{:.2f}'):>8}"
-            f"{_cell(rate / etcd if etcd and row['system'] == 'lithair' else None, '{:.2f}'):>8}"
+            f"{_cell(vs_etcd, '{:.2f}'):>8}{_cell(vs_base, '{:.2f}'):>8}"
             f"{_cell(lat.get('p50'), '{:.1f}'):>9}{_cell(lat.get('p95'), '{:.1f}'):>9}"
             f"{_cell(lat.get('p99'), '{:.1f}'):>9}{_cell(leader.get('cpu_pct'), '{:.0f}'):>13}"
             f"{_cell(f_cpu, '{:.0f}'):>15}{_cell(leader.get('rss_mb'), '{:.0f}'):>11}"
@@ -381,6 +392,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="extra argument for `lithair serve` (repeatable)")
     p.add_argument("--lithair-env", action="append", default=[],
                    help="KEY=VALUE environment for `lithair serve` (repeatable)")
+    p.add_argument("--baseline-ref", help="also run the Lithair column with the nodes running this "
+                   "git ref of the repository (e.g. main), in the same invocation")
     p.add_argument("--quick", action="store_true", help="8 s windows, 2 s warm-up")
     p.add_argument("--label", default="", help="free text stored with the results")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
@@ -411,7 +424,22 @@ def main(argv: list[str] | None = None) -> int:
         log(f"etcd column skipped: no `etcd` binary on PATH. Install it with: {ETCD_HOWTO}")
         runs.append({"system": "etcd", "skipped": f"etcd not installed ({ETCD_HOWTO})"})
         systems.remove("etcd")
+    baseline_code: Path | None = None
+    if args.baseline_ref:
+        baseline_dir = tempfile.mkdtemp(prefix="bench-baseline-")
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline_ref],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", baseline_dir], input=archive, check=True)
+        baseline_code = Path(baseline_dir)
+        report["baseline_commit"] = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", args.baseline_ref],
+            check=True, capture_output=True, text=True).stdout.strip()
     for batch in batches:
+        if baseline_code is not None and "lithair" in systems:
+            log(f"lithair at {args.baseline_ref} (baseline), batch {batch}")
+            runs.append({"system": "baseline", "batch": batch,
+                         **bench_lithair(args, batch, code=baseline_code)})
+            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
         if "ceiling" in systems:
             log(f"ceiling, batch {batch}")
             runs.append({"system": "ceiling", "batch": batch, **bench_ceiling(args, batch)})
@@ -444,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_ingest  {report['date']}  {report['machine']['cpu']} x{report['machine']['cores']}"
           f"  load at start {report['machine']['load_avg_at_start']}")
     print_table(report)
+    if baseline_code is not None:
+        shutil.rmtree(baseline_code, ignore_errors=True)
+        print(f"baseline = the nodes running {args.baseline_ref} ({report['baseline_commit']})")
     path = write_results(args.out, "ingest", report)
     print(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     return 0
