@@ -161,3 +161,72 @@ def test_fast_path_hands_errors_to_the_checked_path(bad: dict[str, object], fiel
     with pytest.raises(InvalidReading) as caught:
         validate_batch({"readings": readings}, LIMITS)
     assert (caught.value.reading, caught.value.field) == (1, field)
+
+
+# -- column-oriented bodies ------------------------------------------------------------------
+
+
+def _as_columns(readings: list[dict[str, object]]) -> dict[str, object]:
+    names: list[str] = []
+    for r in readings:
+        names += [k for k in r if k not in names]
+    return {"columns": {k: [r.get(k) for r in readings] for k in names}}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_reading, min_size=1, max_size=30))
+def test_columnar_body_gives_the_row_body_columns(readings: list[dict[str, object]]) -> None:
+    rows, received = validate_batch({"readings": readings}, LIMITS)
+    columns, received_c = validate_batch(_as_columns(readings), LIMITS)
+    assert received == received_c == len(readings)
+    _same(columns, rows)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "field"),
+    [("temperature", math.nan, "temperature"), ("temperature", True, "temperature"),
+     ("temperature", "20", "temperature"), ("temperature", 10**400, "temperature"),
+     ("sensor_id", "", "sensor_id"), ("sensor_id", None, "sensor_id"),
+     ("timestamp", "yesterday", "timestamp"), ("location", 5, "location")],
+)
+def test_columnar_errors_name_the_reading_and_field(column: str, value: object, field: str) -> None:
+    body = _as_columns([reading(location="lab"), reading(timestamp=2, location="lab"),
+                        reading(timestamp=3, location="lab")])
+    body["columns"][column][2] = value  # type: ignore[index]
+    with pytest.raises(InvalidReading) as caught:
+        validate_batch(body, LIMITS)
+    assert (caught.value.reading, caught.value.field) == (2, field)
+
+
+def test_columnar_nulls_are_absent_metrics_but_a_reading_needs_one() -> None:
+    body = {"columns": {"sensor_id": ["a", "a"], "timestamp": [1, 2],
+                        "t": [1.5, None], "h": [None, 40]}}
+    columns, _ = validate_batch(body, LIMITS)
+    assert columns.metrics == ["h", "t"]
+    assert np.isnan(columns.values[0, 0]) and columns.values[0, 1] == 40.0
+    body["columns"]["h"][1] = None  # type: ignore[index]
+    body["columns"]["t"][1] = None  # type: ignore[index]
+    with pytest.raises(InvalidReading) as caught:
+        validate_batch(body, LIMITS)
+    assert caught.value.reading == 1
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [{"timestamp": [1], "t": [1.0]}, {"sensor_id": ["a"], "timestamp": [1, 2], "t": [1.0]},
+     {"sensor_id": "a", "timestamp": [1], "t": [1.0]}, {"sensor_id": [], "timestamp": [], "t": []},
+     {"sensor_id": ["a"], "timestamp": [1]}, {"sensor_id": ["a"], "timestamp": [1], "bad name": [1]},
+     {"sensor_id": ["a"], "timestamp": [1], "values": [{}]}, "not an object"],
+)
+def test_bad_columnar_bodies(columns: object) -> None:
+    with pytest.raises((InvalidBatch, InvalidReading)) as caught:
+        validate_batch({"columns": columns}, LIMITS)
+    assert caught.value.status == 422
+
+
+def test_columnar_too_many_readings_and_mixed_body() -> None:
+    big = {"columns": {"sensor_id": ["a"] * 101, "timestamp": list(range(101)), "t": [1.0] * 101}}
+    with pytest.raises(TooManyReadings):
+        validate_batch(big, LIMITS)
+    with pytest.raises(InvalidBatch):
+        validate_batch({"columns": big["columns"], "readings": []}, LIMITS)
