@@ -37,7 +37,7 @@ class BodyFactory:
     timestamps advancing by `interval_us` per sensor per round: (sensor, ts) never repeats."""
 
     def __init__(self, client: int, sensors: int, batch: int, interval_us: int = 1000,
-                 templates: int = 4) -> None:
+                 templates: int = 4, columnar: bool = False) -> None:
         self.batch, self.sensors, self.interval_us = batch, sensors, interval_us
         # Sensor order repeats every lcm(sensors, batch) readings.
         period = sensors // math.gcd(sensors, batch)
@@ -50,7 +50,10 @@ class BodyFactory:
             readings = next(gen)
             for reading in readings:
                 reading["timestamp"] = _PLACEHOLDER
-            raw = orjson.dumps({"readings": readings})
+            if columnar:  # {"columns": {field: [...]}}: the same readings, column-oriented
+                raw = orjson.dumps({"columns": {k: [r[k] for r in readings] for k in readings[0]}})
+            else:
+                raw = orjson.dumps({"readings": readings})
             marker = f'"{_PLACEHOLDER}"'.encode()
             offsets, at = [], raw.find(marker)
             while at >= 0:
@@ -101,6 +104,7 @@ class ClientPlan:
     stop_at: float
     rate: float | None = None  # requests/s for this client (open loop); None = closed loop
     max_batches: int | None = None  # stop after this many batches (closed loop)
+    columnar: bool = False  # Lithair's column-oriented body instead of rows
     token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -128,7 +132,7 @@ def _etcd_request(
 async def _client_main(plan: ClientPlan) -> dict[str, Any]:
     import aiohttp
 
-    factory = BodyFactory(plan.client, plan.sensors, plan.batch)
+    factory = BodyFactory(plan.client, plan.sensors, plan.batch, columnar=plan.columnar)
     make = _lithair_request if plan.kind == "lithair" else _etcd_request
     sent_at: list[float] = []
     latency: list[float] = []

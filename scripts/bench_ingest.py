@@ -9,6 +9,8 @@ Columns (each skipped with a message when asked to or when it cannot run):
            written through HTTP by several client processes with keep-alive connections
   etcd     a fresh 3-node etcd 3.4 cluster on loopback, written through its HTTP/JSON gateway
            (`/v3/kv/put`) with the same JSON batches as values, at the same concurrency
+  lithair-col  the same cluster and readings, sent as column-oriented bodies
+           ({"columns": {field: [...]}}, README "Writing")
   naive    PySyncObj with its default settings, one pickled reading per replicated call,
            submitted in-process on the leader (no HTTP: an upper bound of that design)
 
@@ -90,7 +92,7 @@ def bench_ceiling(args: argparse.Namespace, batch: int) -> dict[str, Any]:
 
 
 def _plans(args: argparse.Namespace, kind: str, urls: list[str], batch: int, start_at: float,
-           stop_at: float, rate_rps: float | None = None) -> list[ClientPlan]:
+           stop_at: float, rate_rps: float | None = None, columnar: bool = False) -> list[ClientPlan]:
     per_client = max(1, args.concurrency // args.clients)
     plans = []
     for c in range(args.clients):
@@ -98,7 +100,8 @@ def _plans(args: argparse.Namespace, kind: str, urls: list[str], batch: int, sta
         # Each client talks to one node (round-robin over clients) to keep its connections warm.
         mine = [targets[c % len(targets)]]
         plans.append(ClientPlan(kind, c, mine, batch, args.sensors, per_client, start_at, stop_at,
-                                rate=None if rate_rps is None else rate_rps / args.clients))
+                                rate=None if rate_rps is None else rate_rps / args.clients,
+                                columnar=columnar))
     return plans
 
 
@@ -109,9 +112,9 @@ def _window(args: argparse.Namespace) -> tuple[float, float, float]:
 
 
 def _measure(args: argparse.Namespace, kind: str, urls: list[str], pids: dict[str, int],
-             batch: int, rate_rps: float | None = None) -> dict[str, Any]:
+             batch: int, rate_rps: float | None = None, columnar: bool = False) -> dict[str, Any]:
     start_at, lo, hi = _window(args)
-    plans = _plans(args, kind, urls, batch, start_at, hi + 0.5, rate_rps)
+    plans = _plans(args, kind, urls, batch, start_at, hi + 0.5, rate_rps, columnar)
     meter = CpuMeter(pids)
     import threading
 
@@ -146,7 +149,7 @@ def _lithair_cluster(args: argparse.Namespace, base: Path) -> tuple[LocalCluster
 
 
 def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None = None,
-                  code: Path | None = None) -> dict[str, Any]:
+                  code: Path | None = None, columnar: bool = False) -> dict[str, Any]:
     """`code`: run the nodes from this source tree (a baseline) instead of this checkout."""
     with tempfile.TemporaryDirectory(prefix="bench-lithair-", dir=args.tmp) as tmp:
         if code is not None:
@@ -159,7 +162,7 @@ def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None =
             urls = [cluster.specs[i].url for i in order]
             pids = {("leader" if i == leader else f"follower{n}"): cluster.processes[i].pid
                     for n, i in enumerate(order)}
-            summary = _measure(args, "lithair", urls, pids, batch, rate_rps)
+            summary = _measure(args, "lithair", urls, pids, batch, rate_rps, columnar)
             stats = cluster.wait_converged(timeout_s=120)
             summary["converged"] = {"total_readings": stats[0]["total_readings"],
                                     "state_digest": stats[0]["state_digest"],
@@ -331,14 +334,14 @@ def _cell(value: Any, fmt: str = "{:,.0f}") -> str:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    header = (f"{'system':<10}{'batch':>7}{'readings/s':>12}{'x ceil':>8}{'x etcd':>8}{'x base':>8}"
+    header = (f"{'system':<12}{'batch':>7}{'readings/s':>12}{'x ceil':>8}{'x etcd':>8}{'x base':>8}"
               f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'leader cpu%':>13}{'follower cpu%':>15}"
               f"{'leader MB':>11}{'follower MB':>13}")
     lines = [header, "-" * len(header)]
     runs = report["runs"]
     for row in runs:
         if "error" in row or row.get("readings_per_s") is None:
-            lines.append(f"{row['system']:<10}{_cell(row.get('batch'), '{}'):>7}  "
+            lines.append(f"{row['system']:<12}{_cell(row.get('batch'), '{}'):>7}  "
                          f"{row.get('error') or row.get('skipped')}")
             continue
         procs = row.get("processes") or {}
@@ -353,13 +356,14 @@ def print_table(report: dict[str, Any]) -> None:
         base = next((r["readings_per_s"] for r in runs if r["system"] == "baseline"
                      and r.get("batch") == row.get("batch") and r.get("readings_per_s")), None)
         rate = row["readings_per_s"]
-        lithair_like = row["system"] in ("lithair", "baseline") and not row.get("rate_pct")
+        lithair_like = row["system"] in ("lithair", "lithair-col", "baseline") and not row.get("rate_pct")
         vs_etcd = rate / etcd if etcd and lithair_like else None
-        vs_base = rate / base if base and row["system"] == "lithair" and not row.get("rate_pct") else None
+        vs_base = (rate / base if base and row["system"] in ("lithair", "lithair-col")
+                   and not row.get("rate_pct") else None)
         lat = row.get("latency_ms") or {}
         name = row["system"] + (f"@{row['rate_pct']}%" if row.get("rate_pct") else "")
         lines.append(
-            f"{name:<10}{_cell(row.get('batch'), '{}'):>7}{rate:>12,}"
+            f"{name:<12}{_cell(row.get('batch'), '{}'):>7}{rate:>12,}"
             f"{_cell(rate / ceil if ceil and row['system'] != 'ceiling' else None, '{:.2f}'):>8}"
             f"{_cell(vs_etcd, '{:.2f}'):>8}{_cell(vs_base, '{:.2f}'):>8}"
             f"{_cell(lat.get('p50'), '{:.1f}'):>9}{_cell(lat.get('p95'), '{:.1f}'):>9}"
@@ -375,8 +379,8 @@ def print_table(report: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--systems", default="ceiling,lithair,etcd,naive",
-                   help="comma-separated subset of ceiling,lithair,etcd,naive")
+    p.add_argument("--systems", default="ceiling,lithair,lithair-col,etcd,naive",
+                   help="comma-separated subset of ceiling,lithair,lithair-col,etcd,naive")
     p.add_argument("--batch-sizes", default="100,1000,5000")
     p.add_argument("--duration", type=float, default=30.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
@@ -446,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         if "lithair" in systems:
             log(f"lithair, batch {batch}")
             runs.append({"system": "lithair", "batch": batch, **bench_lithair(args, batch)})
+            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
+        if "lithair-col" in systems:
+            log(f"lithair, column-oriented bodies, batch {batch}")
+            runs.append({"system": "lithair-col", "batch": batch,
+                         **bench_lithair(args, batch, columnar=True)})
             log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
         if "etcd" in systems:
             log(f"etcd, batch {batch}")
