@@ -77,13 +77,17 @@ def bench_ceiling(args: argparse.Namespace, batch: int) -> dict[str, Any]:
             columns, received = validate_batch(body, Limits(max_readings=10_000))
             encoded = make_encoded_batch(columns, f"bench-c{c}-{number}", received)
             entries.append(encode_ingest([encoded]))
-    state = StateMachine()
-    started = time.perf_counter()
-    for index, payload in enumerate(entries, start=1):
-        state.apply(LogEntry(index, 1, payload))
-    elapsed = time.perf_counter() - started
-    stored = state.stats()["total_readings"]
-    assert stored == len(entries) * batch, "the ceiling run must store every reading"
+    # Best of three passes on a fresh state: a single pass on a shared 2-core box is easily
+    # slowed by a burst from another process, and the ceiling should be the uncontended one.
+    elapsed = float("inf")
+    for _ in range(3):
+        state = StateMachine()
+        started = time.perf_counter()
+        for index, payload in enumerate(entries, start=1):
+            state.apply(LogEntry(index, 1, payload))
+        elapsed = min(elapsed, time.perf_counter() - started)
+        stored = state.stats()["total_readings"]
+        assert stored == len(entries) * batch, "the ceiling run must store every reading"
     return {"readings_per_s": round(stored / elapsed), "readings": stored,
             "seconds": round(elapsed, 3)}
 
