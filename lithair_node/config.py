@@ -72,6 +72,8 @@ class NodeConfig:
     commit_timeout_s: float = 5.0
     # Backpressure: readings accepted by this node's HTTP layer but not yet committed.
     max_pending_readings: int = 200_000
+    # ... or once the oldest waiting write has waited this long (bounds accepted latency).
+    max_queue_delay_s: float = 0.5
     # HTTPS when both are set (PEM files).
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -6,9 +6,12 @@ entry finishes, everything that queued meanwhile goes out as the next entry. Und
 load a batch is proposed alone at once; under heavy load entries grow and the per-entry
 cost of Raft (pickle, encryption, one append per follower) is shared.
 
-Bounded everywhere: readings waiting here are capped (429 beyond), and a caller waits at
-most `commit_timeout_s` (then 503 "outcome unknown": the batch may still commit, and a
-retry with the same Idempotency-Key is safe).
+Bounded everywhere: a new batch is refused at once (429 + Retry-After) when the oldest batch
+waiting here has waited longer than `max_queue_delay_s` (so accepted writes keep a bounded
+latency whatever the offered load, and the node spends no CPU on work it would only queue)
+or when more than `max_pending_readings` wait; and a caller waits at most
+`commit_timeout_s` (then 503 "outcome unknown": the batch may still commit, and a retry
+with the same Idempotency-Key is safe).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .state import ApplyResult, BatchOutcome
 class _Waiting:
     batch: EncodedBatch
     future: asyncio.Future[BatchOutcome]
+    queued_at: float
 
 
 @dataclass
@@ -45,6 +49,7 @@ class ProposerLimits:
     max_entry_bytes: int = 16 * 1024 * 1024
     max_in_flight: int = 4
     max_pending_readings: int = 200_000
+    max_queue_delay_s: float = 0.5
     commit_timeout_s: float = 5.0
 
 
@@ -75,21 +80,41 @@ class Proposer:
     def pending_readings(self) -> int:
         return self._pending_readings
 
-    async def submit(self, batch: EncodedBatch) -> BatchOutcome:
-        """Replicate one batch; return its outcome once this node has applied it."""
+    def oldest_wait_s(self) -> float:
+        """How long the oldest batch still waiting on this node has waited."""
+        if self._in_flight:
+            oldest = next(iter(self._in_flight.values())).items[0].queued_at
+        elif self._queue:
+            oldest = self._queue[0].queued_at
+        else:
+            return 0.0
+        return time.monotonic() - oldest
+
+    def check_admission(self, readings: int = 0) -> None:
+        """Refuse new work (429) when this node is behind: called before a request body is
+        read, and again with the batch's size before it is queued."""
         if self._raft.status().leader is None:
             raise NoLeader("no leader: an election is in progress or there is no quorum",
                            retry_after=1)
-        if self._pending_readings + batch.readings > self._limits.max_pending_readings:
+        waited = self.oldest_wait_s()
+        if waited > self._limits.max_queue_delay_s:
+            self.stats["rejected_overload"] += 1
+            raise Overloaded(f"this node is behind: the oldest write waiting to commit has "
+                             f"waited {waited:.2f} s", retry_after=1)
+        if self._pending_readings + readings > self._limits.max_pending_readings:
             self.stats["rejected_overload"] += 1
             raise Overloaded(
                 f"{self._pending_readings} readings are already waiting to commit on this node",
                 retry_after=1,
             )
+
+    async def submit(self, batch: EncodedBatch) -> BatchOutcome:
+        """Replicate one batch; return its outcome once this node has applied it."""
+        self.check_admission(batch.readings)
         assert self._loop is not None, "Proposer.start() was not called"
         future: asyncio.Future[BatchOutcome] = self._loop.create_future()
         future.add_done_callback(_retrieve)  # the caller may have timed out and gone
-        self._queue.append(_Waiting(batch, future))
+        self._queue.append(_Waiting(batch, future, time.monotonic()))
         self._pending_readings += batch.readings
         self._schedule_flush()
         try:

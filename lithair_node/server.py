@@ -54,6 +54,7 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
         ProposerLimits(
             max_entry_bytes=config.raft.append_batch_bytes // 2,
             max_pending_readings=config.max_pending_readings,
+            max_queue_delay_s=config.max_queue_delay_s,
             commit_timeout_s=config.commit_timeout_s,
         ),
     )

@@ -148,6 +148,8 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
                     status = response.status
+                    if status in (429, 503) and "Retry-After" not in response.headers:
+                        status = f"{status} without Retry-After"
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status = type(exc).__name__
             done = time.time()

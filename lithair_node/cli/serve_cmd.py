@@ -53,6 +53,8 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
       help="Seconds a client has to send its whole request body (then 408).")
 @_opt("--idle-timeout", env="IDLE_TIMEOUT", type=click.FloatRange(1.0), default=75.0,
       help="Close keep-alive connections idle this long (seconds).")
+@_opt("--max-queue-delay", env="MAX_QUEUE_DELAY", type=click.FloatRange(0.01), default=0.5,
+      help="Refuse new writes (429) once the oldest waiting write has waited this long (s).")
 @_opt("--max-pending-readings", env="MAX_PENDING_READINGS", type=click.IntRange(1),
       default=200_000, help="Readings waiting to commit on this node before 429.")
 @_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
@@ -157,6 +159,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         max_body_bytes=max_body,
         commit_timeout_s=float(options["commit_timeout"]),  # type: ignore[arg-type]
         max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]
+        max_queue_delay_s=float(options["max_queue_delay"]),  # type: ignore[arg-type]
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,

@@ -16,6 +16,7 @@ MAX_KEY_CHARS = 128
 async def post_batch(request: web.Request) -> web.Response:
     node = node_of(request)
     key = _idempotency_key(request)
+    node.proposer.check_admission()  # before spending CPU on a body we would only queue
     limits = Limits(max_readings=node.config.max_batch_readings)
     try:
         body = await read_body(request, node.config.max_body_bytes, node.config.body_timeout_s)
