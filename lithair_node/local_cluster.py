@@ -83,6 +83,11 @@ def http_json(url: str, timeout_s: float = 2.0, token: str | None = None) -> tup
 
 @dataclass
 class LocalCluster:
+    """`nodes` processes of `lithair serve`. By default all bind to `host` (loopback) on free
+    ports. `hosts` gives each node its own address and `command_prefixes` wraps each node's
+    command (e.g. `ip netns exec NS`, see netlab.py): the same cluster, one network
+    namespace per node."""
+
     base_dir: Path
     nodes: int = 3
     host: str = "127.0.0.1"
@@ -91,17 +96,27 @@ class LocalCluster:
     extra_args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     password_file: Path | None = None
+    hosts: Sequence[str] | None = None  # per node; None = `host` for every node
+    command_prefixes: Sequence[Sequence[str]] | None = None  # per node, prepended to its command
     specs: list[NodeSpec] = field(init=False)
     processes: dict[int, subprocess.Popen[bytes]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir)
+        hosts = list(self.hosts) if self.hosts is not None else [self.host] * self.nodes
+        if len(hosts) != self.nodes:
+            raise ValueError(f"{len(hosts)} hosts given for {self.nodes} nodes")
+        if self.command_prefixes is not None and len(self.command_prefixes) != self.nodes:
+            raise ValueError(f"{len(self.command_prefixes)} command prefixes for {self.nodes} nodes")
+        # Free on loopback; nodes on addresses of their own (fresh network namespaces) have
+        # every port free anyway.
+        probe_host = self.host if self.hosts is None else "127.0.0.1"
         http = ([self.http_port + i for i in range(self.nodes)] if self.http_port
-                else free_ports(self.nodes, self.host))
+                else free_ports(self.nodes, probe_host))
         raft = ([self.raft_port + i for i in range(self.nodes)] if self.raft_port
-                else free_ports(self.nodes, self.host))
+                else free_ports(self.nodes, probe_host))
         self.specs = [
-            NodeSpec(f"node{i + 1}", self.host, http[i], raft[i], self.base_dir / f"node{i + 1}")
+            NodeSpec(f"node{i + 1}", hosts[i], http[i], raft[i], self.base_dir / f"node{i + 1}")
             for i in range(self.nodes)
         ]
         if self.password_file is None:
@@ -114,7 +129,9 @@ class LocalCluster:
     def command(self, index: int) -> list[str]:
         spec = self.specs[index]
         peers = ",".join(s.raft_address for s in self.specs if s is not spec)
+        prefix = list(self.command_prefixes[index]) if self.command_prefixes is not None else []
         return [
+            *prefix,
             sys.executable, "-m", "lithair_node", "serve",
             "--node-id", spec.node_id,
             "--http", f"{spec.host}:{spec.http_port}",
@@ -160,11 +177,13 @@ class LocalCluster:
             process.wait(timeout=10)
 
     def stop_node(self, index: int, timeout_s: float = 15.0) -> int | None:
-        """SIGTERM and wait for a clean exit (SIGKILL after the timeout)."""
+        """SIGTERM and wait for a clean exit (SIGKILL after the timeout). A SIGSTOPped node is
+        continued first: it would not see the SIGTERM."""
         process = self.processes.get(index)
         if process is None:
             return None
         if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=timeout_s)
@@ -180,6 +199,7 @@ class LocalCluster:
     def stop(self) -> None:
         for index in list(self.processes):
             if self.is_running(index):
+                self.processes[index].send_signal(signal.SIGCONT)
                 self.processes[index].send_signal(signal.SIGTERM)
         for index in list(self.processes):
             self.stop_node(index)
