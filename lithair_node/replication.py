@@ -178,7 +178,7 @@ class RaftStatus:
     leader_changes: int
     last_leader_change_s: float | None  # monotonic time
     snapshot: dict[str, Any] = field(default_factory=dict)
-    ready: bool = False  # PySyncObj has loaded its dump and journal
+    ready: bool = False  # caught up once since start (see RaftNode._caught_up_now)
     sampled_at: float = 0.0
     # Longest Raft tick since start (the margin left against the election timeout) and
     # how often a stall postponed our election timer.
@@ -416,6 +416,28 @@ class _ReplicatedLog(SyncObj):
         return self._state.apply(LogEntry(index, term, payload))
 
 
+def _caught_up_now(raft_log: _ReplicatedLog, raw: dict[str, Any]) -> bool:
+    """Whether this node's applied state now covers everything committed before it started:
+    from then on it may serve reads (they never go back in time, even across a restart).
+
+    PySyncObj's isReady() (applied up to the leader's commit index once) is not enough after
+    a crash: a node's commit index is saved once a second, so a restarted node that becomes
+    leader starts from a commit index that can be behind what it applied and served before,
+    until it commits an entry of its own term; and its followers take that stale index from
+    it (found by scripts/chaos.py: a whole-cluster kill -9, then reads at applied_index 5
+    from a node that had served 171). Once the entry at our commit index is of the current
+    term, a leader of this term committed it, so it covers every entry committed in earlier
+    terms (Raft's leader completeness; the Raft paper, section 8, has a new leader commit a
+    no-op before serving reads for the same reason)."""
+    if not raft_log.isReady() or raw["last_applied"] < raw["commit_idx"]:
+        return False
+    try:
+        entries = raft_log._SyncObj__getEntries(raw["commit_idx"], 1)
+    except Exception:
+        return False
+    return bool(entries) and entries[0][2] == raw["raft_term"]
+
+
 def _syncobj_conf(config: NodeConfig, on_state_changed: Callable[[int, int], None]) -> SyncObjConf:
     raft = config.raft
     return SyncObjConf(
@@ -484,6 +506,7 @@ class RaftNode:
         self._last_leader_change: float | None = None
         self._last_sample = 0.0
         self._last_announce = 0.0
+        self._caught_up = False
         self._listeners: list[Callable[[RaftStatus], None]] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -596,6 +619,7 @@ class RaftNode:
             self._last_leader_change = now
             if leader is not None:
                 self._leader_changes += 1
+        self._caught_up = self._caught_up or _caught_up_now(raft_log, raw)
         peers = tuple(
             PeerStatus(
                 raft_address=peer,
@@ -622,7 +646,7 @@ class RaftNode:
             leader_changes=self._leader_changes,
             last_leader_change_s=self._last_leader_change,
             snapshot=dict(raft_log._snapshots.info),
-            ready=raft_log.isReady(),
+            ready=self._caught_up,
             sampled_at=now,
             longest_tick_ms=round(raft_log.longest_tick_s * 1000, 1),
             tick_stalls=raft_log.stalls,
