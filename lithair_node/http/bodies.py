@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import msgpack
@@ -11,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import (
+    BadRequest,
     InvalidJson,
     InvalidMsgpack,
     LithairError,
@@ -18,6 +20,8 @@ from ..errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = frozenset({"application/json"})
 MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"})
@@ -54,6 +58,12 @@ async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> A
         raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit") from None
     except TimeoutError:
         raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
+    except ConnectionResetError:
+        # The client gave up (e.g. its timeout passed while this node was stalled): nobody
+        # reads the answer, and it is no error of ours to log with a traceback.
+        log.info("%s %s: the client closed the connection before its body arrived",
+                 request.method, request.path)
+        raise BadRequest("the connection closed before the whole body arrived") from None
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"body of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
     if content_type in JSON_TYPES:

@@ -9,6 +9,7 @@ The long run has its own command: `python scripts/chaos.py --seed N --faults 20 
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -166,3 +167,27 @@ def test_reads_never_go_back_after_a_crash_of_the_whole_cluster(tmp_path: Path) 
                 f"before the crash, then {behind[:3]} after it ({len(reads[index])} reads)")
     finally:
         cluster.stop()
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(tmp_path: Path) -> None:
+    """Seen in the long run after a 9.5-s SIGSTOP: the node resumed, read the bodies of
+    requests whose clients had given up, and logged each as an unhandled error (a 500 with
+    a traceback). A peer closing its connection is the client's doing: a one-line note."""
+    node = LocalCluster(tmp_path, nodes=1).start()
+    try:
+        node.wait_ready(timeout_s=60)
+        spec = node.specs[0]
+        with socket.create_connection((spec.host, spec.http_port), timeout=5) as sock:
+            sock.sendall(b"POST /api/v1/batches HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                         b'{"readings": [')
+        deadline = time.monotonic() + 10
+        log_path = spec.data_dir / "node.log"
+        while "closed" not in log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = log_path.read_text()
+        assert "unhandled error" not in log and "Traceback" not in log, log
+        assert "closed the connection" in log, log
+        assert http_json(f"{spec.url}/health")[0] == 200
+    finally:
+        node.stop()
