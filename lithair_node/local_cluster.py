@@ -81,6 +81,23 @@ def http_json(url: str, timeout_s: float = 2.0, token: str | None = None) -> tup
         return 0, None
 
 
+def _wait_stopped(pid: int, timeout_s: float = 5.0) -> None:
+    """Poll /proc until every thread of `pid` is in the stopped state (Linux; elsewhere, or
+    if the process is gone, return at once)."""
+    tasks = Path(f"/proc/{pid}/task")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                      for task in tasks.iterdir()]
+        except OSError:
+            return
+        if all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.001)
+    raise TimeoutError(f"process {pid} did not stop within {timeout_s} s")
+
+
 @dataclass
 class LocalCluster:
     """`nodes` processes of `lithair serve`. By default all bind to `host` (loopback) on free
@@ -165,9 +182,14 @@ class LocalCluster:
         return process is not None and process.poll() is None
 
     def signal_node(self, index: int, signum: int) -> None:
+        """Send `signum`. SIGSTOP returns once every thread of the node has stopped: kill()
+        only queues it, and on a busy machine the node's threads can run on for a few
+        milliseconds (long enough to acknowledge a Raft append)."""
         process = self.processes[index]
         if process.poll() is None:
             process.send_signal(signum)
+            if signum == signal.SIGSTOP:
+                _wait_stopped(process.pid)
 
     def kill_node(self, index: int) -> None:
         """kill -9, and reap the process."""
