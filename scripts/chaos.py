@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -46,6 +47,11 @@ def main() -> None:
                         help="a fault kind the schedule must include (repeatable)")
     parser.add_argument("--no-netns", action="store_true",
                         help="nodes on loopback even if namespaces are available (no partitions)")
+    parser.add_argument("--snapshot-entries", type=int, default=2000,
+                        help="`lithair serve --snapshot-entries`: small, so that snapshots, "
+                             "restores and installs happen during the faults (0: the default)")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                        help="an extra `lithair serve` argument (repeatable)")
     parser.add_argument("--recovery-timeout", type=float, default=120.0)
     parser.add_argument("--data-dir", type=Path, help="keep the nodes' data and logs here")
     parser.add_argument("--out", type=Path)
@@ -57,10 +63,18 @@ def main() -> None:
         concurrency=args.concurrency, batch_size=args.batch_size, rate=args.rate or None,
         network=False if args.no_netns else None, required=tuple(args.require),
         recovery_timeout_s=args.recovery_timeout,
+        extra_args=(*(["--snapshot-entries", str(args.snapshot_entries)] if args.snapshot_entries
+                      else []), *args.serve_arg),
     )
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds: nodes stopped, namespaces removed
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -444,7 +444,7 @@ def run_chaos(options: ChaosOptions, base_dir: Path,
         run = ChaosRun(cluster, plan, options, lab, log)
         try:
             result = run.run()
-        except BaseException:
+        except Exception:
             for index in range(cluster.nodes):
                 log(f"--- {cluster.specs[index].node_id} log ---\n{cluster.log_tail(index)}")
             raise

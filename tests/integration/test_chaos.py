@@ -34,6 +34,8 @@ def test_seeded_fault_run_loses_nothing_and_applies_nothing_twice(tmp_path: Path
     options = ChaosOptions(
         seed=SEED, faults=5, duration_s=60, writers=3, concurrency=2, batch_size=20,
         rate=250, required=REQUIRED, recovery_timeout_s=180,
+        # Snapshots every 300 entries: restores, installs and compaction happen under faults.
+        extra_args=("--snapshot-entries", "300"),
     )
     result = run_chaos(options, tmp_path, log=print)
     print("\n".join(summary_lines(result)))
