@@ -178,7 +178,7 @@ class RaftStatus:
     leader_changes: int
     last_leader_change_s: float | None  # monotonic time
     snapshot: dict[str, Any] = field(default_factory=dict)
-    ready: bool = False  # caught up once since start (see RaftNode._caught_up_now)
+    ready: bool = False  # caught up once since start (see _caught_up_now)
     sampled_at: float = 0.0
     # Longest Raft tick since start (the margin left against the election timeout) and
     # how often a stall postponed our election timer.
