@@ -477,18 +477,19 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"seed {result['seed']}: {result['faults_applied']} faults applied over "
         f"{result['load_s']:.0f} s of load",
         f"partitions: {result['partition_mechanism']}",
-        f"{'#':>3} {'start':>8} {'kind':17} {'targets':13} {'hold':>6} {'recovery':>9} "
+        f"{'#':>3} {'start':>8} {'kind':17} {'targets':17} {'hold':>6} {'recovery':>9} "
         f"{'no leader':>9}  leaders during",
     ]
     for fault in result["faults"]:
         recovery = fault["recovery_s"]
         lines.append(
             f"{fault['number']:>3} {fault['started_at_s'] or 0:>7.1f}s {fault['kind']:17} "
-            f"{','.join(fault['targets']):13} {fault['hold_s']:>5.1f}s "
+            f"{','.join(fault['targets']):17} {fault['hold_s']:>5.1f}s "
             f"{'-' if recovery is None else f'{recovery:.1f}s':>9} {fault['leaderless_s']:>8.1f}s  "
             f"{' '.join(f'{n}@{t}' for n, t in fault['leaders_during']) or '-'}"
             + (f"  ERROR {fault['error']}" if fault["error"] else ""))
     reads = result["reads"]
+    divergent = f" {result['divergent_nodes']}" if result["divergent_nodes"] else ""
     lines += [
         f"writes: {writes['batches']} batches ({writes['readings_acked']:,} readings acked): "
         f"{writes['acked']} acked, {writes['failed']} failed, {writes['unknown']} unknown; "
@@ -496,7 +497,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         f"{writes['resolutions']}",
         f"lost {result['lost']}, duplicated {result['duplicated']} "
         f"(duplicate readings {result['duplicate_readings']}), divergent nodes "
-        f"{len(result['divergent_nodes'])} {result['divergent_nodes'] or ''}, "
+        f"{len(result['divergent_nodes'])}{divergent}, "
         f"failed but stored {result['failed_but_present']}, unknown stored "
         f"{result['unknown_present']} of {result['unknown']}",
         f"time without a leader: max {result['leaderless']['max_s']:.2f} s, total "
