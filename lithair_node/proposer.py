@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from .commands import EncodedBatch, encode_ingest
-from .errors import IdempotencyKeyReused, InternalError, NoLeader, OutcomeUnknown, Overloaded
+from .errors import (
+    IdempotencyKeyReused,
+    InternalError,
+    NoLeader,
+    OutcomeUnknown,
+    Overloaded,
+    Unavailable,
+)
 from .replication import ProposeError, RaftNode
 from .state import ApplyResult, BatchOutcome
 
@@ -61,6 +68,7 @@ class Proposer:
         self._in_flight: dict[int, _InFlight] = {}
         self._ids = itertools.count(1)
         self._pending_readings = 0  # queued + in flight
+        self._last_progress = time.monotonic()  # an entry finished, or nothing was waiting
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
@@ -98,6 +106,11 @@ class Proposer:
                            retry_after=1)
         waited = self.oldest_wait_s()
         if waited > self._limits.max_queue_delay_s:
+            if time.monotonic() - self._last_progress > self._limits.max_queue_delay_s:
+                # Nothing has committed for a while: the cluster, not the client, is the
+                # problem (e.g. a leader cut off from its followers before it steps down).
+                raise Unavailable(f"writes are not committing (the oldest has waited "
+                                  f"{waited:.2f} s): is a majority reachable?", retry_after=1)
             self.stats["rejected_overload"] += 1
             raise Overloaded(f"this node is behind: the oldest write waiting to commit has "
                              f"waited {waited:.2f} s", retry_after=1)
@@ -114,6 +127,8 @@ class Proposer:
         assert self._loop is not None, "Proposer.start() was not called"
         future: asyncio.Future[BatchOutcome] = self._loop.create_future()
         future.add_done_callback(_retrieve)  # the caller may have timed out and gone
+        if not self._queue and not self._in_flight:
+            self._last_progress = time.monotonic()  # idle until now: not a stall
         self._queue.append(_Waiting(batch, future, time.monotonic()))
         self._pending_readings += batch.readings
         self._schedule_flush()
@@ -175,6 +190,8 @@ class Proposer:
         flight = self._in_flight.pop(entry_id, None)
         if flight is None:  # already reaped
             return
+        if error is None:
+            self._last_progress = time.monotonic()
         self._pending_readings -= flight.readings
         for position, waiting in enumerate(flight.items):
             if waiting.future.done():
