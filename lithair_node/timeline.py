@@ -33,29 +33,29 @@ class RoleEvent:
                 f"leader {self.leader_id or '-'}")
 
 
-class LeaderWatch:
-    def __init__(self, urls: list[str], period_s: float = 0.02, timeout_s: float = 0.5) -> None:
+class NodePollers:
+    """One daemon thread per node URL, each running `_poll(url)` until stop(): a node that
+    hangs (SIGSTOP, partition) delays only its own thread."""
+
+    thread_name = "poll"
+
+    def __init__(self, urls: list[str], period_s: float, timeout_s: float) -> None:
         self.urls = list(urls)
         self.period_s = period_s
         self.timeout_s = timeout_s
-        self.events: list[RoleEvent] = []
-        self.latest: dict[str, RoleEvent] = {}
-        self._ids: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> LeaderWatch:
+    def __enter__(self) -> NodePollers:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> LeaderWatch:
+    def start(self) -> NodePollers:
         for url in self.urls:
             thread = threading.Thread(target=self._poll, args=(url,), daemon=True,
-                                      name=f"watch-{url}")
+                                      name=f"{self.thread_name}-{url}")
             thread.start()
             self._threads.append(thread)
         return self
@@ -63,7 +63,22 @@ class LeaderWatch:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=self.timeout_s + 1)
+            thread.join(timeout=self.timeout_s + 2)
+
+    def _poll(self, url: str) -> None:
+        raise NotImplementedError
+
+
+class LeaderWatch(NodePollers):
+    thread_name = "watch"
+
+    def __init__(self, urls: list[str], period_s: float = 0.02, timeout_s: float = 0.5) -> None:
+        super().__init__(urls, period_s, timeout_s)
+        self.events: list[RoleEvent] = []
+        self.latest: dict[str, RoleEvent] = {}
+        self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
 
     def _poll(self, url: str) -> None:
         while not self._stop.is_set():

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..local_cluster import http_json
-from ..timeline import RoleEvent
+from ..timeline import NodePollers, RoleEvent
 
 
 @dataclass
@@ -51,31 +50,17 @@ class ReadTrack:
                 "went_backwards": len(self.violations), "violations": self.violations[:20]}
 
 
-class ReadWatch:
+class ReadWatch(NodePollers):
     """Polls every node's /api/v1/stats every `period_s` on a thread per node."""
+
+    thread_name = "reads"
 
     def __init__(self, urls: list[str], origin: float, period_s: float = 0.05,
                  timeout_s: float = 1.0, token: str | None = None) -> None:
+        super().__init__(urls, period_s, timeout_s)
         self.origin = origin
-        self.period_s = period_s
-        self.timeout_s = timeout_s
         self.token = token
         self.tracks = {url: ReadTrack(url) for url in urls}
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def start(self) -> ReadWatch:
-        for url in self.tracks:
-            thread = threading.Thread(target=self._poll, args=(url,), daemon=True,
-                                      name=f"reads-{url}")
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=self.timeout_s + 2)
 
     def _poll(self, url: str) -> None:
         track = self.tracks[url]

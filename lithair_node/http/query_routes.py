@@ -197,6 +197,33 @@ async def get_sensor_stats(request: web.Request) -> web.Response:
     }, index)
 
 
+def _selected_views(request: web.Request, node: NodeContext, *, unknown_location_is_404: bool,
+                    sort_ids: bool = False) -> tuple[int, list[SeriesView], list[str]]:
+    """The series a query names with `sensor_id=` (a list) or `location=` (or every sensor),
+    with the applied index and metric names taken in the same capture."""
+    query = request.query
+    sensor_ids = list_param(query, "sensor_id")
+    location = query.get("location")
+    if sensor_ids and location:
+        raise InvalidParameter("give sensor_id= or location=, not both", field="location")
+    if location:
+        ids = node.state.sensors_at(location)
+        if not ids and unknown_location_is_404:
+            raise NotFound(f"unknown location {location!r}", field="location")
+    elif sensor_ids:
+        ids = sorted(sensor_ids) if sort_ids else list(sensor_ids)
+    else:
+        ids = request.app[_DIRECTORY].sorted_ids(node.state)
+    with node.state.lock:
+        index, views = node.state.views(ids)
+        names = node.state.metric_names()
+    if sensor_ids and len(views) < len(sensor_ids):
+        known = {v.sensor_id for v in views}
+        missing = next(s for s in sensor_ids if s not in known)
+        raise NotFound(f"unknown sensor {missing!r}", field="sensor_id")
+    return index, views, names
+
+
 # -- time buckets --------------------------------------------------------------------------------
 
 
@@ -210,24 +237,7 @@ async def get_aggregate(request: web.Request) -> web.Response:
     start, end = time_range(query)
     functions = list_param(query, "fn", buckets.FUNCTIONS, ("mean",))
     sensor_ids = list_param(query, "sensor_id")
-    location = query.get("location")
-    if sensor_ids and location:
-        raise InvalidParameter("give sensor_id= or location=, not both", field="location")
-    if location:
-        ids = node.state.sensors_at(location)
-        if not ids:
-            raise NotFound(f"unknown location {location!r}", field="location")
-    elif sensor_ids:
-        ids = list(sensor_ids)
-    else:
-        ids = request.app[_DIRECTORY].sorted_ids(node.state)
-    with node.state.lock:
-        index, views = node.state.views(ids)
-        names = node.state.metric_names()
-    if sensor_ids and len(views) < len(sensor_ids):
-        known = {v.sensor_id for v in views}
-        missing = next(s for s in sensor_ids if s not in known)
-        raise NotFound(f"unknown sensor {missing!r}", field="sensor_id")
+    index, views, names = _selected_views(request, node, unknown_location_is_404=True)
     metric_id = names.index(metric) if metric in names else -1
     chosen = [(v, v.metric_ids.index(metric_id)) for v in views if metric_id in v.metric_ids]
     _check_bucket_count([v for v, _ in chosen], start, end, every)
@@ -239,7 +249,7 @@ async def get_aggregate(request: web.Request) -> web.Response:
         "every_us": every,
         **_range_fields(start, end),
         "sensor_id": sensor_ids[0] if len(sensor_ids) == 1 else (list(sensor_ids) or None),
-        "location": location,
+        "location": query.get("location"),
         "sensors": len(chosen),
         "buckets": rows,
     }, index)
@@ -351,23 +361,8 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     query = request.query
     fmt = choice_param(query, "format", export.FORMATS)
     start, end = time_range(query)
-    sensor_ids = list_param(query, "sensor_id")
-    location = query.get("location")
-    if sensor_ids and location:
-        raise InvalidParameter("give sensor_id= or location=, not both", field="location")
-    if location:
-        ids = node.state.sensors_at(location)
-    elif sensor_ids:
-        ids = sorted(sensor_ids)
-    else:
-        ids = request.app[_DIRECTORY].sorted_ids(node.state)
-    with node.state.lock:
-        index, views = node.state.views(ids)
-        names = node.state.metric_names()
-    if sensor_ids and len(views) < len(sensor_ids):
-        known = {v.sensor_id for v in views}
-        missing = next(s for s in sensor_ids if s not in known)
-        raise NotFound(f"unknown sensor {missing!r}", field="sensor_id")
+    index, views, names = _selected_views(request, node, unknown_location_is_404=False,
+                                          sort_ids=True)
     schema = export.schema_for(export.metric_columns(views, names), fmt)
     pieces = export.encode(export.record_batches(views, names, start, end, schema), schema, fmt)
     response = web.StreamResponse(headers={
