@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -71,3 +72,13 @@ def stats(url: str) -> dict[str, Any]:
     answer = get(f"{url}/api/v1/stats")
     assert answer.status == 200, answer
     return answer.body
+
+
+def wait_for(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll `predicate` (every 50 ms) until it is true; TimeoutError naming `what` if not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} (after {timeout_s:g} s)")

@@ -6,11 +6,10 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 from lithair_node.local_cluster import LocalCluster, free_ports, http_json
 
-from ..http_helpers import get, post_json, request, stats
+from ..http_helpers import get, post_json, request, stats, wait_for
 
 
 def members_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,15 +44,6 @@ class Writer(threading.Thread):
                 i += 1
 
 
-def wait_for(predicate, timeout_s: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(what)
-
-
 def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalCluster,
                                                             tmp_path) -> None:
     cluster = fresh_cluster
@@ -81,7 +71,7 @@ def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalC
                 stdout=log, stderr=subprocess.STDOUT)
         url4 = f"http://127.0.0.1:{http_port}"
         try:
-            wait_for(lambda: http_json(f"{url4}/readyz")[0] == 200, what="node4 ready")
+            wait_for(lambda: http_json(f"{url4}/readyz")[0] == 200, 60, what="node4 ready")
 
             def same_digest() -> bool:
                 digests = {stats(u)["state_digest"] for u in [*cluster.urls, url4]}
@@ -90,7 +80,7 @@ def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalC
 
             writer.stop.set()
             writer.join(timeout=30)
-            wait_for(same_digest, what="node4 holds the same digest")
+            wait_for(same_digest, timeout_s=60, what="node4 holds the same digest")
             assert writer.acked > 0
             assert stats(url4)["total_readings"] == 10_000 + writer.accepted == 10_000 + writer.acked
             first_writer = writer.accepted
@@ -110,7 +100,7 @@ def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalC
             assert removed.status == 200, removed
             cluster.stop_node(follower)
             before = writer.acked
-            wait_for(lambda: writer.acked > before + 5, what="writes after removing a follower")
+            wait_for(lambda: writer.acked > before + 5, timeout_s=60, what="writes after removing a follower")
 
             removed = request("DELETE", f"{cluster.urls[leader]}/api/v1/members/"
                               f"{cluster.specs[leader].raft_address}")
@@ -121,13 +111,13 @@ def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalC
             writer.urls = [u for i, u in enumerate(cluster.urls) if i not in (leader, follower)]
             writer.urls.append(url4)
             before = writer.acked
-            wait_for(lambda: writer.acked > before + 5, what="writes after removing the leader")
+            wait_for(lambda: writer.acked > before + 5, timeout_s=60, what="writes after removing the leader")
             writer.stop.set()
             writer.join(timeout=30)
             remaining = writer.urls
             assert {get(f"{u}/api/v1/members").body["members"].__len__() for u in remaining} == {2}
             wait_for(lambda: len({stats(u)["state_digest"] for u in remaining}) == 1,
-                     what="the two remaining members agree")
+                     timeout_s=60, what="the two remaining members agree")
             assert stats(remaining[0])["total_readings"] == 10_000 + first_writer + writer.accepted
         finally:
             node4.terminate()

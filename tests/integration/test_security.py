@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from lithair_node.local_cluster import LocalCluster, free_ports, http_json
 
-from ..http_helpers import get, post_json
+from ..http_helpers import get, post_json, wait_for
 from .conftest import start_cluster
 
 READING = {"sensor_id": "sec", "timestamp": 1, "temperature": 1.0}
@@ -32,15 +32,6 @@ def serve_command(tmp: Path, *extra: str) -> tuple[list[str], int, int]:
                "--http", f"127.0.0.1:{http_port}", "--raft", f"127.0.0.1:{raft_port}",
                "--data-dir", str(tmp / "solo"), *extra]
     return command, http_port, raft_port
-
-
-def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(what)
 
 
 def test_a_node_without_raft_password_refuses_to_start(tmp_path) -> None:
