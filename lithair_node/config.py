@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass, field
@@ -149,15 +148,6 @@ def parse_host_port(value: str, *, what: str) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         raise ConfigError(f"{what} {value!r}: port out of range")
     return host.strip("[]"), port
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def read_secret_file(path: str | os.PathLike[str]) -> str:

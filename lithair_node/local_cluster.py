@@ -214,10 +214,6 @@ class LocalCluster:
                 process.wait(timeout=10)
         return process.returncode
 
-    def restart_node(self, index: int) -> None:
-        self.kill_node(index)
-        self.start_node(index)
-
     def stop(self) -> None:
         for index in list(self.processes):
             if self.is_running(index):

@@ -507,7 +507,6 @@ class RaftNode:
         self._last_sample = 0.0
         self._last_announce = 0.0
         self._caught_up = False
-        self._listeners: list[Callable[[RaftStatus], None]] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._raft_calls: queue.SimpleQueue[Callable[[_ReplicatedLog], None]] = queue.SimpleQueue()
@@ -539,10 +538,6 @@ class RaftNode:
                 time.sleep(self.TICK_WAIT_S)
         raft_log.destroy()  # closes sockets and the journal, on the thread that used them
         self._log = None
-
-    def add_status_listener(self, listener: Callable[[RaftStatus], None]) -> None:
-        """Called on the Raft thread after each status sample."""
-        self._listeners.append(listener)
 
     def propose(self, payload: bytes, callback: ProposeCallback) -> None:
         """Append `payload` to the log. `callback(result, error)` runs on the Raft thread once
@@ -604,8 +599,6 @@ class RaftNode:
         if now - self._last_sample >= self.STATUS_PERIOD_S:
             self._last_sample = now
             self._status = self._sample(raft_log, now)
-            for listener in self._listeners:
-                listener(self._status)
             self._maybe_announce(now)
         if raft_log._bytes_since_snapshot >= self.config.raft.compaction_bytes:
             raft_log._bytes_since_snapshot = 0

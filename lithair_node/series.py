@@ -100,10 +100,6 @@ class SensorSeries:
     def __len__(self) -> int:
         return self._n + int(self._d_ts.shape[0])
 
-    @property
-    def newest_ts(self) -> int | None:
-        return int(self._ts[self._n - 1]) if self._n else None
-
     def rows_for(self, metric_ids: list[int], new_cell: Callable[[], int]) -> np.ndarray:
         """Row index of each metric, adding rows (and aggregate cells) for new ones."""
         rows = []
@@ -157,11 +153,6 @@ class SensorSeries:
             self._d_ts,
             self._d_values,
         )
-
-    def latest(self) -> tuple[int, np.ndarray] | None:
-        if not self._n:
-            return None
-        return int(self._ts[self._n - 1]), self._values[:, self._n - 1].copy()
 
     @classmethod
     def restore(cls, view: SeriesView, index: int, sensor_hash: int) -> SensorSeries:

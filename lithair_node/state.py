@@ -383,21 +383,6 @@ class StateMachine:
         with self.lock:
             return {addr: dict(info) for addr, info in self._members.items()}
 
-    def latest(self, sensor_id: str) -> dict[str, Any] | None:
-        with self.lock:
-            series = self._series.get(sensor_id)
-            if series is None:
-                return None
-            newest = series.latest()
-            if newest is None:
-                return None
-            ts, row_values = newest
-            names = [self._metric_names[m] for m in series.metric_ids]
-            location = series.location
-        values = {name: float(v) for name, v in zip(names, row_values.tolist(), strict=True)
-                  if v == v}
-        return {"sensor_id": sensor_id, "timestamp_us": ts, "location": location, "values": values}
-
     # -- query accessors (queries/): views taken under the lock, computed outside it ------
 
     @property
