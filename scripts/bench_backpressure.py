@@ -77,7 +77,8 @@ def phase(args: argparse.Namespace, name: str, cluster: LocalCluster, duration: 
     plans = [
         # Distinct sensor prefixes per phase: every phase writes new readings.
         ClientPlan("lithair", first_batch + c, [cluster.urls[c % len(cluster.urls)]],
-                   args.batch, args.sensors, args.in_flight, start_at, hi + 0.5, rate=per_client)
+                   args.batch, args.sensors, args.in_flight, start_at, hi + 0.5, rate=per_client,
+                   phase_s=0.0 if rate_rps is None else c / rate_rps)
         for c in range(args.clients)
     ]
     pids = {spec.node_id: cluster.processes[i].pid for i, spec in enumerate(cluster.specs)}

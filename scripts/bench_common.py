@@ -103,6 +103,9 @@ class ClientPlan:
     start_at: float  # time.time() at which to start sending
     stop_at: float
     rate: float | None = None  # requests/s for this client (open loop); None = closed loop
+    # Open loop: delay of this client's first send, so that clients with the same rate
+    # interleave instead of all sending at the same instants (bursts of `clients` requests).
+    phase_s: float = 0.0
     max_batches: int | None = None  # stop after this many batches (closed loop)
     columnar: bool = False  # Lithair's column-oriented body instead of rows
     token: str | None = None
@@ -177,7 +180,7 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
             # Open loop: send on schedule whether or not earlier requests were answered;
             # latency counts from the scheduled time (no coordinated omission).
             tasks: set[asyncio.Task[None]] = set()
-            begin, n = time.time(), 0
+            begin, n = time.time() + plan.phase_s, 0
             while True:
                 scheduled = begin + n / plan.rate
                 if scheduled >= plan.stop_at:

@@ -105,6 +105,7 @@ def _plans(args: argparse.Namespace, kind: str, urls: list[str], batch: int, sta
         mine = [targets[c % len(targets)]]
         plans.append(ClientPlan(kind, c, mine, batch, args.sensors, per_client, start_at, stop_at,
                                 rate=None if rate_rps is None else rate_rps / args.clients,
+                                phase_s=0.0 if rate_rps is None else c / rate_rps,
                                 columnar=columnar))
     return plans
 
