@@ -17,6 +17,7 @@ change:
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import queue
 import struct
@@ -38,7 +39,7 @@ from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, SyncObjConf, repli
 from pysyncobj.node import TCPNode
 from pysyncobj.serializer import Serializer
 
-from . import snapshot_file
+from . import heap, snapshot_file
 from .commands import encode_announce
 from .config import NodeConfig
 from .state import ApplyResult, LogEntry, StateMachine
@@ -226,6 +227,7 @@ class _SnapshotStore(Serializer):
         self.align_journal: Callable[[tuple[Any, ...], tuple[Any, ...]], None] | None = None
         self.after_load: Callable[[], None] | None = None
         self.info: dict[str, Any] = {"count": 0, "installed": 0}
+        self.compacted = False
 
     def checkSerializing(self) -> tuple[int, int | None]:
         if self._writer is None:
@@ -236,6 +238,9 @@ class _SnapshotStore(Serializer):
         if self._outcome:
             # Followers mid-transfer restart with the new file (its log position changed).
             self._Serializer__transmissions = {}  # type: ignore[attr-defined]
+            # PySyncObj drops the entries the snapshot covers in this tick: give the memory
+            # back once they are gone (RaftNode._on_tick).
+            self.compacted = True
         state = SERIALIZER_STATE.SUCCESS if self._outcome else SERIALIZER_STATE.FAILED
         return state, self._current_id
 
@@ -381,6 +386,15 @@ class _ReplicatedLog(SyncObj):
             self._SyncObj__raftElectionDeadline,
             time.monotonic() + self._SyncObj__generateRaftTimeout(),
         )
+
+    def release_compacted_memory(self) -> None:
+        """After log compaction: return the dropped entries' heap memory and the journal
+        file's stale resident pages to the OS (see heap.py). Raft thread only."""
+        heap.release_free_memory_soon()
+        journal_file = getattr(self._SyncObj__raftLog, "_FileJournal__journalFile", None)
+        mapping = getattr(journal_file, "_ResizableFile__mm", None)
+        if isinstance(mapping, mmap.mmap):
+            heap.drop_mapped_pages(mapping)
 
     def _align_journal(self, prev: tuple[Any, ...], last: tuple[Any, ...]) -> None:
         """Called with the snapshot restored at startup. A kill between our snapshot's rename
@@ -603,6 +617,9 @@ class RaftNode:
         if raft_log._bytes_since_snapshot >= self.config.raft.compaction_bytes:
             raft_log._bytes_since_snapshot = 0
             raft_log.forceLogCompaction()
+        if raft_log._snapshots.compacted:
+            raft_log._snapshots.compacted = False
+            raft_log.release_compacted_memory()
 
     def _sample(self, raft_log: _ReplicatedLog, now: float) -> RaftStatus:
         raw = raft_log.getStatus()

@@ -16,6 +16,8 @@ import multiprocessing as mp
 import os
 import platform
 import socket
+import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -263,6 +265,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def rss_parts_mb(pid: int) -> dict[str, float]:
+    """Resident memory split into anonymous (heap, arrays) and file-backed pages (here: the
+    mmap'd Raft journal, which the kernel can drop and re-read) and shared memory."""
+    parts: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+                name, kib = line.split()[:2]
+                parts[name[3:-1].lower()] = round(int(kib) / 1024, 1)
+    except OSError:
+        pass
+    return parts
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -319,6 +335,23 @@ def wait_until(predicate: Any, timeout_s: float, what: str, period_s: float = 0.
             return value
         time.sleep(period_s)
     raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def checkout_ref(repo: Path, ref: str) -> tuple[Path, str]:
+    """Extract the source tree of git `ref` into a temp dir (for a baseline run of the
+    nodes in the same invocation): (its path, the short commit hash). Caller removes it."""
+    tree = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    archive = subprocess.run(["git", "-C", str(repo), "archive", ref],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", ref],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    return tree, commit
+
+
+def code_env(tree: Path) -> dict[str, str]:
+    """Environment that makes `python -m lithair_node` run the code in `tree`."""
+    return {"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
 
 
 def write_results(out_dir: Path, name: str, payload: dict[str, Any]) -> Path:

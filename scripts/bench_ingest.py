@@ -42,6 +42,8 @@ from bench_common import (
     BodyFactory,
     ClientPlan,
     CpuMeter,
+    checkout_ref,
+    code_env,
     machine_info,
     run_clients,
     summarise,
@@ -158,9 +160,8 @@ def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None =
     """`code`: run the nodes from this source tree (a baseline) instead of this checkout."""
     with tempfile.TemporaryDirectory(prefix="bench-lithair-", dir=args.tmp) as tmp:
         if code is not None:
-            args = argparse.Namespace(**{**vars(args),
-                                         "lithair_env": [*args.lithair_env, f"PYTHONPATH={code}",
-                                                          "PYTHONSAFEPATH=1"]})
+            extra = [f"{k}={v}" for k, v in code_env(code).items()]
+            args = argparse.Namespace(**{**vars(args), "lithair_env": [*args.lithair_env, *extra]})
         cluster, leader = _lithair_cluster(args, Path(tmp))
         try:
             order = [leader] + [i for i in range(3) if i != leader]
@@ -435,14 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         systems.remove("etcd")
     baseline_code: Path | None = None
     if args.baseline_ref:
-        baseline_dir = tempfile.mkdtemp(prefix="bench-baseline-")
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline_ref],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", baseline_dir], input=archive, check=True)
-        baseline_code = Path(baseline_dir)
-        report["baseline_commit"] = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", args.baseline_ref],
-            check=True, capture_output=True, text=True).stdout.strip()
+        baseline_code, report["baseline_commit"] = checkout_ref(REPO, args.baseline_ref)
     for batch in batches:
         if baseline_code is not None and "lithair" in systems:
             log(f"lithair at {args.baseline_ref} (baseline), batch {batch}")

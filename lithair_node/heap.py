@@ -1,0 +1,73 @@
+"""Keep the C heap from holding on to memory Python has already freed (glibc only).
+
+A node churns through large short-lived buffers: request bodies, encoded Raft entries
+(dropped by log compaction), snapshot chunks. glibc's malloc keeps freed memory in its
+arenas (its dynamic mmap threshold rises after each large free, so later large buffers come
+from the heap too): resident memory then stays near the peak of journal plus state.
+malloc_trim(0) after log compaction gives the free pages back. (A fixed, low mmap threshold
+gave 40 MB less at 3M readings but cost ~25% of ingest throughput in page faults: not used.)
+On a libc without malloc_trim (musl, macOS) this is a no-op.
+
+The same goes for PySyncObj's journal, a file mapped in memory (MAP_SHARED) that only grows:
+after compaction its pages stay resident although only the head is live. drop_mapped_pages
+unmaps them from the process (the data stays in the file and the page cache; a later
+access faults the page back in).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import mmap
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        if not hasattr(libc, "malloc_trim"):  # glibc only
+            return None
+    except OSError:
+        return None
+    return libc
+
+
+_LIBC = _glibc()
+_trimming = threading.Lock()
+
+
+def release_free_memory_soon() -> None:
+    """Return the heap's free pages to the OS, on a short-lived thread (a trim of a large
+    heap takes milliseconds; the Raft thread must not wait for it)."""
+    if _LIBC is None or not _trimming.acquire(blocking=False):
+        return
+    threading.Thread(target=_trim, name="heap-trim", daemon=True).start()
+
+
+def _trim() -> None:
+    try:
+        started = time.monotonic()
+        assert _LIBC is not None
+        _LIBC.malloc_trim(0)
+        log.debug("malloc_trim took %.1f ms", (time.monotonic() - started) * 1000)
+    finally:
+        _trimming.release()
+
+
+def drop_mapped_pages(mapping: mmap.mmap) -> bool:
+    """Drop a shared file mapping's resident pages (MADV_DONTNEED keeps the file's data)."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None:
+        return False
+    try:
+        mapping.madvise(advice)
+    except (OSError, ValueError):  # closed, or a platform that refuses
+        return False
+    return True
