@@ -33,13 +33,13 @@ class RaftTuning:
     # A leader that has not heard from a majority for this long steps down. PySyncObj's
     # default (30 s) lets a partitioned leader believe it leads far too long.
     leader_fallback_s: float = 3.0
-    # Must exceed the largest entry we append (max batch bytes after encoding, plus group
-    # commit): an entry above it is split into a slow chunked transfer.
     # Peer host names are re-resolved this often (a failed lookup: retried this soon).
     # PySyncObj's 600 s / 30 s would keep a restarted container's old address, or ignore a
     # peer whose name did not resolve yet (stopped container), for minutes.
     dns_cache_s: float = 5.0
     dns_fail_cache_s: float = 1.0
+    # Must exceed the largest entry we append (max batch bytes after encoding, plus group
+    # commit): an entry above it is split into a slow chunked transfer.
     append_batch_bytes: int = 32 * MIB
     socket_buffer_bytes: int = 4 * MIB
     # Snapshot (log compaction) triggers: whichever comes first. The journal keeps every
