@@ -24,31 +24,39 @@ class BatchResult:
     raft_term: int
 
 
+# (fingerprint, accepted, duplicates, raft_index, raft_term): a tuple of atoms, which the
+# cyclic GC stops tracking, so 100,000 remembered keys add nothing to a full collection
+# (objects such as BatchResult would be traversed by every one: tens of ms of stalled
+# threads each time).
+_Row = tuple[bytes, int, int, int, int]
+
+
 class KeyTable:
     def __init__(self, capacity: int = KEY_CAPACITY) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[str, tuple[bytes, BatchResult]] = OrderedDict()
+        self._entries: OrderedDict[str, _Row] = OrderedDict()
         self.hash_sum = 0  # order-independent digest of (key, fingerprint) pairs held
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: str) -> tuple[bytes, BatchResult] | None:
-        return self._entries.get(key)
+        row = self._entries.get(key)
+        if row is None:
+            return None
+        return row[0], BatchResult(row[1], row[2], row[3], row[4])
 
     def put(self, key: str, fingerprint: bytes, result: BatchResult) -> None:
-        self._entries[key] = (fingerprint, result)
+        self._entries[key] = (fingerprint, result.accepted, result.duplicates,
+                              result.raft_index, result.raft_term)
         self.hash_sum = (self.hash_sum + _pair_hash(key, fingerprint)) & MASK64
         while len(self._entries) > self.capacity:
-            old_key, (old_fp, _) = self._entries.popitem(last=False)
+            old_key, (old_fp, *_) = self._entries.popitem(last=False)
             self.hash_sum = (self.hash_sum - _pair_hash(old_key, old_fp)) & MASK64
 
     def export(self) -> list[list[object]]:
         """Entries oldest first, as plain lists (for snapshots)."""
-        return [
-            [key, fp, r.accepted, r.duplicates, r.raft_index, r.raft_term]
-            for key, (fp, r) in self._entries.items()
-        ]
+        return [[key, *row] for key, row in self._entries.items()]
 
     def load(self, rows: list[list[object]]) -> None:
         self._entries.clear()
