@@ -1,3 +1,7 @@
+import io
+
+import msgpack
+import numpy as np
 import pytest
 
 from lithair_node import snapshot_file
@@ -37,3 +41,18 @@ def test_truncated_or_foreign_files_are_refused(tmp_path, cut) -> None:
         snapshot_file.load_bytes(data[:cut])
     with pytest.raises(snapshot_file.SnapshotError):
         snapshot_file.load_bytes(b"\x81\xa5magic\xa3bad")
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 65535, 65536, 1 << 20])
+def test_bin_records_are_byte_identical_to_msgpack(size: int) -> None:
+    """The writer emits bin objects by hand (zero-copy): they must be what msgpack packs."""
+    ts = np.arange(size // 8, dtype="<i8")
+    values = np.arange(2 * (size // 8), dtype="<f8").reshape(2, -1)
+    out = io.BytesIO()
+    snapshot_file._dump_columns(msgpack.Packer(use_bin_type=True), out, "base", ts, values)
+    expected = b"".join(
+        msgpack.packb(["base", ts[i:i + step].tobytes(), values[:, i:i + step].tobytes()])
+        for step in [max(1, snapshot_file.CHUNK_BYTES // (8 * 3))]
+        for i in range(0, ts.shape[0], step)
+    )
+    assert out.getvalue() == expected
