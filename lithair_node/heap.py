@@ -56,7 +56,8 @@ def _trim() -> None:
         started = time.monotonic()
         assert _LIBC is not None
         _LIBC.malloc_trim(0)
-        log.debug("malloc_trim took %.1f ms", (time.monotonic() - started) * 1000)
+        took_ms = (time.monotonic() - started) * 1000
+        (log.info if took_ms > 10 else log.debug)("malloc_trim took %.1f ms", took_ms)
     finally:
         _trimming.release()
 

