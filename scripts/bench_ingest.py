@@ -471,11 +471,14 @@ def main(argv: list[str] | None = None) -> int:
             top = runs[-1]["readings_per_s"]
         for pct in (10, 50, 90):
             rate_rps = top * pct / 100 / 1000
-            log(f"latency at {pct}% of {top:,} readings/s")
-            row = {"system": "lithair", "batch": 1000, "rate_pct": pct,
-                   "offered_readings_per_s": round(rate_rps * 1000),
-                   **bench_lithair(args, 1000, rate_rps=rate_rps)}
-            runs.append(row)
+            # The baseline's nodes at the same offered rates, when there is one.
+            for system, code in [("baseline", baseline_code), ("lithair", None)]:
+                if system == "baseline" and code is None:
+                    continue
+                log(f"{system}: latency at {pct}% of {top:,} readings/s")
+                runs.append({"system": system, "batch": 1000, "rate_pct": pct,
+                             "offered_readings_per_s": round(rate_rps * 1000),
+                             **bench_lithair(args, 1000, rate_rps=rate_rps, code=code)})
     print()
     print(f"bench_ingest  {report['date']}  {report['machine']['cpu']} x{report['machine']['cores']}"
           f"  load at start {report['machine']['load_avg_at_start']}")
