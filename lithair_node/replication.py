@@ -11,7 +11,10 @@ change:
 - a snapshot store that replaces PySyncObj's pickle+fork serializer with our msgpack
   format, written in a background thread from immutable views (no fork, no tick stall);
 - the wire format of the Raft port (see "Transport" below): no zlib, AES-GCM instead of
-  Fernet, pickle protocol 5 instead of 2.
+  Fernet, pickle protocol 5 instead of 2;
+- the leader's handling of a follower's acknowledgement (`_SyncObj__onMessageReceived`):
+  PySyncObj moves the follower's next index *back* to the acknowledged one, so every entry
+  still in flight was sent a second time (see _ReplicatedLog._SyncObj__onMessageReceived).
 """
 
 from __future__ import annotations
@@ -185,6 +188,8 @@ class RaftStatus:
     # how often a stall postponed our election timer.
     longest_tick_ms: float = 0.0
     tick_stalls: int = 0
+    # Leader: in-flight entries not sent a second time (see _SyncObj__onMessageReceived).
+    resends_avoided: int = 0
 
     @property
     def is_leader(self) -> bool:
@@ -344,6 +349,7 @@ class _ReplicatedLog(SyncObj):
         self._last_stall = 0.0
         self.stalls = 0
         self.longest_tick_s = 0.0
+        self.resends_avoided = 0
         super().__init__(config.raft_address, list(config.peers), conf)
         # Replace PySyncObj's pickle serializer (see _SnapshotStore). Safe here: with
         # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
@@ -395,6 +401,24 @@ class _ReplicatedLog(SyncObj):
         mapping = getattr(journal_file, "_ResizableFile__mm", None)
         if isinstance(mapping, mmap.mmap):
             heap.drop_mapped_pages(mapping)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # PySyncObj's name
+        """On a successful append, PySyncObj sets the follower's next index to the index it
+        acknowledged + 1, even when later entries were already sent (they always are under
+        load: each new entry goes out at once). The next send then repeated every entry in
+        flight: twice the pickling, encryption and traffic on the leader, and a follower
+        that truncates and re-appends entries it already had ('truncating already-applied
+        log entries', CRITICAL). Raft implementations that pipeline (etcd's Progress) only
+        move the next index forward on success; a follower that really misses an entry
+        answers reset=True, which still rewinds it."""
+        next_index = self._SyncObj__raftNextIndex
+        sent_up_to = next_index.get(node) if type(message) is dict and \
+            message.get("type") == "next_node_idx" and message.get("success") and \
+            not message.get("reset") else None
+        SyncObj._SyncObj__onMessageReceived(self, node, message)  # type: ignore[attr-defined]
+        if sent_up_to is not None and next_index.get(node, sent_up_to) < sent_up_to:
+            next_index[node] = sent_up_to
+            self.resends_avoided += 1
 
     def _align_journal(self, prev: tuple[Any, ...], last: tuple[Any, ...]) -> None:
         """Called with the snapshot restored at startup. A kill between our snapshot's rename
@@ -660,6 +684,7 @@ class RaftNode:
             sampled_at=now,
             longest_tick_ms=round(raft_log.longest_tick_s * 1000, 1),
             tick_stalls=raft_log.stalls,
+            resends_avoided=raft_log.resends_avoided,
         )
 
     def _maybe_announce(self, now: float) -> None:

@@ -53,6 +53,7 @@ def cluster_status(node: NodeContext) -> dict[str, Any]:
         "leader_changes": raft.leader_changes,
         "longest_tick_ms": raft.longest_tick_ms,
         "tick_stalls": raft.tick_stalls,
+        "resends_avoided": raft.resends_avoided,
         "snapshot": raft.snapshot,
         "total_readings": stats["total_readings"],
         "state_digest": node.state.digest(),
