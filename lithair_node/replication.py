@@ -190,6 +190,8 @@ class RaftStatus:
     tick_stalls: int = 0
     # Leader: in-flight entries not sent a second time (see _SyncObj__onMessageReceived).
     resends_avoided: int = 0
+    # Follower: entries received that it already held (a rejected append, a reconnect).
+    entries_received_again: int = 0
 
     @property
     def is_leader(self) -> bool:
@@ -350,6 +352,7 @@ class _ReplicatedLog(SyncObj):
         self.stalls = 0
         self.longest_tick_s = 0.0
         self.resends_avoided = 0
+        self.entries_received_again = 0
         super().__init__(config.raft_address, list(config.peers), conf)
         # Replace PySyncObj's pickle serializer (see _SnapshotStore). Safe here: with
         # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
@@ -412,9 +415,16 @@ class _ReplicatedLog(SyncObj):
         move the next index forward on success; a follower that really misses an entry
         answers reset=True, which still rewinds it."""
         next_index = self._SyncObj__raftNextIndex
-        sent_up_to = next_index.get(node) if type(message) is dict and \
-            message.get("type") == "next_node_idx" and message.get("success") and \
-            not message.get("reset") else None
+        kind = message.get("type") if type(message) is dict else None
+        sent_up_to = next_index.get(node) if kind == "next_node_idx" and \
+            message.get("success") and not message.get("reset") else None
+        if kind == "append_entries" and message.get("entries"):
+            # Follower: count entries received again (only a rejection or a reconnect
+            # should cause that).
+            first = message["entries"][0][1]
+            held = self._SyncObj__getCurrentLogIndex()
+            if first <= held:
+                self.entries_received_again += min(held - first + 1, len(message["entries"]))
         SyncObj._SyncObj__onMessageReceived(self, node, message)  # type: ignore[attr-defined]
         if sent_up_to is not None and next_index.get(node, sent_up_to) < sent_up_to:
             next_index[node] = sent_up_to
@@ -685,6 +695,7 @@ class RaftNode:
             longest_tick_ms=round(raft_log.longest_tick_s * 1000, 1),
             tick_stalls=raft_log.stalls,
             resends_avoided=raft_log.resends_avoided,
+            entries_received_again=raft_log.entries_received_again,
         )
 
     def _maybe_announce(self, now: float) -> None:

@@ -54,6 +54,7 @@ def cluster_status(node: NodeContext) -> dict[str, Any]:
         "longest_tick_ms": raft.longest_tick_ms,
         "tick_stalls": raft.tick_stalls,
         "resends_avoided": raft.resends_avoided,
+        "entries_received_again": raft.entries_received_again,
         "snapshot": raft.snapshot,
         "total_readings": stats["total_readings"],
         "state_digest": node.state.digest(),

@@ -32,6 +32,12 @@ def test_private_members_we_use_exist() -> None:
     assert "self.__raftElectionDeadline < monotonicTime()" in inspect.getsource(SyncObj._onTick)
     assert "self._onTick(timeToWait)" in inspect.getsource(SyncObj.doTick)
     assert "self.__transmissions = {}" in inspect.getsource(Serializer.__init__)
+    # The acknowledgement override (_ReplicatedLog._SyncObj__onMessageReceived) replaces the
+    # callback PySyncObj registers under this name and corrects what it does to nextIndex.
+    assert "setOnMessageReceivedCallback(self.__onMessageReceived)" in init
+    received = inspect.getsource(SyncObj._SyncObj__onMessageReceived)
+    assert "if self.__raftMatchIndex[node] < currentNodeIdx:" in received
+    assert "self.__raftNextIndex[node] = nextNodeIdx" in received
     for name in ("checkSerializing", "serialize", "deserialize", "getTransmissionData",
                  "setTransmissionData", "cancelTransmisstion"):
         assert hasattr(Serializer, name), name
