@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import ACKED, FAILED, UNKNOWN, ClusterClient, SendResult
+from .pacing import Pacer
 
 
 @dataclass
@@ -82,14 +83,16 @@ async def inject(
     should_stop: Callable[[], bool] | None = None,
 ) -> InjectReport:
     """Send batches with `concurrency` in flight until the source, `max_readings`,
-    `duration_s` or `should_stop()` runs out. `rate` caps readings per second. A batch
-    already sent is always seen through (acked, failed or unknown) before returning;
-    `on_result(batch, result)` is called for each."""
+    `duration_s` or `should_stop()` runs out. `rate` caps readings per second (a limit:
+    time lost is not made up by a burst). A batch already sent is always seen through
+    (acked, failed or unknown) before returning; `on_result(batch, result)` is called for
+    each."""
     report = InjectReport()
     await client.discover()
     deadline = report.started_at + duration_s if duration_s else None
     lock = asyncio.Lock()
     counter = 0
+    pacer = Pacer(rate) if rate else None  # created after discovery: counts from the first send
 
     async def next_batch() -> tuple[int, list[dict[str, Any]]] | None:
         nonlocal counter
@@ -106,10 +109,8 @@ async def inject(
                 return None
             if max_readings is not None and sent + len(batch) > max_readings:
                 batch = batch[: max_readings - sent]
-            if rate:
-                wait = report.started_at + sent / rate - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            if pacer is not None:
+                await pacer.wait(len(batch))
             report.readings["sent"] += len(batch)
             report.batches["sent"] += 1
             counter += 1

@@ -25,6 +25,7 @@ from typing import Any
 
 from .client import ACKED, ClusterClient
 from .formats import intel_lab
+from .pacing import Pacer
 
 CHECKPOINT_VERSION = 1
 FINGERPRINT_BYTES = 1024 * 1024
@@ -186,6 +187,7 @@ async def load(
     last_save = 0.0
     stop = asyncio.Event()
     source_lock = asyncio.Lock()
+    pacer = Pacer(rate) if rate else None
 
     def advance() -> None:
         nonlocal next_to_commit, last_save
@@ -207,10 +209,8 @@ async def load(
             if stop.is_set():
                 return None
             batch = next(batches, None)
-            if batch is not None and rate:
-                wait = report.started_at + report.readings_sent / rate - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            if batch is not None and pacer is not None:
+                await pacer.wait(len(batch.readings))
             if batch is not None:
                 report.readings_sent += len(batch.readings)
             return batch
@@ -247,6 +247,8 @@ async def load(
     ticker = asyncio.create_task(progress())
     try:
         await client.discover()
+        if pacer is not None:
+            pacer.restart()  # the rate counts from the first send
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         report.complete = report.failed is None and next(batches, None) is None
         checkpoint.complete = report.complete
