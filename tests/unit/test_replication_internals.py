@@ -88,3 +88,17 @@ def test_aes_gcm_tokens_round_trip_and_refuse_tampering() -> None:
         replication.AesGcmEncryptor("other password").extract_timestamp(token)
     with pytest.raises(InvalidTag):
         receiver.extract_timestamp(token[:20])
+
+
+def test_snapshot_triggers_are_staggered_across_members() -> None:
+    members = ["10.0.0.3:9001", "10.0.0.1:9001", "10.0.0.2:9001"]
+    triggers = [
+        replication.staggered_snapshot_bytes(64 << 20, me, tuple(m for m in members if m != me))
+        for me in members
+    ]
+    assert len(set(triggers)) == 3  # no two nodes snapshot at the same log position
+    assert min(triggers) == 64 << 20 and max(triggers) == int((64 << 20) * 1.25)
+    # The same whatever order the peers were given in.
+    assert replication.staggered_snapshot_bytes(1000, "b:1", ("c:1", "a:1")) == \
+        replication.staggered_snapshot_bytes(1000, "b:1", ("a:1", "c:1")) == 1125
+    assert replication.staggered_snapshot_bytes(1000, "a:1", ()) == 1000  # a single node
