@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -63,7 +65,18 @@ def load_command(path: Path, fmt: str, nodes: str, batch_size: int, checkpoint_p
             last_line[0] = time.monotonic()
             click.echo(f"  {text}", err=True)
 
+    stopped_by: list[int] = []
+
     async def main() -> LoadReport:
+        # Ctrl-C and SIGTERM stop the load the same way: cancelled, checkpoint saved. Our
+        # own handlers, so this also holds where SIGINT was inherited as ignored (a
+        # background job of a non-interactive shell).
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # no signal handlers (Windows)
+                loop.add_signal_handler(signum, lambda s=signum: (stopped_by.append(s),
+                                                                  task.cancel()))
         urls = [u.strip() for u in nodes.split(",") if u.strip()]
         async with ClusterClient(urls, token=token, deadline_s=deadline) as client:
             return await load(client, path, checkpoint, checkpoint_path, concurrency=concurrency,
@@ -71,12 +84,12 @@ def load_command(path: Path, fmt: str, nodes: str, batch_size: int, checkpoint_p
 
     try:
         report = asyncio.run(main())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         if show_bar:
             sys.stderr.write("\n")
         click.echo(f"interrupted: checkpoint saved at line {checkpoint.next_line:,} in "
                    f"{checkpoint_path}; run the same command to resume", err=True)
-        sys.exit(130)
+        sys.exit(128 + (stopped_by[0] if stopped_by else signal.SIGINT))
     if show_bar:
         sys.stderr.write("\n")
     summary = report.summary()

@@ -320,9 +320,12 @@ def test_load_resumes_after_ctrl_c_and_kill_without_duplicates(cluster, intel_la
     before = stats(url)
 
     def start() -> subprocess.Popen[str]:
+        # SIGINT inherited as ignored, as in a background job of a script: Ctrl-C must still
+        # stop the load cleanly (and does in a terminal).
         return subprocess.Popen(load_cmd(url, path, checkpoint, "--batch-size", "250",
                                          "--rate", "2500"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
     def wait_checkpoint_past(line: int) -> dict:
         deadline = time.monotonic() + 60
