@@ -35,6 +35,8 @@ def test_private_members_we_use_exist() -> None:
     # The acknowledgement override (_ReplicatedLog._SyncObj__onMessageReceived) replaces the
     # callback PySyncObj registers under this name and corrects what it does to nextIndex.
     assert "setOnMessageReceivedCallback(self.__onMessageReceived)" in init
+    assert "self.__pipeNotifier = PipeNotifier(self._poller)" in init  # hurry_solo_commit
+    assert "self.__otherNodes = set()" in init
     received = inspect.getsource(SyncObj._SyncObj__onMessageReceived)
     assert "if self.__raftMatchIndex[node] < currentNodeIdx:" in received
     assert "self.__raftNextIndex[node] = nextNodeIdx" in received
