@@ -188,7 +188,8 @@ class RaftStatus:
     # how often a stall postponed our election timer.
     longest_tick_ms: float = 0.0
     tick_stalls: int = 0
-    # Leader: in-flight entries not sent a second time (see _SyncObj__onMessageReceived).
+    # Leader: acknowledgements that would have moved a follower's next index back, i.e.
+    # resent what was in flight (see _SyncObj__onMessageReceived).
     resends_avoided: int = 0
     # Follower: entries received that it already held (a rejected append, a reconnect).
     entries_received_again: int = 0
@@ -400,9 +401,10 @@ class _ReplicatedLog(SyncObj):
         """A one-member cluster commits an entry on the tick after it was appended, and the
         tick that appended it is about to sleep in its poll (up to TICK_WAIT_S): wake it, as
         a follower's acknowledgement would in a real cluster. Raft thread, end of a tick."""
-        if not self._SyncObj__otherNodes and self._isLeader() and \
+        notifier = getattr(self, "_SyncObj__pipeNotifier", None)  # absent without pipes
+        if notifier is not None and not self._SyncObj__otherNodes and self._isLeader() and \
                 self._SyncObj__raftCommitIndex < self._SyncObj__getCurrentLogIndex():
-            self._SyncObj__pipeNotifier.notify()
+            notifier.notify()
 
     def release_compacted_memory(self) -> None:
         """After log compaction: return the dropped entries' heap memory and the journal
