@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import ACKED, FAILED, UNKNOWN, ClusterClient, SendResult
-from .pacing import Pacer
+from .pacing import Pacer, reporting_progress
 
 
 @dataclass
@@ -127,19 +127,8 @@ async def inject(
             if on_result is not None:
                 on_result(batch, result)
 
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            report.elapsed_s = time.monotonic() - report.started_at
-            if on_progress:
-                on_progress(report)
-
-    ticker = asyncio.create_task(progress())
-    try:
+    async with reporting_progress(report, on_progress, 0.5):
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    finally:
-        ticker.cancel()
-    report.elapsed_s = time.monotonic() - report.started_at
     return report
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from .client import ACKED, ClusterClient
 from .formats import intel_lab
-from .pacing import Pacer
+from .pacing import Pacer, reporting_progress
 
 CHECKPOINT_VERSION = 1
 FINGERPRINT_BYTES = 1024 * 1024
@@ -237,23 +237,14 @@ async def load(
             finished[batch.number] = batch
             advance()
 
-    async def progress() -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            report.elapsed_s = time.monotonic() - report.started_at
-            if on_progress:
-                on_progress(report)
-
-    ticker = asyncio.create_task(progress())
     try:
-        await client.discover()
-        if pacer is not None:
-            pacer.restart()  # the rate counts from the first send
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        report.complete = report.failed is None and next(batches, None) is None
-        checkpoint.complete = report.complete
+        async with reporting_progress(report, on_progress, 0.25):
+            await client.discover()
+            if pacer is not None:
+                pacer.restart()  # the rate counts from the first send
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            report.complete = report.failed is None and next(batches, None) is None
+            checkpoint.complete = report.complete
     finally:
-        ticker.cancel()
         checkpoint.save(checkpoint_path)  # also on Ctrl-C (cancellation) and errors
-        report.elapsed_s = time.monotonic() - report.started_at
     return report

@@ -1,9 +1,12 @@
-"""A rate limit for the load tools (`lithair inject --rate`, `lithair load --rate`)."""
+"""Timing for the load tools (`lithair inject`, `lithair load`): a rate limit, progress."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, TypeVar
 
 
 class Pacer:
@@ -33,3 +36,32 @@ class Pacer:
         self._sent += readings
         if due > now:
             await asyncio.sleep(due - now)
+
+
+class _Timed(Protocol):
+    started_at: float
+    elapsed_s: float
+
+
+R = TypeVar("R", bound=_Timed)
+
+
+@contextlib.asynccontextmanager
+async def reporting_progress(report: R, on_progress: Callable[[R], None] | None,
+                             period_s: float) -> AsyncIterator[None]:
+    """While the block runs, refresh `report.elapsed_s` and call `on_progress(report)` every
+    `period_s`; once more for elapsed_s when the block ends (normally or not)."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            report.elapsed_s = time.monotonic() - report.started_at
+            if on_progress is not None:
+                on_progress(report)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        report.elapsed_s = time.monotonic() - report.started_at

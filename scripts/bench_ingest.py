@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -437,44 +439,40 @@ def main(argv: list[str] | None = None) -> int:
     baseline_code: Path | None = None
     if args.baseline_ref:
         baseline_code, report["baseline_commit"] = checkout_ref(REPO, args.baseline_ref)
+
+    def measured(system: str, title: str, batch: int, run: Callable[[], dict[str, Any]]) -> None:
+        log(title)
+        runs.append({"system": system, "batch": batch, **run()})
+        if "latency_ms" in runs[-1]:
+            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
+
     for batch in batches:
         if baseline_code is not None and "lithair" in systems:
-            log(f"lithair at {args.baseline_ref} (baseline), batch {batch}")
-            runs.append({"system": "baseline", "batch": batch,
-                         **bench_lithair(args, batch, code=baseline_code)})
-            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
+            measured("baseline", f"lithair at {args.baseline_ref} (baseline), batch {batch}", batch,
+                     partial(bench_lithair, args, batch, code=baseline_code))
         if "ceiling" in systems:
-            log(f"ceiling, batch {batch}")
-            runs.append({"system": "ceiling", "batch": batch, **bench_ceiling(args, batch)})
+            measured("ceiling", f"ceiling, batch {batch}", batch, partial(bench_ceiling, args, batch))
         if "lithair" in systems:
-            log(f"lithair, batch {batch}")
-            runs.append({"system": "lithair", "batch": batch, **bench_lithair(args, batch)})
-            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
+            measured("lithair", f"lithair, batch {batch}", batch, partial(bench_lithair, args, batch))
         if "lithair-col" in systems:
-            log(f"lithair, column-oriented bodies, batch {batch}")
-            runs.append({"system": "lithair-col", "batch": batch,
-                         **bench_lithair(args, batch, columnar=True)})
-            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
+            measured("lithair-col", f"lithair, column-oriented bodies, batch {batch}", batch,
+                     partial(bench_lithair, args, batch, columnar=True))
         if "etcd" in systems:
-            log(f"etcd, batch {batch}")
-            runs.append({"system": "etcd", "batch": batch, **bench_etcd(args, batch)})
-            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, p99 {runs[-1]['latency_ms']['p99']} ms")
+            measured("etcd", f"etcd, batch {batch}", batch, partial(bench_etcd, args, batch))
     if "naive" in systems:
-        log("naive PySyncObj")
-        runs.append({"system": "naive", "batch": 1, **bench_naive(args)})
+        measured("naive", "naive PySyncObj", 1, partial(bench_naive, args))
     if args.latency:
         top = next((r["readings_per_s"] for r in runs if r["system"] == "lithair"
                     and r.get("batch") == 1000), None)
         if top is None:
-            log("latency sweep: measuring the max rate at batch 1000 first")
-            runs.append({"system": "lithair", "batch": 1000, **bench_lithair(args, 1000)})
+            measured("lithair", "latency sweep: measuring the max rate at batch 1000 first", 1000,
+                     partial(bench_lithair, args, 1000))
             top = runs[-1]["readings_per_s"]
         for pct in (10, 50, 90):
             rate_rps = top * pct / 100 / 1000
             # The baseline's nodes at the same offered rates, when there is one.
-            for system, code in [("baseline", baseline_code), ("lithair", None)]:
-                if system == "baseline" and code is None:
-                    continue
+            codes = [("baseline", baseline_code)] if baseline_code is not None else []
+            for system, code in [*codes, ("lithair", None)]:
                 log(f"{system}: latency at {pct}% of {top:,} readings/s")
                 runs.append({"system": system, "batch": 1000, "rate_pct": pct,
                              "offered_readings_per_s": round(rate_rps * 1000),

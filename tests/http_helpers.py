@@ -74,11 +74,12 @@ def stats(url: str) -> dict[str, Any]:
     return answer.body
 
 
-def wait_for(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Poll `predicate` (every 50 ms) until it is true; TimeoutError naming `what` if not."""
+def wait_for(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
+    """Poll `predicate` (every 50 ms) until it returns something true, and return that;
+    TimeoutError naming `what` if it never does."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        if value := predicate():
+            return value
         time.sleep(0.05)
     raise TimeoutError(f"{what} (after {timeout_s:g} s)")

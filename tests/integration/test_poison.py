@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import msgpack
 import numpy as np
 
 from lithair_node.local_cluster import LocalCluster
 
-from ..http_helpers import post_json, stats
+from ..http_helpers import post_json, stats, wait_for
 from .rogue_peer import SUCCESS, RoguePeer
 
 
@@ -39,9 +37,8 @@ def test_crafted_log_entries_are_applied_as_errors_and_the_cluster_moves_on(
     password = cluster.password_file.read_text().strip()
     rogue = RoguePeer([spec.raft_address for spec in cluster.specs], password)
     try:
-        deadline = time.monotonic() + 30
-        while rogue._getLeader() is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling the rogue's own view of the leader
+        # The rogue's own view of the leader.
+        wait_for(lambda: rogue._getLeader() is not None, what="the rogue peer to see a leader")
         for command in crafted_commands():
             assert rogue.propose_and_wait(command) == SUCCESS  # it did enter the log
         assert rogue.propose_and_wait(b"x", b"unexpected second argument") == SUCCESS
@@ -54,12 +51,10 @@ def test_crafted_log_entries_are_applied_as_errors_and_the_cluster_moves_on(
     assert answer.status == 200 and answer.body["accepted"] == 5
     # Every crafted entry, the extra-argument one and the last write took a log index.
     expected = before["applied_index"] + len(crafted_commands()) + 2
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # applied_index is sampled: poll until it shows
-        after = cluster.wait_converged()
-        if all(s["applied_index"] >= expected for s in after):
-            break
-    assert all(s["applied_index"] >= expected for s in after), (expected, after)
+    # applied_index is sampled: poll until it shows.
+    after = wait_for(lambda: (now := cluster.wait_converged()) and
+                     all(s["applied_index"] >= expected for s in now) and now,
+                     what=f"every node to apply index {expected}")
     assert {s["total_readings"] for s in after} == {before["total_readings"] + 5}
     assert all(cluster.is_running(i) for i in range(3))
     assert stats(cluster.urls[2])["state_digest"] == after[0]["state_digest"]

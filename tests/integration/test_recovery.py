@@ -14,20 +14,12 @@ from lithair_node.drills import Drill
 from lithair_node.history import BatchRecord, Probe, check_history, checkable_batches
 from lithair_node.local_cluster import LocalCluster
 
-from ..http_helpers import post_json
+from ..http_helpers import post_json, wait_for
 from .conftest import start_cluster
 
 # Snapshot (and truncate the log) every few dozen entries, so that these short runs
 # compact many times and a node down for a few seconds falls behind the log's start.
 SMALL_SNAPSHOTS = ("--snapshot-entries", "30")
-
-
-def _poll(condition, what: str, timeout_s: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return value
 
 
 def test_follower_behind_a_compacted_log_catches_up_from_the_snapshot(tmp_path: Path) -> None:
@@ -42,8 +34,8 @@ def test_follower_behind_a_compacted_log_catches_up_from_the_snapshot(tmp_path: 
             left_at = cluster.stats(leader)["applied_index"]  # type: ignore[index]
             # The leader moves far ahead (200,000 readings) and compacts past the follower.
             drill.wait_acked(400)
-            _poll(lambda: (cluster.status(leader) or {}).get("snapshot", {}).get("last_index", 0)
-                  > left_at + 30, "the leader to compact past the follower")
+            wait_for(lambda: (cluster.status(leader) or {}).get("snapshot", {}).get("last_index", 0)
+                     > left_at + 30, what="the leader to compact past the follower")
             cluster.start_node(follower)
             cluster.wait_ready(timeout_s=60)
             caught_up = cluster.status(follower)
@@ -167,8 +159,8 @@ def test_each_snapshot_trigger_takes_snapshots(tmp_path: Path, trigger: tuple[st
             snapshot = (status or {}).get("snapshot", {})
             return snapshot.get("count", 0) >= wanted_count and snapshot.get("readings", 0) > 0
 
-        taken = _poll(lambda: all(holds_the_writes(cluster.status(i)) for i in range(3)),
-                      "every node to snapshot the writes", timeout_s=20)
+        taken = wait_for(lambda: all(holds_the_writes(cluster.status(i)) for i in range(3)),
+                         timeout_s=20, what="every node to snapshot the writes")
         assert taken, [cluster.status(i) for i in range(3)]
     finally:
         cluster.stop()

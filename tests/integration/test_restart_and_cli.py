@@ -10,7 +10,7 @@ import time
 
 from lithair_node.local_cluster import LocalCluster, free_ports, http_json
 
-from ..http_helpers import post_json, stats
+from ..http_helpers import post_json, stats, wait_for
 
 
 def write(url: str, sensor: str, start: int, count: int, key: str | None = None) -> dict:
@@ -73,12 +73,8 @@ def test_status_cli_reports_roles_and_quorum(fresh_cluster: LocalCluster) -> Non
     # Lose the majority: no node may report a quorum, and the exit code says so.
     cluster.kill_node(1)
     cluster.kill_node(2)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        done = status_cli(cluster.urls)
-        if done.returncode != 0:
-            break
-        time.sleep(0.2)
+    done = wait_for(lambda: (answer := status_cli(cluster.urls)).returncode != 0 and answer,
+                    what="status to report the lost quorum")
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert [r["role"] for r in report["nodes"]].count("unreachable") == 2
@@ -122,14 +118,16 @@ def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> N
     def run_until_ready() -> subprocess.Popen[str]:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            if all(http_json(f"{u}/readyz")[0] == 200 for u in urls):
-                return process
-            time.sleep(0.1)
-        process.kill()
-        raise TimeoutError("cluster up did not become ready")
+            return all(http_json(f"{u}/readyz")[0] == 200 for u in urls)
+
+        try:
+            wait_for(ready, timeout_s=60, what="cluster up to become ready")
+        except TimeoutError:
+            process.kill()
+            raise
+        return process
 
     process = run_until_ready()
     try:
@@ -144,9 +142,7 @@ def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> N
 
     process = run_until_ready()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and stats(urls[0])["total_readings"] != 25:
-            time.sleep(0.1)
+        wait_for(lambda: stats(urls[0])["total_readings"] == 25, what="the data back")
         assert [stats(u)["total_readings"] for u in urls] == [25, 25, 25]
     finally:
         process.send_signal(signal.SIGTERM)
