@@ -1,3 +1,3 @@
-from .cli import main
+from lithair_node.cli import main
 
 main()

@@ -2,7 +2,7 @@
 process CPU/RSS sampling, percentiles and the results file.
 
 Client processes send pre-encoded bodies so that the load generator costs little next to the
-system under test: a body is a JSON template (made once from `lithair_node.loadgen`) whose
+system under test: a body is a JSON template (made once from `lithair_node.client.sources`) whose
 timestamps are rewritten in place with numpy for every batch, so every reading sent is new.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from lithair_node.loadgen import synthetic_batches
+from lithair_node.client.sources import synthetic_batches
 
 START_US = 1_700_000_000_000_000
 _PLACEHOLDER = "@" * 17  # 17 characters: "1700000000.123456"

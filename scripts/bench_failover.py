@@ -38,11 +38,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lithair_node.client import ClusterClient, SendResult
-from lithair_node.drills import Drill
-from lithair_node.history import checkable_batches
-from lithair_node.injector import BackgroundInjector
-from lithair_node.local_cluster import LocalCluster
+from lithair_node.client.cluster_client import ClusterClient, SendResult
+from lithair_node.client.inject import BackgroundInjector
+from lithair_node.lab.drills import Drill
+from lithair_node.lab.history import checkable_batches
+from lithair_node.lab.local_cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SETTINGS = [

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lithair_node.client import ClusterClient
-from lithair_node.injector import BackgroundInjector
-from lithair_node.loadgen import synthetic_batches
-from lithair_node.local_cluster import LocalCluster
+from lithair_node.client.cluster_client import ClusterClient
+from lithair_node.client.inject import BackgroundInjector
+from lithair_node.client.sources import synthetic_batches
+from lithair_node.lab.local_cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024

@@ -49,10 +49,10 @@ from bench_common import (
     write_results,
 )
 
-from lithair_node.commands import encode_ingest, make_encoded_batch
-from lithair_node.local_cluster import LocalCluster, http_json
-from lithair_node.state import LogEntry, StateMachine
-from lithair_node.validation import Limits, validate_batch
+from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.machine.commands import encode_ingest, make_encoded_batch
+from lithair_node.machine.state import LogEntry, StateMachine
+from lithair_node.node.ingest.validation import Limits, validate_batch
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import ClientPlan, run_clients, summarise
 
-from lithair_node.local_cluster import LocalCluster
+from lithair_node.lab.local_cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -36,10 +36,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lithair_node import state as state_module  # noqa: E402
-from lithair_node.commands import BatchColumns, encode_ingest, make_encoded_batch  # noqa: E402
-from lithair_node.queries import buckets, series_reads  # noqa: E402
-from lithair_node.state import LogEntry, StateMachine  # noqa: E402
+from lithair_node.machine import state as state_module  # noqa: E402
+from lithair_node.machine.commands import BatchColumns, encode_ingest, make_encoded_batch  # noqa: E402
+from lithair_node.machine.state import LogEntry, StateMachine  # noqa: E402
+from lithair_node.node.queries import buckets, series_reads  # noqa: E402
 
 METRICS = ["humidity", "pressure", "temperature", "voltage"]
 START_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -361,7 +361,7 @@ async def http_part(readings: int, repeats: int) -> dict[str, Any]:
     import aiohttp
     import msgpack
 
-    from lithair_node.local_cluster import LocalCluster
+    from lithair_node.lab.local_cluster import LocalCluster
 
     sensors = 1_000
     per_sensor = readings // sensors
@@ -453,7 +453,7 @@ async def consistency_part(repeats: int) -> dict[str, Any]:
     """Latency of each consistency level, asked of a follower of a 3-node cluster."""
     import aiohttp
 
-    from lithair_node.local_cluster import LocalCluster
+    from lithair_node.lab.local_cluster import LocalCluster
 
     with tempfile.TemporaryDirectory() as tmp:
         cluster = LocalCluster(Path(tmp), nodes=3)

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lithair_node.chaos import ALL_KINDS, ChaosOptions, run_chaos, summary_lines
+from lithair_node.lab.chaos import ALL_KINDS, ChaosOptions, run_chaos, summary_lines
 
 REPO = Path(__file__).resolve().parents[1]
 

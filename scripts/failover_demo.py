@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lithair_node.drills import Drill
-from lithair_node.local_cluster import LocalCluster
+from lithair_node.lab.drills import Drill
+from lithair_node.lab.local_cluster import LocalCluster
 
 
 class Timeline:

@@ -12,3 +12,4 @@ INTEL_LAB = REPO / "data" / "intel_lab_sample.txt"
 def intel_lab_path() -> Path:
     assert INTEL_LAB.exists(), "data/intel_lab_sample.txt is part of the repository"
     return INTEL_LAB
+pytest_plugins = ["tests.cluster_fixtures"]

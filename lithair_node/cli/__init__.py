@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
-from .cluster_cmd import cluster
-from .inject_cmd import inject
-from .load_cmd import load_command
-from .members_cmd import members
-from .serve_cmd import serve
-from .status_cmd import status
+from lithair_node import __version__
+from lithair_node.cli.cluster_cmd import cluster
+from lithair_node.cli.inject_cmd import inject
+from lithair_node.cli.load_cmd import load_command
+from lithair_node.cli.members_cmd import members
+from lithair_node.cli.serve_cmd import serve
+from lithair_node.cli.status_cmd import status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

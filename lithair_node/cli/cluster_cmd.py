@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from ..client import ClusterClient
-from ..cluster_view import gather_rows, render_table
-from ..injector import inject
-from ..loadgen import file_batches, synthetic_batches
-from ..local_cluster import LocalCluster
+from lithair_node.client.cluster_client import ClusterClient
+from lithair_node.client.inject import inject
+from lithair_node.client.sources import file_batches, synthetic_batches
+from lithair_node.client.status_table import gather_rows, render_table
+from lithair_node.lab.local_cluster import LocalCluster
 
 # The Intel Lab sample shipped in the repository, used by --demo when present.
 DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "intel_lab_sample.txt"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from ..client import ClusterClient
-from ..injector import InjectReport
-from ..injector import inject as run_inject
-from ..loadgen import FORMATS, file_batches, synthetic_batches
+from lithair_node.client.cluster_client import ClusterClient
+from lithair_node.client.inject import InjectReport
+from lithair_node.client.inject import inject as run_inject
+from lithair_node.client.sources import FORMATS, file_batches, synthetic_batches
 
 
 @click.command()

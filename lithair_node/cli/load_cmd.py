@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from ..client import ClusterClient
-from ..loader import LoadError, LoadReport, load, open_checkpoint
+from lithair_node.client.cluster_client import ClusterClient
+from lithair_node.client.load import LoadError, LoadReport, load, open_checkpoint
 
 
 @click.command(name="load")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..config import (
+from lithair_node.node.config import (
     MAX_COMPACTION_BYTES,
     MIB,
     ConfigError,
@@ -82,7 +82,7 @@ def serve(**options: object) -> None:
         config = config_from_options(options)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from ..server import serve as run
+    from lithair_node.node.server import serve as run
 
     try:
         run(config)

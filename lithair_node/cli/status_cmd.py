@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..cluster_view import gather_rows, render_table
+from lithair_node.client.status_table import gather_rows, render_table
 
 DEFAULT_NODES = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003"
 

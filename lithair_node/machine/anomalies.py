@@ -1,0 +1,267 @@
+"""Anomaly detection inside apply: pure, deterministic, part of the replicated state.
+
+A stored reading is anomalous when, for one of its metrics, its value lies more than
+`sigma` sample standard deviations from that sensor's running mean of that metric, taken
+over every reading stored before it in apply order (Welford's running mean/variance,
+evaluated per reading). Flagging starts once `min_count` readings back the estimate.
+
+Per sensor there is a cooldown measured in reading timestamps, never the wall clock: once
+an anomaly at timestamp t is reported, readings of that sensor with |ts - t| < cooldown are
+not reported (the running statistics still take them in). Reported anomalies go to a ring
+buffer of the CAPACITY most recent ones, in apply order.
+
+Settings (sigma, cooldown, min count) change only through a replicated `settings` log
+entry, so every node flags exactly the same readings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NamedTuple
+
+import msgpack
+import numpy as np
+
+from lithair_node.machine.digest import MASK64, bytes_hash
+
+CAPACITY = 10_000
+US_PER_SECOND = 1_000_000
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    sigma: float = 3.0
+    cooldown_us: int = 60 * US_PER_SECOND
+    min_count: int = 30
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def updated(self, changes: Any) -> AnomalySettings:
+        """A copy with `changes` ({"sigma", "cooldown_us", "min_count"}, all optional)
+        applied; SettingsError if any is missing its meaning."""
+        if not isinstance(changes, dict) or not changes:
+            raise SettingsError("settings must be a non-empty object")
+        unknown = set(changes) - {"sigma", "cooldown_us", "min_count"}
+        if unknown:
+            raise SettingsError(f"unknown anomaly setting {sorted(unknown)[0]!r}")
+        new = replace(self, **changes)
+        if not (type(new.sigma) in (int, float) and math.isfinite(new.sigma) and new.sigma > 0):
+            raise SettingsError("sigma must be a finite number > 0")
+        if type(new.cooldown_us) is not int or not 0 <= new.cooldown_us <= 10**15:
+            raise SettingsError("cooldown must be between 0 and 10^9 seconds")
+        if type(new.min_count) is not int or not 2 <= new.min_count <= 10**9:
+            raise SettingsError("min_count must be an integer >= 2")
+        return replace(new, sigma=float(new.sigma))
+
+
+class Anomaly(NamedTuple):
+    """One anomalous reading. `metrics` holds (name, value, running mean, running stddev)
+    for each metric that was out of bounds."""
+
+    sensor_id: str
+    timestamp_us: int
+    raft_index: int
+    metrics: tuple[tuple[str, float, float, float], ...]
+
+    def packed(self) -> list[Any]:
+        return [self.sensor_id, self.timestamp_us, self.raft_index, [list(m) for m in self.metrics]]
+
+    @classmethod
+    def unpacked(cls, raw: list[Any]) -> Anomaly:
+        sensor_id, ts, index, metrics = raw
+        return cls(sensor_id, int(ts), int(index), tuple(
+            (str(name), float(v), float(mean), float(std)) for name, v, mean, std in metrics))
+
+
+def _hash(*parts: Any) -> int:
+    return bytes_hash(msgpack.packb(parts, use_bin_type=True))
+
+
+class AnomalyDetector:
+    """Owned by the StateMachine; every method is called under its lock."""
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self.settings = AnomalySettings()
+        self.total = 0  # anomalies reported since the beginning (the buffer keeps the last ones)
+        self._records: deque[tuple[Anomaly, int]] = deque()  # (anomaly, its hash)
+        self._last_ts: dict[str, int] = {}  # per sensor: timestamp of the last reported anomaly
+        self._hash = 0
+
+    @property
+    def hash(self) -> int:
+        """Sum of hashes of the settings, buffered records and cooldown marks (mod 2^64)."""
+        return (self._hash + _hash("settings", *asdict(self.settings).values(), self.total)) & MASK64
+
+    def configure(self, changes: Any) -> AnomalySettings:
+        self.settings = self.settings.updated(changes)
+        return self.settings
+
+    def records(self) -> list[Anomaly]:
+        return [record for record, _ in self._records]
+
+    # -- apply ---------------------------------------------------------------------------
+
+    def observe(
+        self,
+        sensors: list[str],
+        counts: np.ndarray,
+        cell_of: np.ndarray,
+        ts: np.ndarray,
+        values: np.ndarray,
+        running: np.ndarray,
+        metric_names: list[str],
+        raft_index: int,
+    ) -> None:
+        """Check the readings a batch is about to store against the running statistics.
+
+        `ts`/`values` (metrics x readings, NaN = absent) hold the stored readings grouped by
+        sensor (`counts` per group, timestamps ascending within a group); `cell_of[j, g]` is
+        the aggregate cell of metric row j for group g (-1: absent); `running` is the
+        (count, mean, m2) x cells array as it was before this batch; `metric_names[j]` names
+        row j.
+        """
+        n = ts.shape[0]
+        if n == 0:
+            return
+        settings = self.settings
+        starts = np.cumsum(counts) - counts
+        group = np.repeat(np.arange(len(sensors)), counts)
+        position = (np.arange(n) - starts[group]).astype(np.float64)  # index within group
+        first_of = np.minimum(starts, n - 1)
+        limit = settings.sigma * settings.sigma
+        flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        for row in range(values.shape[0]):
+            cells = cell_of[row]
+            if not (cells >= 0).any():
+                continue
+            x = values[row]
+            absent = np.isnan(x)
+            dense = not absent.any()
+            safe = np.maximum(cells, 0)  # a group without the metric has only NaN here
+            n0, mean0, m2_0 = running[0, safe], running[1, safe], running[2, safe]
+            # Shift each group by its running mean (or its first value when it has none) so
+            # the prefix sums stay small: Welford's numbers without a Python loop.
+            first = x[first_of] if dense else _first_present(x, ~absent, starts, counts)
+            shift = np.repeat(np.where(n0 > 0, mean0, first), counts)
+            sums = np.empty((2 if dense else 3, n))
+            np.subtract(x, shift, out=sums[0])
+            if not dense:
+                sums[0][absent] = 0.0
+                sums[2] = ~absent
+            np.multiply(sums[0], sums[0], out=sums[1])
+            prefix = _exclusive_group_cumsum(sums, starts, counts)
+            s1, s2 = prefix[0], prefix[1]
+            count = np.repeat(n0, counts) + (position if dense else prefix[2])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = shift + s1 / count
+                m2 = np.maximum(np.repeat(m2_0, counts) + s2 - s1 * s1 / count, 0.0)
+                variance = m2 / (count - 1)
+                deviation = x - mean
+                # NaN (absent) values compare False: no separate presence mask needed.
+                out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
+            hits = np.flatnonzero(out)
+            if hits.shape[0]:
+                flagged_rows.append((row, hits, mean[hits], np.sqrt(variance[hits])))
+        if flagged_rows:
+            self._report(flagged_rows, group, sensors, ts, values, metric_names, raft_index)
+
+    def _report(self, flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+                group: np.ndarray, sensors: list[str], ts: np.ndarray, values: np.ndarray,
+                metric_names: list[str], raft_index: int) -> None:
+        details: dict[int, list[tuple[str, float, float, float]]] = {}
+        for row, hits, means, stds in flagged_rows:
+            for column, mean, std in zip(hits.tolist(), means.tolist(), stds.tolist(), strict=True):
+                details.setdefault(column, []).append(
+                    (metric_names[row], float(values[row, column]), mean, std))
+        suspects = np.asarray(sorted(details), dtype=np.int64)  # grouped by sensor, ts ascending
+        cooldown = self.settings.cooldown_us
+        bounds = np.flatnonzero(np.diff(group[suspects])) + 1
+        for part in np.split(suspects, bounds):
+            sensor = sensors[int(group[part[0]])]
+            times = ts[part]
+            i = 0
+            while i < part.shape[0]:
+                t = int(times[i])
+                last = self._last_ts.get(sensor)
+                if last is not None and abs(t - last) < cooldown:
+                    # Jump past the suppressed window instead of testing each suspect.
+                    i = max(i + 1, int(np.searchsorted(times, last + cooldown)))
+                    continue
+                metrics = sorted(details[int(part[i])])
+                self._push(Anomaly(sensor, t, raft_index, tuple(metrics)))
+                self._mark(sensor, t)
+                i += 1
+
+    def _push(self, record: Anomaly) -> None:
+        record_hash = _hash("anomaly", *record.packed())
+        self._records.append((record, record_hash))
+        self._hash += record_hash
+        self.total += 1
+        if len(self._records) > CAPACITY:
+            _, evicted = self._records.popleft()
+            self._hash -= evicted
+        self._hash &= MASK64
+
+    def _mark(self, sensor: str, ts: int) -> None:
+        previous = self._last_ts.get(sensor)
+        if previous is not None:
+            self._hash -= _hash("cooldown", sensor, previous)
+        self._last_ts[sensor] = ts
+        self._hash = (self._hash + _hash("cooldown", sensor, ts)) & MASK64
+
+    # -- snapshot ------------------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings.as_dict(),
+            "total": self.total,
+            "records": [record.packed() for record, _ in self._records],
+            "cooldown": dict(self._last_ts),
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        self._clear()
+        if not data:
+            return
+        self.settings = AnomalySettings().updated(data["settings"])
+        for raw in data["records"]:
+            self._push(Anomaly.unpacked(raw))
+        for sensor, ts in data["cooldown"].items():
+            self._mark(sensor, int(ts))
+        self.total = int(data["total"])
+
+
+def _first_present(x: np.ndarray, present: np.ndarray, starts: np.ndarray,
+                   counts: np.ndarray) -> np.ndarray:
+    """Per group: its first present value (0 when it has none)."""
+    index = np.arange(x.shape[0])
+    marker = np.where(present, index, x.shape[0])
+    nonempty = counts > 0
+    first = np.zeros(counts.shape[0])
+    if nonempty.any():
+        firsts = np.minimum.reduceat(marker, starts[nonempty])
+        found = firsts < x.shape[0]
+        picked = np.zeros(firsts.shape[0])
+        picked[found] = x[firsts[found]]
+        first[nonempty] = picked
+    return first
+
+
+def _exclusive_group_cumsum(sums: np.ndarray, starts: np.ndarray,
+                            counts: np.ndarray) -> np.ndarray:
+    """Per row and position: the sum over the earlier positions of the same group."""
+    exclusive = np.zeros_like(sums)
+    np.cumsum(sums[:, :-1], axis=1, out=exclusive[:, 1:])
+    at_start = exclusive[:, np.minimum(starts, sums.shape[1] - 1)]
+    exclusive -= np.repeat(at_start, counts, axis=1)
+    return exclusive

@@ -1,0 +1,100 @@
+"""Request body decoding (JSON or msgpack) and JSON responses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import msgpack
+import orjson
+from aiohttp import web
+
+from lithair_node.node.errors import (
+    BadRequest,
+    InvalidJson,
+    InvalidMsgpack,
+    LithairError,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = frozenset({"application/json"})
+MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"})
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(error: LithairError) -> web.Response:
+    return json_response(error.body(), status=error.status, headers=error.headers())
+
+
+async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> Any:
+    """Return the decoded body. Raises 408/413/415/400 as typed errors."""
+    content_type = request.content_type
+    if content_type not in JSON_TYPES and content_type not in MSGPACK_TYPES:
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type or '(none)'!r} is not supported: "
+            "send application/json or application/msgpack",
+            field="Content-Type",
+        )
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"body of {length} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        raw = await asyncio.wait_for(request.read(), timeout_s)
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit") from None
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
+    except ConnectionResetError:
+        # The client gave up (e.g. its timeout passed while this node was stalled): nobody
+        # reads the answer, and it is no error of ours to log with a traceback.
+        log.info("%s %s: the client closed the connection before its body arrived",
+                 request.method, request.path)
+        raise BadRequest("the connection closed before the whole body arrived") from None
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"body of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
+    if content_type in JSON_TYPES:
+        return decode_json(raw)
+    return decode_msgpack(raw)
+
+
+class NonStandardJson(InvalidJson):
+    """JSON that only parses with NaN/Infinity allowed. `lenient_body` lets the caller name
+    the reading and field holding one; the body is refused either way."""
+
+    def __init__(self, message: str, lenient_body: Any) -> None:
+        super().__init__(message)
+        self.lenient_body = lenient_body
+
+
+def decode_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        message = f"body is not valid JSON: {exc}"
+        try:
+            lenient = json.loads(raw, parse_constant=float)
+        except (ValueError, RecursionError):
+            raise InvalidJson(message) from None
+        raise NonStandardJson(message + " (NaN and Infinity are not JSON numbers)",
+                              lenient) from None
+
+
+def decode_msgpack(raw: bytes) -> Any:
+    try:
+        return msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except (ValueError, msgpack.UnpackException, RecursionError) as exc:
+        raise InvalidMsgpack(f"body is not valid msgpack: {exc}") from None

@@ -1,0 +1,180 @@
+"""Cluster membership: list, add and remove Raft members (PySyncObj dynamic membership).
+
+Adding a node: `POST /api/v1/members {"raft_address": "host:port"}` on any node, then
+start the new node with `--peers` listing every existing member; it catches up from the
+leader (by snapshot when the log was compacted). Removing: `DELETE
+/api/v1/members/{raft_address}`, then stop that node.
+
+Changes are carried out by the leader (other nodes forward the request over HTTP), one at a
+time. The leader cannot remove itself: it first hands leadership to its most caught-up
+follower, then forwards the removal to the new leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from lithair_node.node.config import ConfigError, parse_host_port
+from lithair_node.node.consistency import await_raft
+from lithair_node.node.errors import Conflict, InvalidParameter, NoLeader, OutcomeUnknown, Unavailable
+from lithair_node.node.http.bodies import decode_json, json_response
+from lithair_node.node.http.cluster_routes import cluster_status
+from lithair_node.node.http.consistent_reads import FORWARDED_HEADER, leader_url
+from lithair_node.node.http.context import NodeContext, node_of
+from lithair_node.node.raft.replication import ProposeError
+
+LEADER_TRANSFER_WAIT_S = 10.0
+
+
+def members_payload(node: NodeContext) -> dict[str, Any]:
+    status = cluster_status(node)
+    me = {key: status[key] for key in ("raft_address", "node_id", "http_url")}
+    members = [{**me, "self": True, "connected": True}]
+    members += [{**peer, "self": False} for peer in status["peers"]]
+    leader = (status["leader"] or {}).get("raft_address")
+    for member in members:
+        member["leader"] = member["raft_address"] == leader
+    members.sort(key=lambda m: m["raft_address"])
+    return {"members": members, "leader": status["leader"], "term": status["term"]}
+
+
+async def get_members(request: web.Request) -> web.Response:
+    return json_response(members_payload(node_of(request)))
+
+
+async def post_member(request: web.Request) -> web.Response:
+    node = node_of(request)
+    raw = await request.read()
+    body = decode_json(raw)
+    address = body.get("raft_address") if isinstance(body, dict) else None
+    _check_address(address)
+    if not node.raft.status().is_leader:
+        return await _forward_to_leader(request, node, raw)
+    if address in _member_addresses(node):
+        raise Conflict(f"{address} is already a member", field="raft_address")
+    await _change(node, "add", address)
+    return json_response(members_payload(node))
+
+
+async def delete_member(request: web.Request) -> web.Response:
+    node = node_of(request)
+    address = request.match_info["raft_address"]
+    _check_address(address)
+    if not node.raft.status().is_leader:
+        return await _forward_to_leader(request, node, None)
+    if address not in _member_addresses(node):
+        raise Conflict(f"{address} is not a member", field="raft_address")
+    if address == node.config.raft_address:
+        await _hand_over_leadership(node)
+        return await _forward_to_leader(request, node, None)
+    await _change(node, "remove", address)
+    return json_response(members_payload(node))
+
+
+async def _forward_to_leader(request: web.Request, node: NodeContext,
+                             body: bytes | None) -> web.Response:
+    if FORWARDED_HEADER in request.headers:
+        raise NoLeader("this node was sent a membership change but does not lead; retry",
+                       retry_after=1)
+    target = leader_url(node)
+    if target is None:
+        raise NoLeader("no leader known: an election is in progress or there is no quorum",
+                       retry_after=1)
+    headers = {FORWARDED_HEADER: node.config.node_id, "Content-Type": "application/json"}
+    if "Authorization" in request.headers:
+        headers["Authorization"] = request.headers["Authorization"]
+    timeout = aiohttp.ClientTimeout(total=3 * node.config.commit_timeout_s + LEADER_TRANSFER_WAIT_S)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
+            request.method, target.rstrip("/") + request.raw_path, data=body, headers=headers,
+        ) as upstream:
+            return web.Response(body=await upstream.read(), status=upstream.status,
+                                content_type="application/json",
+                                headers={k: v for k, v in upstream.headers.items()
+                                         if k == "Retry-After"})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unavailable(f"the leader at {target} did not answer: {exc}", retry_after=1) from None
+
+
+def _member_addresses(node: NodeContext) -> set[str]:
+    status = node.raft.status()
+    return {node.config.raft_address, *(peer.raft_address for peer in status.peers)}
+
+
+def _check_address(address: Any) -> None:
+    if not isinstance(address, str):
+        raise InvalidParameter('give the member as {"raft_address": "host:port"}',
+                               field="raft_address")
+    try:
+        parse_host_port(address, what="raft_address")
+    except ConfigError as exc:
+        raise InvalidParameter(str(exc), field="raft_address") from None
+
+
+async def _change(node: NodeContext, action: str, address: str) -> None:
+    """Propose the change until it shows in this node's configuration. A retry is safe:
+    PySyncObj refuses to add a member twice or remove an absent one."""
+    def done() -> bool:
+        return (address in _member_addresses(node)) == (action == "add")
+
+    deadline = time.monotonic() + node.config.commit_timeout_s
+    reason = "not committed in time"
+    while time.monotonic() < deadline:
+        try:
+            await await_raft(lambda cb: node.raft.change_membership(action, address, cb),
+                             max(0.1, deadline - time.monotonic()))
+            await _wait_until(done, 2.0)  # the Raft status is sampled every few ms
+            return
+        except TimeoutError:
+            break
+        except ProposeError as exc:
+            reason = exc.reason
+        # Lost in a leader change, or refused because it already happened: look, then retry.
+        try:
+            await _wait_until(done, 0.5)
+            return
+        except OutcomeUnknown:
+            continue
+    if "denied" in reason:
+        raise Conflict("membership change refused: another change is not committed yet",
+                       field="raft_address")
+    raise OutcomeUnknown(f"the membership change did not complete within "
+                         f"{node.config.commit_timeout_s:g} s ({reason}); "
+                         "check GET /api/v1/members", retry_after=1)
+
+
+async def _hand_over_leadership(node: NodeContext) -> None:
+    """Make another node lead (this one is about to be removed)."""
+    me = node.config.raft_address
+    # PySyncObj only hands over to a follower holding the leader's whole log; under writes
+    # that is true between entries, so keep asking for a while.
+    deadline = time.monotonic() + LEADER_TRANSFER_WAIT_S
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            await await_raft(node.raft.transfer_leadership, node.config.commit_timeout_s)
+        except (ProposeError, TimeoutError) as exc:
+            last_error = exc
+            await asyncio.sleep(0.02)
+            continue
+        try:
+            await _wait_until(lambda: node.raft.status().leader not in (None, me), 3.0)
+            return
+        except OutcomeUnknown as exc:
+            last_error = exc
+    raise Unavailable(f"could not hand over leadership before removing this node: {last_error}",
+                      retry_after=1)
+
+
+async def _wait_until(condition: Any, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise OutcomeUnknown("the change was committed but is not visible here yet",
+                                 retry_after=1)
+        await asyncio.sleep(0.02)

@@ -1,0 +1,93 @@
+"""Run one node: the Raft replica on its thread, the HTTP API on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import ssl
+
+from aiohttp import web
+
+from lithair_node.machine.state import StateMachine
+from lithair_node.node.config import NodeConfig
+from lithair_node.node.http.app import make_app
+from lithair_node.node.http.context import NodeContext
+from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
+from lithair_node.node.raft.replication import RaftNode
+
+log = logging.getLogger(__name__)
+
+
+def serve(config: NodeConfig) -> None:
+    """Run until SIGTERM/SIGINT. Raises on startup failure (e.g. a port in use)."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows: asyncio's own loop works, only slower
+        asyncio.run(run_node(config))
+    else:
+        uvloop.run(run_node(config))
+
+
+def _tune_gc() -> None:
+    """Keep cyclic-GC pauses short: they stop every thread of the node (HTTP, Raft tick).
+
+    Measured under a 77 req/s open-loop load (batch 1,000): with the defaults, full
+    collections of 26-92 ms stalled the Raft tick and set the p99 ack latency. Everything
+    alive once the node has started (modules, the app, the restored state) moves to the
+    permanent generation (gc.freeze), and collections run after 20,000 net container
+    allocations instead of 700: a 1,000-reading JSON body alone is 1,000 dicts.
+    The replicated state itself is numpy arrays and atom tuples, which the GC does not scan.
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
+def _tls_context(config: NodeConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
+async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+
+    state = StateMachine()
+    raft = RaftNode(config, state)
+    # Binding blocks (PySyncObj retries for a few seconds): keep the loop free meanwhile.
+    await asyncio.to_thread(raft.start)
+    proposer = Proposer(
+        raft,
+        ProposerLimits(
+            max_entry_bytes=config.raft.append_batch_bytes // 2,
+            max_pending_readings=config.max_pending_readings,
+            max_queue_delay_s=config.max_queue_delay_s,
+            commit_timeout_s=config.commit_timeout_s,
+        ),
+    )
+    await proposer.start()
+    runner = web.AppRunner(make_app(NodeContext(config, state, raft, proposer)), access_log=None,
+                           handle_signals=False, keepalive_timeout=config.idle_timeout_s)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.http_host, config.http_port, backlog=1024,
+                           reuse_address=True, ssl_context=_tls_context(config))
+        await site.start()
+        _tune_gc()
+        log.info("node %s: HTTP on %s, Raft on %s (peers %s), data in %s", config.node_id,
+                 config.http_url, config.raft_address, ", ".join(config.peers) or "none",
+                 config.data_dir)
+        await stop.wait()
+        log.info("node %s: stopping", config.node_id)
+    finally:
+        await runner.cleanup()
+        await proposer.stop()
+        await asyncio.to_thread(raft.stop)

@@ -1,0 +1,174 @@
+"""Nodes restarted on their data dirs come back with their data; the CLI tells the truth."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from lithair_node.lab.local_cluster import LocalCluster, free_ports, http_json
+from tests.http_helpers import post_json, stats, wait_for
+
+
+def write(url: str, sensor: str, start: int, count: int, key: str | None = None) -> dict:
+    body = {"readings": [{"sensor_id": sensor, "timestamp": start + i, "temperature": float(i)}
+                         for i in range(count)]}
+    answer = post_json(url, body, key=key)
+    assert answer.status == 200, answer
+    return answer.body
+
+
+def status_cli(urls: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lithair_node", "status", "--nodes", ",".join(urls), "--json"],
+        capture_output=True, text=True, timeout=30,
+    )
+
+
+def test_restarted_nodes_come_back_with_their_data(fresh_cluster: LocalCluster) -> None:
+    cluster = fresh_cluster
+    for index, url in enumerate(cluster.urls):
+        write(url, f"r{index}", 1_000, 300)
+    digest = cluster.wait_converged()[0]["state_digest"]
+
+    follower = next(i for i in range(3) if i != cluster.leader_index())
+    cluster.stop_node(follower)  # clean SIGTERM
+    write(cluster.urls[(follower + 1) % 3], "while-down", 5_000, 100)
+    cluster.start_node(follower)
+    cluster.wait_ready()
+    converged = cluster.wait_converged()
+    assert {s["total_readings"] for s in converged} == {1_000}
+
+    leader = cluster.leader_index()
+    cluster.kill_node(leader)  # kill -9
+    cluster.start_node(leader)
+    cluster.wait_ready()
+    after = cluster.wait_converged()
+    assert {s["total_readings"] for s in after} == {1_000}
+    assert len({s["state_digest"] for s in after}) == 1
+    assert after[0]["state_digest"] != digest  # the write made while a node was down is there
+
+
+def test_status_cli_reports_roles_and_quorum(fresh_cluster: LocalCluster) -> None:
+    cluster = fresh_cluster
+    write(cluster.urls[0], "cli", 1, 10)
+    cluster.wait_converged()
+    done = status_cli(cluster.urls[:1])  # the others are discovered
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    rows = report["nodes"]
+    assert sorted(r["role"] for r in rows) == ["follower", "follower", "leader"]
+    assert len({r["applied_index"] for r in rows}) == 1
+    assert {r["readings"] for r in rows} == {10}
+    assert all(r["health"] == "ok" and r["lag"] == 0 for r in rows)
+
+    table = subprocess.run([sys.executable, "-m", "lithair_node", "status", "--nodes",
+                            ",".join(cluster.urls)], capture_output=True, text=True, timeout=30)
+    assert table.returncode == 0
+    assert "LEADER" in table.stdout and table.stdout.count("follower") == 2
+
+    # Lose the majority: no node may report a quorum, and the exit code says so.
+    cluster.kill_node(1)
+    cluster.kill_node(2)
+    done = wait_for(lambda: (answer := status_cli(cluster.urls)).returncode != 0 and answer,
+                    what="status to report the lost quorum")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert [r["role"] for r in report["nodes"]].count("unreachable") == 2
+    assert report["quorum"] is False
+    # A write now cannot commit: a bounded 503 with Retry-After, never a hang.
+    answer = post_json(cluster.urls[0], {"readings": [
+        {"sensor_id": "x", "timestamp": 1, "temperature": 1.0}]}, timeout_s=20)
+    assert answer.status == 503
+    assert answer.error["code"] in ("no_leader", "outcome_unknown")
+    assert "Retry-After" in answer.headers
+
+
+def free_range(count: int) -> int:
+    """First of `count` consecutive free ports (cluster up numbers ports consecutively)."""
+    for _ in range(50):
+        start = free_ports(1)[0]
+        if start + count >= 65535:
+            continue
+        try:
+            import socket
+            held = []
+            for port in range(start, start + count):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                held.append(sock)
+            for sock in held:
+                sock.close()
+            return start
+        except OSError:
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no free consecutive port range")
+
+
+def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> None:
+    http_port, raft_port = free_range(3), free_range(3)
+    command = [sys.executable, "-m", "lithair_node", "cluster", "up", "--data-dir", str(tmp_path),
+               "--http-port", str(http_port), "--raft-port", str(raft_port)]
+    urls = [f"http://127.0.0.1:{http_port + i}" for i in range(3)]
+
+    def run_until_ready() -> subprocess.Popen[str]:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+        def ready() -> bool:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            return all(http_json(f"{u}/readyz")[0] == 200 for u in urls)
+
+        try:
+            wait_for(ready, timeout_s=60, what="cluster up to become ready")
+        except TimeoutError:
+            process.kill()
+            raise
+        return process
+
+    process = run_until_ready()
+    try:
+        write(urls[1], "up", 1, 25)
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    assert "stopped" in out
+    assert all(http_json(f"{u}/health")[0] == 0 for u in urls)  # every node is gone
+    assert (tmp_path / "raft-password").stat().st_mode & 0o077 == 0
+
+    process = run_until_ready()
+    try:
+        wait_for(lambda: stats(urls[0])["total_readings"] == 25, what="the data back")
+        assert [stats(u)["total_readings"] for u in urls] == [25, 25, 25]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
+def test_a_restarted_node_serves_reads_only_once_caught_up(fresh_cluster: LocalCluster) -> None:
+    """Reads never go back in time on one node, also across its restart."""
+    cluster = fresh_cluster
+    write(cluster.urls[0], "mono", 1, 200)
+    follower = next(i for i in range(3) if i != cluster.leader_index())
+    seen = cluster.wait_converged()[follower]["total_readings"]
+    cluster.kill_node(follower)
+    write(cluster.urls[(follower + 1) % 3], "mono", 1_000, 50)
+    cluster.start_node(follower)
+    url = cluster.urls[follower]
+    answers = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        code, body = http_json(f"{url}/api/v1/stats")
+        answers.append(code)
+        if code == 200:
+            # The first answer it gives already includes what it held and what it missed.
+            assert body["total_readings"] == seen + 50
+            break
+        if code == 503:
+            assert body["error"]["code"] in ("starting", "no_leader"), body
+        time.sleep(0.02)
+    assert answers[-1] == 200

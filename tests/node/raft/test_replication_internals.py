@@ -1,0 +1,106 @@
+"""replication.py relies on a few PySyncObj 0.3.17 internals: fail loudly if they move."""
+
+import inspect
+
+import pysyncobj
+import pysyncobj.pickle
+import pytest
+from cryptography.exceptions import InvalidTag
+from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, tcp_connection
+from pysyncobj import syncobj as syncobj_module
+from pysyncobj.serializer import Serializer
+from pysyncobj.tcp_connection import TcpConnection
+from pysyncobj.version import VERSION
+
+from lithair_node.node.raft import replication
+from lithair_node.node.raft.replication import _FAILURES
+
+
+def test_pinned_version() -> None:
+    assert VERSION == "0.3.17", "replication.py was written against PySyncObj 0.3.17"
+    assert pysyncobj.SyncObjConf().autoTick is True
+
+
+def test_private_members_we_use_exist() -> None:
+    assert hasattr(SyncObj, "_SyncObj__getEntries")
+    assert "self.__serializer = Serializer(" in inspect.getsource(SyncObj.__init__)
+    assert "self.__raftLastApplied += 1" in inspect.getsource(SyncObj._SyncObj__applyLogEntries)
+    init = inspect.getsource(SyncObj.__init__)
+    assert "self.__raftElectionDeadline = monotonicTime() + self.__generateRaftTimeout()" in init
+    assert "self.__transferInProgress = False" in init
+    assert "self.__raftLog = createJournal(" in init
+    assert "self.__raftElectionDeadline < monotonicTime()" in inspect.getsource(SyncObj._onTick)
+    assert "self._onTick(timeToWait)" in inspect.getsource(SyncObj.doTick)
+    assert "self.__transmissions = {}" in inspect.getsource(Serializer.__init__)
+    # The acknowledgement override (_ReplicatedLog._SyncObj__onMessageReceived) replaces the
+    # callback PySyncObj registers under this name and corrects what it does to nextIndex.
+    assert "setOnMessageReceivedCallback(self.__onMessageReceived)" in init
+    assert "self.__pipeNotifier = PipeNotifier(self._poller)" in init  # hurry_solo_commit
+    assert "self.__otherNodes = set()" in init
+    received = inspect.getsource(SyncObj._SyncObj__onMessageReceived)
+    assert "if self.__raftMatchIndex[node] < currentNodeIdx:" in received
+    assert "self.__raftNextIndex[node] = nextNodeIdx" in received
+    for name in ("checkSerializing", "serialize", "deserialize", "getTransmissionData",
+                 "setTransmissionData", "cancelTransmisstion"):
+        assert hasattr(Serializer, name), name
+
+
+def test_every_failure_reason_is_mapped() -> None:
+    reasons = {v for k, v in vars(FAIL_REASON).items() if k.isupper()} - {FAIL_REASON.SUCCESS}
+    assert reasons == set(_FAILURES)
+    assert (SERIALIZER_STATE.SERIALIZING, SERIALIZER_STATE.SUCCESS) == (1, 2)
+
+
+# -- the Raft wire format (replication.py "Transport") ------------------------------------
+
+
+
+def test_transport_internals_we_replace_are_where_we_expect() -> None:
+    send = inspect.getsource(TcpConnection.send)
+    assert "data = zlib.compress(pickle.dumps(message), 3)" in send
+    assert "self.encryptor.encrypt_at_time(data, int(monotonicTime()))" in send
+    parse = inspect.getsource(TcpConnection._TcpConnection__processParseMessage)
+    assert "dataTimestamp = self.encryptor.extract_timestamp(data)" in parse
+    assert "data = self.encryptor.decrypt(data)" in parse
+    assert "message = pickle.loads(zlib.decompress(data))" in parse
+    assert "self.__encryptor = getEncryptor(self.__conf.password)" in inspect.getsource(SyncObj.__init__)
+    assert "pickle.dumps(obj, __protocol)" in inspect.getsource(pysyncobj.pickle.dumps)
+
+
+def test_wire_format_is_installed() -> None:
+    assert tcp_connection.zlib is replication._IdentityCodec
+    assert syncobj_module.getEncryptor is replication.AesGcmEncryptor
+    assert pysyncobj.pickle.dumps(b"\xff" * 10)[:2] == b"\x80\x05"  # protocol 5: bytes as is
+
+
+def test_aes_gcm_tokens_round_trip_and_refuse_tampering() -> None:
+    sender = replication.AesGcmEncryptor("secret")
+    receiver = replication.AesGcmEncryptor("secret")
+    token = sender.encrypt_at_time(b"entry bytes" * 100, 1234)
+    assert receiver.extract_timestamp(token) == 1234
+    assert receiver.decrypt(token) == b"entry bytes" * 100
+    assert receiver.decrypt(token) == b"entry bytes" * 100  # uncached path too
+    assert sender.encrypt_at_time(b"x", 1) != sender.encrypt_at_time(b"x", 1)  # fresh nonces
+    for position in (0, 3, 12, len(token) - 1):  # version, timestamp (AAD), nonce, tag
+        bad = bytearray(token)
+        bad[position] ^= 1
+        with pytest.raises(InvalidTag):
+            receiver.extract_timestamp(bytes(bad))
+    with pytest.raises(InvalidTag):
+        replication.AesGcmEncryptor("other password").extract_timestamp(token)
+    with pytest.raises(InvalidTag):
+        receiver.extract_timestamp(token[:20])
+
+
+def test_snapshot_triggers_are_staggered_across_members() -> None:
+    members = ["10.0.0.3:9001", "10.0.0.1:9001", "10.0.0.2:9001"]
+    triggers = [
+        replication.staggered_snapshot_bytes(64 << 20, me, tuple(m for m in members if m != me))
+        for me in members
+    ]
+    assert len(set(triggers)) == 3  # no two nodes snapshot at the same log position
+    assert min(triggers) == 64 << 20 and max(triggers) == int((64 << 20) * 1.25)
+    # The same whatever order the peers were given in.
+    assert replication.staggered_snapshot_bytes(1000, "b:1", ("c:1", "a:1")) == \
+        replication.staggered_snapshot_bytes(1000, "b:1", ("a:1", "c:1")) == 1125
+    assert replication.staggered_snapshot_bytes(1000, "a:1", ()) == 1000  # a single node
