@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,16 @@ class StateView:
     aggregates: list[np.ndarray]  # per series: stats of its cells, shape (5, rows)
     hashes: dict[str, int] = field(default_factory=dict)
     anomalies: dict[str, Any] = field(default_factory=dict)  # AnomalyDetector.export()
+
+
+@dataclass(frozen=True)
+class ReadView:
+    """What a query reads, taken at one applied index: immutable, used outside the lock."""
+
+    applied_index: int
+    views: list[SeriesView]  # of the known sensors among those asked, in the order asked
+    metric_names: list[str]  # metric id -> name
+    running: list[np.ndarray] | None = None  # per view: its running stats, (5, rows)
 
 
 class StateMachine:
@@ -395,6 +406,17 @@ class StateMachine:
         with self.lock:
             found = [self._series.get(s) for s in sensor_ids]
             return self.counters.applied_index, [s.view() for s in found if s is not None]
+
+    def read(self, sensor_ids: Iterable[str], *, running: bool = False) -> ReadView:
+        """Views of the known sensors among `sensor_ids`, the metric names and (`running`)
+        each view's running aggregates, all at one applied index: the one way queries read
+        the state, so no caller ever holds the lock."""
+        with self.lock:
+            found = [s for s in map(self._series.get, sensor_ids) if s is not None]
+            views = [s.view() for s in found]
+            stats = ([self._aggregates.export(np.asarray(v.cells, dtype=np.int64)) for v in views]
+                     if running else None)
+            return ReadView(self.counters.applied_index, views, list(self._metric_names), stats)
 
     def sensor_ids_since(self, start: int) -> list[str]:
         """Sensor ids from creation position `start` on (creation order is the same on every

@@ -19,8 +19,9 @@ from typing import Any
 
 from lithair_node.machine.commands import encode_barrier
 from lithair_node.machine.state import ApplyResult
-from lithair_node.node.errors import NoLeader, Unavailable
-from lithair_node.node.raft.replication import ProposeCallback, ProposeError, RaftNode
+from lithair_node.node.errors import raft_failure
+from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.types import ProposeCallback, ProposeError, ProposeFailure
 
 
 async def propose_and_wait(raft: RaftNode, payload: bytes, timeout_s: float) -> ApplyResult:
@@ -28,7 +29,7 @@ async def propose_and_wait(raft: RaftNode, payload: bytes, timeout_s: float) -> 
     ProposeError (Raft refused or lost it) or TimeoutError."""
     result = await await_raft(lambda callback: raft.propose(payload, callback), timeout_s)
     if result is None:
-        raise ProposeError("no result", definite=False)
+        raise ProposeError(ProposeFailure.NO_ANSWER, "no result")
     return result
 
 
@@ -78,11 +79,9 @@ class ReadBarrier:
             task.add_done_callback(self._tasks.discard)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._timeout_s)
-        except TimeoutError:
-            raise Unavailable(
-                f"linearizable read: the read barrier was not applied within {self._timeout_s:g} s",
-                retry_after=1,
-            ) from None
+        except TimeoutError as exc:
+            raise raft_failure(exc, "the linearizable read's barrier", read=True,
+                               timeout_s=self._timeout_s) from None
 
     async def _propose(self) -> None:
         self._scheduled = False
@@ -92,11 +91,8 @@ class ReadBarrier:
             result = await propose_and_wait(self._raft, encode_barrier(next(self._nonces)),
                                             3 * self._timeout_s)
         except (ProposeError, TimeoutError) as exc:
-            error: Exception = (
-                NoLeader(f"linearizable read: {exc.reason}", retry_after=1)
-                if isinstance(exc, ProposeError) and exc.definite
-                else Unavailable(f"linearizable read could not be confirmed: {exc}", retry_after=1)
-            )
+            error = raft_failure(exc, "the linearizable read's barrier", read=True,
+                                 timeout_s=3 * self._timeout_s)
             for future in waiting:
                 if not future.done():
                     future.set_exception(error)

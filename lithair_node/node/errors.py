@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from lithair_node import api
+from lithair_node.node.raft.types import ProposeError, ProposeFailure
+
 
 class LithairError(Exception):
     status: int = 500
@@ -45,110 +48,153 @@ class LithairError(Exception):
 
 class BadRequest(LithairError):
     status = 400
-    code = "bad_request"
+    code = api.BAD_REQUEST
 
 
 class InvalidJson(BadRequest):
-    code = "invalid_json"
+    code = api.INVALID_JSON
 
 
 class InvalidMsgpack(BadRequest):
-    code = "invalid_msgpack"
+    code = api.INVALID_MSGPACK
 
 
 class InvalidParameter(BadRequest):
-    code = "invalid_parameter"
+    code = api.INVALID_PARAMETER
 
 
 class Unauthorized(LithairError):
     status = 401
-    code = "unauthorized"
+    code = api.UNAUTHORIZED
 
 
 class Forbidden(LithairError):
     status = 403
-    code = "forbidden"
+    code = api.FORBIDDEN
 
 
 class NotFound(LithairError):
     status = 404
-    code = "not_found"
+    code = api.NOT_FOUND
 
 
 class MethodNotAllowed(LithairError):
     status = 405
-    code = "method_not_allowed"
+    code = api.METHOD_NOT_ALLOWED
 
 
 class RequestTimeout(LithairError):
     status = 408
-    code = "request_timeout"
+    code = api.REQUEST_TIMEOUT
 
 
 class Conflict(LithairError):
     status = 409
-    code = "conflict"
+    code = api.CONFLICT
 
 
 class PayloadTooLarge(LithairError):
     status = 413
-    code = "payload_too_large"
+    code = api.PAYLOAD_TOO_LARGE
 
 
 class TooManyReadings(PayloadTooLarge):
-    code = "too_many_readings"
+    code = api.TOO_MANY_READINGS
 
 
 class UnsupportedMediaType(LithairError):
     status = 415
-    code = "unsupported_media_type"
+    code = api.UNSUPPORTED_MEDIA_TYPE
 
 
 class InvalidBatch(LithairError):
     """The body parsed but does not have the shape of a batch."""
 
     status = 422
-    code = "invalid_batch"
+    code = api.INVALID_BATCH
 
 
 class InvalidReading(LithairError):
     """One reading (`reading` is its index) has a bad or missing field."""
 
     status = 422
-    code = "invalid_reading"
+    code = api.INVALID_READING
 
 
 class IdempotencyKeyReused(LithairError):
     status = 422
-    code = "idempotency_key_reused"
+    code = api.IDEMPOTENCY_KEY_REUSED
 
 
 class Overloaded(LithairError):
     status = 429
-    code = "overloaded"
+    code = api.OVERLOADED
 
 
 class Unavailable(LithairError):
     status = 503
-    code = "unavailable"
+    code = api.UNAVAILABLE
 
 
 class Starting(Unavailable):
     """The node has not caught up since it started: serving now could go back in time."""
 
-    code = "starting"
+    code = api.STARTING
 
 
 class NoLeader(Unavailable):
-    code = "no_leader"
+    code = api.NO_LEADER
 
 
 class OutcomeUnknown(Unavailable):
     """The batch may or may not have committed; retrying with the same key is safe."""
 
-    code = "outcome_unknown"
+    code = api.OUTCOME_UNKNOWN
 
 
 class InternalError(LithairError):
     status = 500
-    code = "internal"
+    code = api.INTERNAL
+
+
+# -- Raft failures: the one translation to client errors ----------------------------------
+
+# ProposeFailure -> (the error of a change to the log, the error of a read barrier). A
+# definite failure surely did not commit (retry anywhere); the others may still commit
+# (retrying a write with the same Idempotency-Key is safe). Only membership changes are
+# ever denied: the leader refuses a second change while one is uncommitted.
+_RAFT_FAILURES: dict[ProposeFailure, tuple[type[LithairError], type[LithairError]]] = {
+    ProposeFailure.NOT_STARTED: (NoLeader, NoLeader),
+    ProposeFailure.QUEUE_FULL: (NoLeader, NoLeader),
+    ProposeFailure.NO_LEADER: (NoLeader, NoLeader),
+    ProposeFailure.DISCARDED: (NoLeader, NoLeader),
+    ProposeFailure.NOT_LEADER: (NoLeader, NoLeader),
+    ProposeFailure.DENIED: (Conflict, NoLeader),
+    ProposeFailure.LEADER_CHANGED: (OutcomeUnknown, Unavailable),
+    ProposeFailure.UNKNOWN_OUTCOME: (OutcomeUnknown, Unavailable),
+    ProposeFailure.NO_ANSWER: (OutcomeUnknown, Unavailable),
+}
+_TIMED_OUT = (OutcomeUnknown, Unavailable)
+
+
+def raft_failure(error: ProposeError | TimeoutError, what: str, *, read: bool = False,
+                 timeout_s: float | None = None, field: str | None = None) -> LithairError:
+    """The client error for a proposal (`what`: "the batch", "the change", "the read
+    barrier"...) that Raft refused, lost, or did not commit in time."""
+    if isinstance(error, ProposeError):
+        kind: type[LithairError] = _RAFT_FAILURES[error.kind][read]
+        reason = error.reason
+    else:
+        kind = _TIMED_OUT[read]
+        reason = "not committed in time" if timeout_s is None else \
+            f"not committed within {timeout_s:g} s"
+    if kind is Conflict:
+        message = f"{what} was refused ({reason}): another change is not committed yet"
+    elif kind is NoLeader:
+        message = f"{what} was not committed: {reason}; retry"
+    elif read:
+        message = f"{what} could not be confirmed: {reason}; retry"
+    else:
+        message = (f"{what} may or may not have committed ({reason}); it may still commit: "
+                   "retrying with the same Idempotency-Key is safe")
+    return kind(message, field=field, retry_after=None if kind is Conflict else 1)

@@ -21,12 +21,13 @@ from aiohttp import web
 
 from lithair_node.node.config import ConfigError, parse_host_port
 from lithair_node.node.consistency import await_raft
-from lithair_node.node.errors import Conflict, InvalidParameter, NoLeader, OutcomeUnknown, Unavailable
+from lithair_node.node.errors import Conflict, InvalidParameter, NoLeader, Unavailable, raft_failure
 from lithair_node.node.http.bodies import decode_json, json_response
 from lithair_node.node.http.cluster_routes import cluster_status
 from lithair_node.node.http.consistent_reads import FORWARDED_HEADER, leader_url
 from lithair_node.node.http.context import NodeContext, node_of
-from lithair_node.node.raft.replication import ProposeError
+from lithair_node.node.raft.types import ProposeError, ProposeFailure
+from lithair_node.polling import wait_until_async
 
 LEADER_TRANSFER_WAIT_S = 10.0
 
@@ -123,29 +124,30 @@ async def _change(node: NodeContext, action: str, address: str) -> None:
         return (address in _member_addresses(node)) == (action == "add")
 
     deadline = time.monotonic() + node.config.commit_timeout_s
-    reason = "not committed in time"
+    failure: ProposeError | TimeoutError = TimeoutError()
     while time.monotonic() < deadline:
         try:
             await await_raft(lambda cb: node.raft.change_membership(action, address, cb),
                              max(0.1, deadline - time.monotonic()))
-            await _wait_until(done, 2.0)  # the Raft status is sampled every few ms
+            # The Raft status is sampled every few ms.
+            await wait_until_async(done, 2.0, what="the committed change to show here")
             return
-        except TimeoutError:
+        except TimeoutError as exc:
+            failure = exc
             break
         except ProposeError as exc:
-            reason = exc.reason
+            failure = exc
         # Lost in a leader change, or refused because it already happened: look, then retry.
         try:
-            await _wait_until(done, 0.5)
+            await wait_until_async(done, 0.5)
             return
-        except OutcomeUnknown:
+        except TimeoutError:
             continue
-    if "denied" in reason:
-        raise Conflict("membership change refused: another change is not committed yet",
-                       field="raft_address")
-    raise OutcomeUnknown(f"the membership change did not complete within "
-                         f"{node.config.commit_timeout_s:g} s ({reason}); "
-                         "check GET /api/v1/members", retry_after=1)
+    if isinstance(failure, ProposeError) and failure.kind is ProposeFailure.DENIED:
+        raise raft_failure(failure, "the membership change", field="raft_address")
+    # Earlier attempts may have committed, whatever the last one said: check the members.
+    raise raft_failure(TimeoutError(), "the membership change (check GET /api/v1/members)",
+                       timeout_s=node.config.commit_timeout_s)
 
 
 async def _hand_over_leadership(node: NodeContext) -> None:
@@ -163,18 +165,10 @@ async def _hand_over_leadership(node: NodeContext) -> None:
             await asyncio.sleep(0.02)
             continue
         try:
-            await _wait_until(lambda: node.raft.status().leader not in (None, me), 3.0)
+            await wait_until_async(lambda: node.raft.status().leader not in (None, me), 3.0,
+                                   what="another node to lead")
             return
-        except OutcomeUnknown as exc:
+        except TimeoutError as exc:
             last_error = exc
     raise Unavailable(f"could not hand over leadership before removing this node: {last_error}",
                       retry_after=1)
-
-
-async def _wait_until(condition: Any, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise OutcomeUnknown("the change was committed but is not visible here yet",
-                                 retry_after=1)
-        await asyncio.sleep(0.02)

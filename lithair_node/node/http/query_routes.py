@@ -20,7 +20,7 @@ from lithair_node.machine.anomalies import AnomalySettings, SettingsError
 from lithair_node.machine.commands import encode_settings
 from lithair_node.machine.series import SeriesView
 from lithair_node.node.consistency import propose_and_wait
-from lithair_node.node.errors import InvalidParameter, NoLeader, NotFound, OutcomeUnknown
+from lithair_node.node.errors import InvalidParameter, NotFound, raft_failure
 from lithair_node.node.http.bodies import json_response, read_body
 from lithair_node.node.http.consistent_reads import read_headers
 from lithair_node.node.http.context import NodeContext, node_of
@@ -36,7 +36,7 @@ from lithair_node.node.http.params import (
 )
 from lithair_node.node.queries import buckets, export, series_reads
 from lithair_node.node.queries.sensors import SensorDirectory, page_after, summary
-from lithair_node.node.raft.replication import ProposeError
+from lithair_node.node.raft.types import ProposeError
 from lithair_node.node.timestamps import MAX_US, MIN_US, format_timestamp
 
 log = logging.getLogger(__name__)
@@ -339,13 +339,9 @@ async def put_anomaly_settings(request: web.Request) -> web.Response:
     try:
         result = await propose_and_wait(node.raft, encode_settings({"anomalies": changes}),
                                         node.config.commit_timeout_s)
-    except ProposeError as exc:
-        if exc.definite:
-            raise NoLeader(f"not committed: {exc.reason}; retry", retry_after=1) from None
-        raise OutcomeUnknown(f"{exc.reason}: the change may or may not apply", retry_after=1) from None
-    except TimeoutError:
-        raise OutcomeUnknown("the change was not committed in time; it may still apply",
-                             retry_after=1) from None
+    except (ProposeError, TimeoutError) as exc:
+        raise raft_failure(exc, "the settings change",
+                           timeout_s=node.config.commit_timeout_s) from None
     if result.error is not None:
         raise InvalidParameter(result.error)
     index, settings, total, _ = node.state.anomalies()

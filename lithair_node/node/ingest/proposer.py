@@ -30,11 +30,12 @@ from lithair_node.node.errors import (
     IdempotencyKeyReused,
     InternalError,
     NoLeader,
-    OutcomeUnknown,
     Overloaded,
     Unavailable,
+    raft_failure,
 )
-from lithair_node.node.raft.replication import ProposeError, RaftNode
+from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.types import ProposeError, ProposeFailure
 
 
 @dataclass
@@ -135,13 +136,9 @@ class Proposer:
         try:
             outcome = await asyncio.wait_for(asyncio.shield(future),
                                              self._limits.commit_timeout_s)
-        except TimeoutError:
+        except TimeoutError as exc:
             self.stats["timeouts"] += 1
-            raise OutcomeUnknown(
-                f"the batch was not committed within {self._limits.commit_timeout_s:g} s; "
-                "it may still commit: retry with the same Idempotency-Key",
-                retry_after=1,
-            ) from None
+            raise raft_failure(exc, "the batch", timeout_s=self._limits.commit_timeout_s) from None
         if outcome.status == "key_reused":
             raise IdempotencyKeyReused(outcome.message, field="Idempotency-Key")
         if outcome.status != "ok":
@@ -197,7 +194,7 @@ class Proposer:
             if waiting.future.done():
                 continue
             if error is not None:
-                waiting.future.set_exception(_client_error(error))
+                waiting.future.set_exception(raft_failure(error, "the batch"))
             elif result is None or result.error is not None:
                 reason = result.error if result is not None else "no result"
                 waiting.future.set_exception(InternalError(f"entry refused by apply: {reason}"))
@@ -212,19 +209,9 @@ class Proposer:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             for entry_id in [i for i, f in self._in_flight.items() if f.expires_at < now]:
-                self._finish(entry_id, None, ProposeError("no answer from Raft", definite=False))
+                self._finish(entry_id, None, ProposeError(ProposeFailure.NO_ANSWER))
 
 
 def _retrieve(future: asyncio.Future[BatchOutcome]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-def _client_error(error: ProposeError) -> Exception:
-    if error.definite:
-        return NoLeader(f"not committed: {error.reason}; retry", retry_after=1)
-    return OutcomeUnknown(
-        f"{error.reason}: the batch may or may not have committed; "
-        "retry with the same Idempotency-Key",
-        retry_after=1,
-    )

@@ -27,7 +27,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,14 @@ from lithair_node.machine.commands import encode_announce
 from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft import heap
+from lithair_node.node.raft.types import (
+    PeerStatus,
+    ProposeCallback,
+    ProposeError,
+    ProposeFailure,
+    RaftStatus,
+    unready_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,71 +144,16 @@ def _install_wire_format() -> None:
 _install_wire_format()
 
 
-class ProposeError(Exception):
-    """A proposal did not produce a result. `definite` tells whether it surely did not commit."""
-
-    def __init__(self, reason: str, *, definite: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.definite = definite
-
-
-# How each PySyncObj failure reads to a client. "definite" failures were never appended to
-# the log (or were overwritten); the others may still commit.
-_FAILURES: dict[int, tuple[str, bool]] = {
-    FAIL_REASON.QUEUE_FULL: ("Raft command queue is full", True),
-    FAIL_REASON.MISSING_LEADER: ("no leader (election in progress or no quorum)", True),
-    FAIL_REASON.DISCARDED: ("entry was overwritten by a new leader", True),
-    FAIL_REASON.NOT_LEADER: ("the node we forwarded to is no longer leader", True),
-    FAIL_REASON.LEADER_CHANGED: ("leader changed before the entry was acknowledged", False),
-    FAIL_REASON.REQUEST_DENIED: ("request denied by the leader", True),
-    FAIL_REASON.UNKNOWN_OUTCOME: ("outcome unknown after a leader change", False),
+# How each PySyncObj failure maps to ours.
+_FAILURES: dict[int, ProposeFailure] = {
+    FAIL_REASON.QUEUE_FULL: ProposeFailure.QUEUE_FULL,
+    FAIL_REASON.MISSING_LEADER: ProposeFailure.NO_LEADER,
+    FAIL_REASON.DISCARDED: ProposeFailure.DISCARDED,
+    FAIL_REASON.NOT_LEADER: ProposeFailure.NOT_LEADER,
+    FAIL_REASON.LEADER_CHANGED: ProposeFailure.LEADER_CHANGED,
+    FAIL_REASON.REQUEST_DENIED: ProposeFailure.DENIED,
+    FAIL_REASON.UNKNOWN_OUTCOME: ProposeFailure.UNKNOWN_OUTCOME,
 }
-
-ProposeCallback = Callable[[ApplyResult | None, ProposeError | None], None]
-
-
-@dataclass(frozen=True)
-class PeerStatus:
-    raft_address: str
-    connected: bool
-    match_index: int | None
-    next_index: int | None
-
-
-@dataclass(frozen=True)
-class RaftStatus:
-    role: str
-    leader: str | None  # Raft address of the leader this node knows
-    term: int
-    commit_index: int
-    applied_index: int
-    leader_commit_index: int | None
-    log_length: int
-    has_quorum: bool
-    peers: tuple[PeerStatus, ...]
-    leader_changes: int
-    last_leader_change_s: float | None  # monotonic time
-    snapshot: dict[str, Any] = field(default_factory=dict)
-    ready: bool = False  # caught up once since start (see _caught_up_now)
-    sampled_at: float = 0.0
-    # Longest Raft tick since start (the margin left against the election timeout) and
-    # how often a stall postponed our election timer.
-    longest_tick_ms: float = 0.0
-    tick_stalls: int = 0
-    # Leader: acknowledgements that would have moved a follower's next index back, i.e.
-    # resent what was in flight (see _SyncObj__onMessageReceived).
-    resends_avoided: int = 0
-    # Follower: entries received that it already held (a rejected append, a reconnect).
-    entries_received_again: int = 0
-
-    @property
-    def is_leader(self) -> bool:
-        return self.role == "leader"
-
-
-def _unready_status() -> RaftStatus:
-    return RaftStatus("follower", None, 0, 0, 0, None, 0, False, (), 0, None)
 
 
 class _StaleSnapshot(Exception):
@@ -540,8 +492,8 @@ def _translating(callback: ProposeCallback) -> Callable[[Any, int], None]:
         if error == FAIL_REASON.SUCCESS:
             callback(result, None)
         else:
-            reason, definite = _FAILURES.get(error, (f"raft error {error}", False))
-            callback(None, ProposeError(reason, definite=definite))
+            kind = _FAILURES.get(error, ProposeFailure.UNKNOWN_OUTCOME)
+            callback(None, ProposeError(kind, None if error in _FAILURES else f"raft error {error}"))
 
     return on_done
 
@@ -572,7 +524,7 @@ class RaftNode:
         self.config = config
         self.state = state
         self._log: _ReplicatedLog | None = None
-        self._status = _unready_status()
+        self._status = unready_status()
         self._leader_changes = 0
         self._last_leader: str | None = None
         self._last_leader_change: float | None = None
@@ -618,7 +570,7 @@ class RaftNode:
         this node has applied the entry, or with a ProposeError."""
         raft_log = self._log
         if raft_log is None:
-            callback(None, ProposeError("node is starting", definite=True))
+            callback(None, ProposeError(ProposeFailure.NOT_STARTED))
             return
         raft_log.apply_envelope(payload, callback=_translating(callback))
 
@@ -647,7 +599,7 @@ class RaftNode:
         # PySyncObj's admin calls read its internals: run them between ticks, not from the
         # HTTP thread.
         if self._log is None:
-            callback(None, ProposeError("node is starting", definite=True))
+            callback(None, ProposeError(ProposeFailure.NOT_STARTED))
             return
         self._raft_calls.put(call)
 

@@ -1,0 +1,95 @@
+"""The HTTP API's names, shared by the node (which serves them) and the client and lab (which
+call them): route paths, header names, error codes and units. Neither side spells one of
+these strings itself, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from urllib.parse import quote
+
+# -- units ------------------------------------------------------------------------------------
+
+US_PER_SECOND: Final = 1_000_000  # timestamps are integer microseconds since the Unix epoch (UTC)
+
+# -- routes ---------------------------------------------------------------------------------
+
+PREFIX: Final = "/api/v1"
+BATCHES: Final = f"{PREFIX}/batches"
+STATS: Final = f"{PREFIX}/stats"
+SENSORS: Final = f"{PREFIX}/sensors"
+SENSOR_LATEST: Final = f"{PREFIX}/sensors/{{sensor_id}}/latest"
+SENSOR_READINGS: Final = f"{PREFIX}/sensors/{{sensor_id}}/readings"
+SENSOR_STATS: Final = f"{PREFIX}/sensors/{{sensor_id}}/stats"
+LATEST: Final = f"{PREFIX}/latest"
+AGGREGATE: Final = f"{PREFIX}/aggregate"
+LOCATIONS: Final = f"{PREFIX}/locations"
+ANOMALIES: Final = f"{PREFIX}/anomalies"
+ANOMALY_SETTINGS: Final = f"{PREFIX}/settings/anomalies"
+EXPORT: Final = f"{PREFIX}/export"
+CLUSTER_STATUS: Final = f"{PREFIX}/cluster/status"
+MEMBERS: Final = f"{PREFIX}/members"
+MEMBER: Final = f"{PREFIX}/members/{{raft_address}}"
+HEALTH: Final = "/health"
+READYZ: Final = "/readyz"
+
+
+def sensor_path(template: str, sensor_id: str) -> str:
+    """A per-sensor route (SENSOR_LATEST, ...) for one sensor id, percent-encoded."""
+    return template.format(sensor_id=quote(sensor_id, safe=""))
+
+
+def member_path(raft_address: str) -> str:
+    return MEMBER.format(raft_address=quote(raft_address, safe=""))
+
+
+# -- headers --------------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+RETRY_AFTER: Final = "Retry-After"
+AUTHORIZATION: Final = "Authorization"
+APPLIED_INDEX_HEADER: Final = "X-Lithair-Applied-Index"
+CONSISTENCY_HEADER: Final = "X-Lithair-Consistency"
+NODE_HEADER: Final = "X-Lithair-Node"
+FORWARDED_HEADER: Final = "X-Lithair-Forwarded-By"
+MAX_IDEMPOTENCY_KEY_CHARS: Final = 128
+
+# -- body types -----------------------------------------------------------------------------
+
+JSON_TYPE: Final = "application/json"
+MSGPACK_TYPE: Final = "application/msgpack"
+
+# -- read consistency levels ----------------------------------------------------------------
+
+CONSISTENCY_LEVELS: Final = ("local", "leader", "linearizable")
+
+# -- error codes (the "code" of {"error": {"code", "message", "reading", "field"}}) -----------
+
+BAD_REQUEST: Final = "bad_request"
+INVALID_JSON: Final = "invalid_json"
+INVALID_MSGPACK: Final = "invalid_msgpack"
+INVALID_PARAMETER: Final = "invalid_parameter"
+UNAUTHORIZED: Final = "unauthorized"
+FORBIDDEN: Final = "forbidden"
+NOT_FOUND: Final = "not_found"
+METHOD_NOT_ALLOWED: Final = "method_not_allowed"
+REQUEST_TIMEOUT: Final = "request_timeout"
+CONFLICT: Final = "conflict"
+PAYLOAD_TOO_LARGE: Final = "payload_too_large"
+TOO_MANY_READINGS: Final = "too_many_readings"
+URI_TOO_LONG: Final = "uri_too_long"
+UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+INVALID_BATCH: Final = "invalid_batch"
+INVALID_READING: Final = "invalid_reading"
+IDEMPOTENCY_KEY_REUSED: Final = "idempotency_key_reused"
+OVERLOADED: Final = "overloaded"
+HEADERS_TOO_LARGE: Final = "headers_too_large"
+INTERNAL: Final = "internal"
+NOT_IMPLEMENTED: Final = "not_implemented"
+UNAVAILABLE: Final = "unavailable"
+STARTING: Final = "starting"
+NO_LEADER: Final = "no_leader"
+OUTCOME_UNKNOWN: Final = "outcome_unknown"
+
+# 503s that say a write surely did not commit: a client retries elsewhere without doubt.
+DEFINITE_FAILURES: Final = frozenset({NO_LEADER})
