@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lithair_node.api import US_PER_SECOND
 from lithair_node.client.formats import intel_lab
-from lithair_node.node.timestamps import US_PER_SECOND
 
 FORMATS = ("intel-lab",)
 
