@@ -17,25 +17,23 @@ def wait_until(condition: Callable[[], T], timeout_s: float, *, period_s: float 
     TimeoutError naming `what` once `timeout_s` has passed (the condition is always asked
     at least once, and once more at the deadline)."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"{what}: not reached within {timeout_s:g} s")
-        time.sleep(min(period_s, remaining))
+    while not (value := condition()):
+        time.sleep(_pause(deadline, period_s, timeout_s, what))
+    return value
 
 
 async def wait_until_async(condition: Callable[[], T], timeout_s: float, *,
                            period_s: float = 0.02, what: str = "condition") -> T:
     """wait_until for the event loop: sleeps with asyncio.sleep between calls."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"{what}: not reached within {timeout_s:g} s")
-        await asyncio.sleep(min(period_s, remaining))
+    while not (value := condition()):
+        await asyncio.sleep(_pause(deadline, period_s, timeout_s, what))
+    return value
+
+
+def _pause(deadline: float, period_s: float, timeout_s: float, what: str) -> float:
+    """How long to sleep before asking again; TimeoutError when the deadline has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError(f"{what}: not reached within {timeout_s:g} s")
+    return min(period_s, remaining)
