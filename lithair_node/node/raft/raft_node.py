@@ -103,8 +103,8 @@ class RaftNode:
             config.raft.compaction_bytes, config.raft_address, config.peers)
 
     def start(self) -> None:
-        """Install the Raft wire format, bind the Raft port (SyncObjException('BindError') if
-        it cannot) and start ticking on a dedicated thread."""
+        """Install the Raft wire format, bind the Raft port (RaftBindError if it cannot) and
+        start ticking on a dedicated thread."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         install_wire_format()  # before the SyncObj: it picks its encryptor when created
         conf = syncobj_conf(self.config, self._on_state_changed)

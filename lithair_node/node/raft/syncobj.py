@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.syncobj import SyncObjException
 
 from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft import heap
 from lithair_node.node.raft.snapshot_store import SnapshotStore
+from lithair_node.node.raft.types import RaftBindError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,13 @@ class ReplicatedLog(SyncObj):
         self.longest_tick_s = 0.0
         self.resends_avoided = 0
         self.entries_received_again = 0
-        super().__init__(config.raft_address, list(config.peers), conf)
+        try:
+            super().__init__(config.raft_address, list(config.peers), conf)
+        except SyncObjException as exc:
+            if exc.args != ("BindError",):  # the only one raised here with autoTick=False
+                raise
+            raise RaftBindError(f"cannot bind the Raft port {config.raft_bind} (in use, or "
+                                "not an address of this host)") from exc
         # Replace PySyncObj's pickle serializer (see SnapshotStore). Safe here: with
         # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
         self.snapshots = SnapshotStore(config, state)
