@@ -82,18 +82,15 @@ def serve(**options: object) -> None:
         config = config_from_options(options)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    from lithair_node.node.raft.types import RaftBindError
     from lithair_node.node.server import serve as run
 
     try:
         run(config)
-    except Exception as exc:  # a port in use, an unreadable data dir...
-        if type(exc).__name__ == "SyncObjException":
-            raise click.ClickException(
-                f"cannot bind the Raft port {config.raft_bind}: {exc}"
-            ) from None
-        if isinstance(exc, OSError):
-            raise click.ClickException(f"cannot start: {exc}") from None
-        raise
+    except RaftBindError as exc:  # its message names the port
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the HTTP port in use, an unreadable data dir...
+        raise click.ClickException(f"cannot start: {exc}") from None
 
 
 def _one_line_protocol_errors(record: logging.LogRecord) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from lithair_node.machine.commands import encode_barrier
 from lithair_node.machine.state import ApplyResult
 from lithair_node.node.errors import raft_failure
-from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.raft_node import RaftNode
 from lithair_node.node.raft.types import ProposeCallback, ProposeError, ProposeFailure
 
 

@@ -16,7 +16,7 @@ from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
 from lithair_node.node.http.context import NodeContext
 from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
-from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.raft_node import RaftNode
 
 log = logging.getLogger(__name__)
 

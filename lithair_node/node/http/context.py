@@ -10,7 +10,7 @@ from aiohttp import web
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.ingest.proposer import Proposer
-from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.raft_node import RaftNode
 
 
 @dataclass

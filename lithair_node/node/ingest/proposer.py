@@ -34,7 +34,7 @@ from lithair_node.node.errors import (
     Unavailable,
     raft_failure,
 )
-from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.raft_node import RaftNode
 from lithair_node.node.raft.types import ProposeError, ProposeFailure
 
 

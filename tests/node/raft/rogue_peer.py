@@ -11,9 +11,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 
-# A peer that knows the password speaks the nodes' wire format (AES-GCM, no zlib): importing
-# replication installs it for every SyncObj in this process.
-import lithair_node.node.raft.replication  # noqa: F401
+from lithair_node.node.raft.wire import install_wire_format
 
 
 class RoguePeer(SyncObj):
@@ -21,6 +19,8 @@ class RoguePeer(SyncObj):
     so its commands carry the same method id as the real nodes'."""
 
     def __init__(self, raft_addresses: list[str], password: str) -> None:
+        # A peer that knows the password speaks the nodes' wire format (AES-GCM, no zlib).
+        install_wire_format()
         super().__init__(None, raft_addresses, SyncObjConf(password=password,
                                                            appendEntriesUseBatch=False))
 

@@ -1,4 +1,4 @@
-"""The Raft port speaks only our authenticated, encrypted wire format (replication.py)."""
+"""The Raft port speaks only our authenticated, encrypted wire format (node/raft/wire.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from pysyncobj.encryptor import getEncryptor as stock_fernet
 
 from lithair_node.lab.local_cluster import LocalCluster
-from lithair_node.node.raft.replication import AesGcmEncryptor
+from lithair_node.node.raft.wire import AesGcmEncryptor
 
 
 def _exchange(cluster: LocalCluster, frame: bytes) -> bytes:

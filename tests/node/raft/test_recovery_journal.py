@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from pysyncobj import SERIALIZER_STATE
@@ -11,7 +10,8 @@ from pysyncobj import SERIALIZER_STATE
 from lithair_node.lab.local_cluster import free_ports
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
-from lithair_node.node.raft.replication import RaftNode
+from lithair_node.node.raft.raft_node import RaftNode
+from lithair_node.polling import wait_until
 from tests.machine.state_helpers import ingest_entry
 
 
@@ -21,15 +21,8 @@ def _start(data_dir: Path, port: int) -> RaftNode:
                         raft_password="test-password")
     node = RaftNode(config, StateMachine())
     node.start()
-    _wait(lambda: node.status().is_leader and node.status().ready, "leadership")
+    wait_until(lambda: node.status().is_leader and node.status().ready, 20, what="leadership")
     return node
-
-
-def _wait(condition, what: str, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def _write(node: RaftNode, batch: int) -> None:
@@ -50,13 +43,13 @@ def test_a_kill_between_snapshot_rename_and_log_truncation_loses_no_entry(tmp_pa
     """The snapshot file is renamed into place by our writer thread; PySyncObj truncates its
     journal on a later tick. A node killed in between restarts with a snapshot that lies
     INSIDE its journal. PySyncObj alone would discard the whole journal, entries after the
-    snapshot included; replication.py keeps them."""
+    snapshot included; ReplicatedLog._align_journal keeps them."""
     port = free_ports(1)[0]
     node = _start(tmp_path, port)
     for batch in range(10):
         _write(node, batch)
 
-    store = node._log._snapshots  # type: ignore[union-attr]
+    store = node._log.snapshots  # type: ignore[union-attr]
     real_check = store.checkSerializing
     written = threading.Event()
 
@@ -72,13 +65,14 @@ def test_a_kill_between_snapshot_rename_and_log_truncation_loses_no_entry(tmp_pa
     log_length = node.status().log_length
     for batch in range(10, 15):
         _write(node, batch)
-    _wait(lambda: node.status().log_length >= log_length + 5, "the journal to grow")
+    wait_until(lambda: node.status().log_length >= log_length + 5, 20,
+               what="the journal to grow")
     assert node.state.stats()["total_readings"] == 150
     node.stop()
 
     restarted = _start(tmp_path, port)
     try:
-        _wait(lambda: restarted.state.stats()["total_readings"] >= 150, "replay", 10)
+        wait_until(lambda: restarted.state.stats()["total_readings"] >= 150, 10, what="replay")
         stats = restarted.state.stats()
         assert (stats["total_readings"], stats["batches_accepted"]) == (150, 15)
         assert restarted.status().snapshot["restored_index"] > 0

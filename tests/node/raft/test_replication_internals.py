@@ -1,6 +1,9 @@
-"""replication.py relies on a few PySyncObj 0.3.17 internals: fail loudly if they move."""
+"""node/raft/ relies on a few PySyncObj 0.3.17 internals: fail loudly if they move."""
 
 import inspect
+import subprocess
+import sys
+import textwrap
 
 import pysyncobj
 import pysyncobj.pickle
@@ -12,12 +15,12 @@ from pysyncobj.serializer import Serializer
 from pysyncobj.tcp_connection import TcpConnection
 from pysyncobj.version import VERSION
 
-from lithair_node.node.raft import replication
-from lithair_node.node.raft.replication import _FAILURES
+from lithair_node.node.raft import raft_node, wire
+from lithair_node.node.raft.raft_node import FAILURES
 
 
 def test_pinned_version() -> None:
-    assert VERSION == "0.3.17", "replication.py was written against PySyncObj 0.3.17"
+    assert VERSION == "0.3.17", "node/raft/ was written against PySyncObj 0.3.17"
     assert pysyncobj.SyncObjConf().autoTick is True
 
 
@@ -29,10 +32,12 @@ def test_private_members_we_use_exist() -> None:
     assert "self.__raftElectionDeadline = monotonicTime() + self.__generateRaftTimeout()" in init
     assert "self.__transferInProgress = False" in init
     assert "self.__raftLog = createJournal(" in init
+    # ReplicatedLog turns this one into RaftBindError.
+    assert "raise SyncObjException('BindError') # Backwards compatibility" in init
     assert "self.__raftElectionDeadline < monotonicTime()" in inspect.getsource(SyncObj._onTick)
     assert "self._onTick(timeToWait)" in inspect.getsource(SyncObj.doTick)
     assert "self.__transmissions = {}" in inspect.getsource(Serializer.__init__)
-    # The acknowledgement override (_ReplicatedLog._SyncObj__onMessageReceived) replaces the
+    # The acknowledgement override (ReplicatedLog._SyncObj__onMessageReceived) replaces the
     # callback PySyncObj registers under this name and corrects what it does to nextIndex.
     assert "setOnMessageReceivedCallback(self.__onMessageReceived)" in init
     assert "self.__pipeNotifier = PipeNotifier(self._poller)" in init  # hurry_solo_commit
@@ -47,12 +52,11 @@ def test_private_members_we_use_exist() -> None:
 
 def test_every_failure_reason_is_mapped() -> None:
     reasons = {v for k, v in vars(FAIL_REASON).items() if k.isupper()} - {FAIL_REASON.SUCCESS}
-    assert reasons == set(_FAILURES)
+    assert reasons == set(FAILURES)
     assert (SERIALIZER_STATE.SERIALIZING, SERIALIZER_STATE.SUCCESS) == (1, 2)
 
 
-# -- the Raft wire format (replication.py "Transport") ------------------------------------
-
+# -- the Raft wire format (wire.py) -------------------------------------------------------
 
 
 def test_transport_internals_we_replace_are_where_we_expect() -> None:
@@ -68,14 +72,37 @@ def test_transport_internals_we_replace_are_where_we_expect() -> None:
 
 
 def test_wire_format_is_installed() -> None:
-    assert tcp_connection.zlib is replication._IdentityCodec
-    assert syncobj_module.getEncryptor is replication.AesGcmEncryptor
+    wire.install_wire_format()
+    wire.install_wire_format()  # idempotent
+    assert tcp_connection.zlib is wire.IdentityCodec
+    assert syncobj_module.getEncryptor is wire.AesGcmEncryptor
     assert pysyncobj.pickle.dumps(b"\xff" * 10)[:2] == b"\x80\x05"  # protocol 5: bytes as is
 
 
+def test_importing_the_raft_room_patches_nothing() -> None:
+    """Only RaftNode.start() installs the wire format: importing any module of node/raft (as
+    the HTTP and ingest sides do) leaves PySyncObj as shipped. In a fresh interpreter, since
+    this one may have installed it already."""
+    probe = textwrap.dedent("""
+        import importlib, pkgutil, zlib
+        import pysyncobj.encryptor, pysyncobj.pickle, pysyncobj.syncobj, pysyncobj.tcp_connection
+        import lithair_node.node.raft as room
+        for module in pkgutil.iter_modules(room.__path__):
+            importlib.import_module(f"{room.__name__}.{module.name}")
+            print(module.name)
+        assert pysyncobj.tcp_connection.zlib is zlib, "zlib replaced"
+        assert pysyncobj.syncobj.getEncryptor is pysyncobj.encryptor.getEncryptor, "encryptor"
+        assert getattr(pysyncobj.pickle, "__protocol") == 2, "pickle protocol"
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert {"raft_node", "wire", "syncobj"} <= set(done.stdout.split())
+
+
 def test_aes_gcm_tokens_round_trip_and_refuse_tampering() -> None:
-    sender = replication.AesGcmEncryptor("secret")
-    receiver = replication.AesGcmEncryptor("secret")
+    sender = wire.AesGcmEncryptor("secret")
+    receiver = wire.AesGcmEncryptor("secret")
     token = sender.encrypt_at_time(b"entry bytes" * 100, 1234)
     assert receiver.extract_timestamp(token) == 1234
     assert receiver.decrypt(token) == b"entry bytes" * 100
@@ -87,7 +114,7 @@ def test_aes_gcm_tokens_round_trip_and_refuse_tampering() -> None:
         with pytest.raises(InvalidTag):
             receiver.extract_timestamp(bytes(bad))
     with pytest.raises(InvalidTag):
-        replication.AesGcmEncryptor("other password").extract_timestamp(token)
+        wire.AesGcmEncryptor("other password").extract_timestamp(token)
     with pytest.raises(InvalidTag):
         receiver.extract_timestamp(token[:20])
 
@@ -95,12 +122,12 @@ def test_aes_gcm_tokens_round_trip_and_refuse_tampering() -> None:
 def test_snapshot_triggers_are_staggered_across_members() -> None:
     members = ["10.0.0.3:9001", "10.0.0.1:9001", "10.0.0.2:9001"]
     triggers = [
-        replication.staggered_snapshot_bytes(64 << 20, me, tuple(m for m in members if m != me))
+        raft_node.staggered_snapshot_bytes(64 << 20, me, tuple(m for m in members if m != me))
         for me in members
     ]
     assert len(set(triggers)) == 3  # no two nodes snapshot at the same log position
     assert min(triggers) == 64 << 20 and max(triggers) == int((64 << 20) * 1.25)
     # The same whatever order the peers were given in.
-    assert replication.staggered_snapshot_bytes(1000, "b:1", ("c:1", "a:1")) == \
-        replication.staggered_snapshot_bytes(1000, "b:1", ("a:1", "c:1")) == 1125
-    assert replication.staggered_snapshot_bytes(1000, "a:1", ()) == 1000  # a single node
+    assert raft_node.staggered_snapshot_bytes(1000, "b:1", ("c:1", "a:1")) == \
+        raft_node.staggered_snapshot_bytes(1000, "b:1", ("a:1", "c:1")) == 1125
+    assert raft_node.staggered_snapshot_bytes(1000, "a:1", ()) == 1000  # a single node
