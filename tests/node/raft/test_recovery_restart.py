@@ -13,7 +13,7 @@ def test_follower_restarts_do_not_depose_the_leader(tmp_path: Path) -> None:
     it hears from the leader; it must not count that time against its election timer
     (PySyncObj has no PreVote: a needless election bumps the term and deposes the leader).
     Short election timeouts and a long journal to replay (no snapshot) make the race
-    likely, not certain: without replication.py's postponement this failed in about one
+    likely, not certain: without syncobj.py's postponement this failed in about one
     run in three here (and one restart in three with 1.3M readings at 1-2 s timeouts)."""
     cluster = start_cluster(tmp_path, extra_args=("--election-timeout", "0.35-0.7",
                                                   "--snapshot-entries", "100000"))

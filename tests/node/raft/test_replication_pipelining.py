@@ -1,5 +1,5 @@
 """Entries in flight are sent once: an acknowledgement must not rewind a follower's next index
-(replication.py, _ReplicatedLog._SyncObj__onMessageReceived)."""
+(node/raft/syncobj.py, ReplicatedLog._SyncObj__onMessageReceived)."""
 
 from __future__ import annotations
 
