@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from pysyncobj import SERIALIZER_STATE
@@ -12,6 +11,7 @@ from lithair_node.lab.local_cluster import free_ports
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft.replication import RaftNode
+from lithair_node.polling import wait_until
 from tests.machine.state_helpers import ingest_entry
 
 
@@ -26,10 +26,7 @@ def _start(data_dir: Path, port: int) -> RaftNode:
 
 
 def _wait(condition, what: str, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+    wait_until(condition, timeout_s, period_s=0.01, what=what)
 
 
 def _write(node: RaftNode, batch: int) -> None:
