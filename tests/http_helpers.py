@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+
+from lithair_node.polling import wait_until
 
 
 @dataclass
@@ -75,11 +76,5 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def wait_for(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
-    """Poll `predicate` (every 50 ms) until it returns something true, and return that;
-    TimeoutError naming `what` if it never does."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} (after {timeout_s:g} s)")
+    """polling.wait_until with the tests' default timeout (30 s)."""
+    return wait_until(predicate, timeout_s, what=what)

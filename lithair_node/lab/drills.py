@@ -20,6 +20,7 @@ from lithair_node.client.inject import BackgroundInjector
 from lithair_node.lab.history import History, check_history, checkable_batches
 from lithair_node.lab.leader_watch import LeaderWatch
 from lithair_node.lab.local_cluster import LocalCluster
+from lithair_node.polling import wait_until
 
 
 @dataclass
@@ -91,15 +92,18 @@ class Drill:
     def wait_acked(self, count: int, timeout_s: float = 30.0) -> None:
         """Poll until the history holds `count` more acked batches than now."""
         target = self.history.count("acked") + count
-        deadline = time.monotonic() + timeout_s
-        while self.history.count("acked") < target:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {count} batches acked in {timeout_s} s: "
-                                   f"{self.history.summary()}")
+
+        def acked() -> bool:
             if not self.load.running:
                 self.load.stop()  # raises the injector's error
                 raise RuntimeError("the load stopped early")
-            time.sleep(0.01)
+            return self.history.count("acked") >= target
+
+        try:
+            wait_until(acked, timeout_s, period_s=0.01)
+        except TimeoutError:
+            raise TimeoutError(f"fewer than {count} batches acked in {timeout_s} s: "
+                               f"{self.history.summary()}") from None
 
     def kill_leader(self, timeout_s: float = 30.0, restart: bool = True) -> FailoverRound:
         """kill -9 the leader every node agrees on; time the new leader and the first ack of
@@ -119,11 +123,8 @@ class Drill:
         first = self.watch.first_event(
             lambda e: e.role == "leader" and (e.term or 0) > old_term, kill_at)
         current.new_leader_at = first.at if first is not None else elected.at
-        deadline = time.monotonic() + timeout_s
-        while (ack := self.history.first_ack_after(kill_at, old_term + 1)) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no write acked in a new term {timeout_s} s after the kill")
-            time.sleep(0.005)
+        ack = wait_until(lambda: self.history.first_ack_after(kill_at, old_term + 1), timeout_s,
+                         period_s=0.005, what="a write acked in a new term after the kill")
         current.first_ack_at = ack.finished
         if restart:
             cluster.start_node(index)

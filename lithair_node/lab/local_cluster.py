@@ -13,13 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lithair_node.polling import wait_until
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,16 @@ def _wait_stopped(pid: int, timeout_s: float = 5.0) -> None:
     """Poll /proc until every thread of `pid` is in the stopped state (Linux; elsewhere, or
     if the process is gone, return at once)."""
     tasks = Path(f"/proc/{pid}/task")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def stopped() -> bool:
         try:
             states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
                       for task in tasks.iterdir()]
         except OSError:
-            return
-        if all(state in ("T", "t") for state in states):
-            return
-        time.sleep(0.001)
-    raise TimeoutError(f"process {pid} did not stop within {timeout_s} s")
+            return True
+        return all(state in ("T", "t") for state in states)
+
+    wait_until(stopped, timeout_s, period_s=0.001, what=f"process {pid} stopped")
 
 
 @dataclass
@@ -254,9 +254,9 @@ class LocalCluster:
         wanted = list(indexes) if indexes is not None else [
             i for i in range(self.nodes) if self.is_running(i)
         ]
-        deadline = time.monotonic() + timeout_s
         last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             for index in wanted:
                 process = self.processes.get(index)
                 if process is not None and process.poll() is not None:
@@ -266,13 +266,15 @@ class LocalCluster:
                     )
             answers = {i: http_json(f"{self.specs[i].url}/readyz") for i in wanted}
             statuses = {i: self.status(i) for i in wanted}
-            last = {self.specs[i].node_id: (answers[i], statuses[i]) for i in wanted}
+            last.update({self.specs[i].node_id: (answers[i], statuses[i]) for i in wanted})
             leaders = {s["leader"]["raft_address"] for s in statuses.values()
                        if s and s.get("leader")}
-            if all(code == 200 for code, _ in answers.values()) and len(leaders) == 1:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"cluster not ready after {timeout_s} s: {last}")
+            return all(code == 200 for code, _ in answers.values()) and len(leaders) == 1
+
+        try:
+            wait_until(ready, timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"cluster not ready after {timeout_s} s: {last}") from None
 
     def wait_converged(
         self, timeout_s: float = 30.0, indexes: Sequence[int] | None = None
@@ -281,14 +283,18 @@ class LocalCluster:
         wanted = list(indexes) if indexes is not None else [
             i for i in range(self.nodes) if self.is_running(i)
         ]
-        deadline = time.monotonic() + timeout_s
         stats: list[Any] = []
-        while time.monotonic() < deadline:
-            stats = [self.stats(i) for i in wanted]
+
+        def converged() -> list[dict[str, Any]] | None:
+            stats[:] = [self.stats(i) for i in wanted]
             if all(stats) and len({(s["applied_index"], s["state_digest"]) for s in stats}) == 1:
-                return stats
-            time.sleep(0.05)
-        raise TimeoutError(f"nodes did not converge in {timeout_s} s: {stats}")
+                return list(stats)
+            return None
+
+        try:
+            return wait_until(converged, timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"nodes did not converge in {timeout_s} s: {stats}") from None
 
     def log_tail(self, index: int, lines: int = 40) -> str:
         path = self.specs[index].data_dir / "node.log"

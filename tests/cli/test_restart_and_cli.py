@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
 import sys
-import time
 
 from lithair_node.lab.local_cluster import LocalCluster, free_ports, http_json
+from lithair_node.polling import wait_until
 from tests.http_helpers import post_json, stats, wait_for
 
 
@@ -160,15 +161,18 @@ def test_a_restarted_node_serves_reads_only_once_caught_up(fresh_cluster: LocalC
     cluster.start_node(follower)
     url = cluster.urls[follower]
     answers = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def served() -> bool:
         code, body = http_json(f"{url}/api/v1/stats")
         answers.append(code)
         if code == 200:
             # The first answer it gives already includes what it held and what it missed.
             assert body["total_readings"] == seen + 50
-            break
+            return True
         if code == 503:
             assert body["error"]["code"] in ("starting", "no_leader"), body
-        time.sleep(0.02)
+        return False
+
+    with contextlib.suppress(TimeoutError):  # the assertion below says what it answered
+        wait_until(served, 60, period_s=0.02)
     assert answers[-1] == 200

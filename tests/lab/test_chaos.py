@@ -9,16 +9,19 @@ The long run has its own command: `python scripts/chaos.py --seed N --faults 20 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import socket
 import threading
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lithair_node.lab.chaos import ChaosOptions, run_chaos, summary_lines
 from lithair_node.lab.chaos import plan as kinds
 from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.polling import wait_until
 from tests.http_helpers import post_json
 
 SEED = 6  # draws: pause the leader, kill a follower, kill the leader, isolate the leader,
@@ -93,6 +96,11 @@ def _write_until(url: str, stop: threading.Event, run: str) -> None:
         number += 1
 
 
+def _applied_at_least(cluster: LocalCluster, index: int, count: int) -> dict[str, Any] | None:
+    stats = cluster.stats(index)
+    return stats if stats is not None and stats["applied_index"] >= count else None
+
+
 def _crash_all_right_after_writes(cluster: LocalCluster) -> list[dict]:
     """Write without pause, read every node's stats, kill -9 every node at once. Returns the
     reads, once every node's persisted commit index is behind what it served (the meta file
@@ -107,10 +115,8 @@ def _crash_all_right_after_writes(cluster: LocalCluster) -> list[dict]:
                                   daemon=True)
         writer.start()
         cluster.wait_ready()
-        deadline = time.monotonic() + 30
-        while (stats := cluster.stats(leader)) is None or stats["applied_index"] < 150 * (attempt + 1):
-            assert time.monotonic() < deadline, stats
-            time.sleep(0.05)
+        wait_until(functools.partial(_applied_at_least, cluster, leader, 150 * (attempt + 1)), 30,
+                   what=f"{150 * (attempt + 1)} entries applied on the leader")
         served = [cluster.stats(i) for i in range(cluster.nodes)]
         for index in range(cluster.nodes):
             cluster.kill_node(index)
@@ -152,10 +158,8 @@ def test_reads_never_go_back_after_a_crash_of_the_whole_cluster(tmp_path: Path) 
         cluster.start()
         try:
             cluster.wait_ready(timeout_s=60)
-            deadline = time.monotonic() + 30
-            while not all(len(r) >= 20 for r in reads.values()):
-                assert time.monotonic() < deadline, {i: len(r) for i, r in reads.items()}
-                time.sleep(0.01)
+            wait_until(lambda: all(len(r) >= 20 for r in reads.values()), 30, period_s=0.01,
+                       what="20 reads from every node")
         finally:
             done.set()
             for poller in pollers:
@@ -182,10 +186,9 @@ def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(tmp_path: Path) -
             sock.sendall(b"POST /api/v1/batches HTTP/1.1\r\nHost: x\r\n"
                          b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
                          b'{"readings": [')
-        deadline = time.monotonic() + 10
         log_path = spec.data_dir / "node.log"
-        while "closed" not in log_path.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with contextlib.suppress(TimeoutError):  # the assertions below show the log
+            wait_until(lambda: "closed" in log_path.read_text(), 10)
         log = log_path.read_text()
         assert "unhandled error" not in log and "Traceback" not in log, log
         assert "closed the connection" in log, log

@@ -11,13 +11,13 @@ so a wrong peer list, port, env var name or healthcheck in the compose file fail
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ import pytest
 import yaml
 
 from lithair_node.lab.local_cluster import free_ports, http_json
-from tests.http_helpers import post_json
+from lithair_node.polling import wait_until
+from tests.http_helpers import Answer, post_json
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.cluster.yml"
@@ -141,16 +142,17 @@ class LocalCompose:
         return done.returncode == 0
 
     def wait_healthy(self, services: tuple[str, ...] = SERVICES, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
         pending = list(services)
-        while pending:
+
+        def all_healthy() -> bool:
             for service in list(pending):
                 process = self.processes[service]
                 assert process.poll() is None, (self.base / f"{service}.log").read_text()
                 if self.healthy(service):
                     pending.remove(service)
-            assert time.monotonic() < deadline, f"not healthy: {pending}"
-            time.sleep(0.1)
+            return not pending
+
+        wait_until(all_healthy, timeout_s, period_s=0.1, what=f"healthy: {' '.join(services)}")
 
     def kill(self, service: str) -> None:  # what `docker compose kill` sends
         process = self.processes[service]
@@ -183,13 +185,16 @@ def _stats(url: str) -> dict[str, Any]:
 
 
 def _wait_total(urls: list[str], total: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        answers = [http_json(f"{u}/api/v1/stats") for u in urls]
-        if all(code == 200 and body["total_readings"] == total for code, body in answers):
-            return
-        assert time.monotonic() < deadline, answers
-        time.sleep(0.1)
+    answers: list[Any] = []
+
+    def all_hold_the_total() -> bool:
+        answers[:] = [http_json(f"{u}/api/v1/stats") for u in urls]
+        return all(code == 200 and body["total_readings"] == total for code, body in answers)
+
+    try:
+        wait_until(all_hold_the_total, timeout_s, period_s=0.1)
+    except TimeoutError:
+        raise AssertionError(answers) from None
 
 
 def test_compose_services_form_a_cluster_and_survive_the_fault_drill(
@@ -219,14 +224,17 @@ def test_compose_services_form_a_cluster_and_survive_the_fault_drill(
 
     # The README's fault drill: kill node1, write, start node1, everything is back.
     compose.kill("node1")
-    deadline = time.monotonic() + 30
-    while True:
-        answer = post_json(urls[1], {"readings": [
+    answers: list[Answer] = []
+
+    def accepted() -> bool:
+        answers.append(post_json(urls[1], {"readings": [
             {"sensor_id": "drill", "timestamp": 100 + i, "temperature": 1.0} for i in range(10)]},
-            key="drill-100")
-        if answer.status == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+            key="drill-100"))
+        return answers[-1].status == 200
+
+    with contextlib.suppress(TimeoutError):  # the assertion below shows the last answer
+        wait_until(accepted, 30, period_s=0.1)
+    answer = answers[-1]
     assert answer.status == 200, answer
     compose.start("node1")
     compose.wait_healthy(("node1",))

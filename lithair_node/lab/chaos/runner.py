@@ -18,26 +18,26 @@ One run:
 from __future__ import annotations
 
 import contextlib
-import functools
-import signal
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lithair_node.client.cluster_client import ACKED, ClusterClient
 from lithair_node.client.inject import BackgroundInjector
 from lithair_node.lab.chaos import plan as kinds
-from lithair_node.lab.chaos.checks import acked_term_problems, integrity_counts
-from lithair_node.lab.chaos.observe import ReadWatch, election_safety, leaderless_intervals, overlap_s
+from lithair_node.lab.chaos.faults import ClusterFaults
+from lithair_node.lab.chaos.observe import ReadWatch
 from lithair_node.lab.chaos.plan import PlannedFault, plan_faults
-from lithair_node.lab.history import BatchRecord, History, check_history, checkable_batches
+from lithair_node.lab.chaos.report import FaultRecord, run_result
+from lithair_node.lab.history import History, checkable_batches
 from lithair_node.lab.leader_watch import LeaderWatch
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.lab.netlab import NetworkLab
+from lithair_node.polling import wait_until
 
 NAMESPACES = ("network namespaces: one per node (ip netns), veth pairs on one bridge; a link "
               "is cut with blackhole routes inside both namespaces; the host (clients, "
@@ -60,43 +60,6 @@ class ChaosOptions:
     extra_args: tuple[str, ...] = ()  # for every `lithair serve`
 
 
-@dataclass
-class FaultRecord:
-    planned: PlannedFault
-    targets: list[str] = field(default_factory=list)  # node ids
-    detail: str = ""
-    leader_before: str | None = None
-    term_before: int | None = None
-    started: float | None = None  # time.monotonic()
-    started_wall: str | None = None
-    healed: float | None = None
-    recovered: float | None = None
-    leaders_during: list[tuple[str, int]] = field(default_factory=list)
-    leaderless_s: float = 0.0
-    error: str | None = None
-
-    def as_dict(self, origin: float) -> dict[str, Any]:
-        def rel(value: float | None) -> float | None:
-            return None if value is None else round(value - origin, 3)
-
-        return {
-            **self.planned.as_dict(),
-            "targets": self.targets,
-            "detail": self.detail,
-            "leader_before": self.leader_before,
-            "term_before": self.term_before,
-            "started_at_s": rel(self.started),
-            "started_at": self.started_wall,
-            "healed_at_s": rel(self.healed),
-            "recovered_at_s": rel(self.recovered),
-            "recovery_s": None if self.recovered is None or self.healed is None
-            else round(self.recovered - self.healed, 3),
-            "leaders_during": [list(x) for x in self.leaders_during],
-            "leaderless_s": round(self.leaderless_s, 3),
-            "error": self.error,
-        }
-
-
 class ChaosRun:
     def __init__(self, cluster: LocalCluster, plan: list[PlannedFault], options: ChaosOptions,
                  lab: NetworkLab | None, log: Callable[[str], None]) -> None:
@@ -113,7 +76,7 @@ class ChaosRun:
         self.writers: list[BackgroundInjector] = []
         self.faults: list[FaultRecord] = []
         self.problems: list[str] = []
-        self._paused: set[int] = set()
+        self.fault_kit = ClusterFaults(cluster, lab)
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -147,7 +110,7 @@ class ChaosRun:
                  f"{self.history.count(ACKED)} batches acked so far")
         try:
             for planned in self.plan:
-                self._idle_until(planned.at_s)
+                self._load_until(self.origin + planned.at_s)
                 try:
                     record = self._apply(planned)
                 except TimeoutError as exc:  # no agreed leader to aim the fault at
@@ -157,136 +120,67 @@ class ChaosRun:
                     self.problems.append(f"fault {planned.number} ({planned.kind}): {record.error}")
                     break  # the cluster did not recover: check what it holds now
         finally:
-            self._release_everything()
+            self.fault_kit.release_everything()
         if not self.problems:
-            self._idle_until(options.duration_s)
+            self._load_until(self.origin + options.duration_s)
         load_stopped = self._stop_writers()
         self.log(f"+{self._now():7.2f}s  load stopped; waiting for every node to converge")
         converged = self._converge()
         assert self.reads is not None
         self.reads.stop()
         self.watch.stop()
-        return self._results(load_stopped, converged)
+        return run_result(self, load_stopped, converged)
 
     def _now(self) -> float:
         return time.monotonic() - self.origin
 
-    def _writers_alive(self) -> None:
+    def _writer_stopped(self) -> bool:
+        """False while every writer runs; raises the error of one that stopped (RuntimeError
+        if it had none), which ends any wait on it."""
         for writer in self.writers:
             if not writer.running:
                 writer.stop()  # raises the writer's error, if it had one
                 raise RuntimeError("a writer stopped early")
+        return False
 
-    def _idle_until(self, at_s: float) -> None:
-        """The gap the schedule leaves between faults (the load keeps running)."""
-        while self._now() < at_s:
-            self._writers_alive()
-            time.sleep(min(0.1, max(0.0, at_s - self._now())))
-
-    def _hold(self, seconds: float) -> None:
-        """The fault's own duration, from the seeded schedule."""
-        end = time.monotonic() + seconds
-        while (remaining := end - time.monotonic()) > 0:
-            self._writers_alive()
-            time.sleep(min(0.1, remaining))
+    def _load_until(self, end: float) -> None:
+        """Let the load run until time.monotonic() reaches `end` (the gap the schedule
+        leaves between faults, or a fault's hold), watching that no writer stops."""
+        remaining = end - time.monotonic()
+        if remaining > 0:
+            with contextlib.suppress(TimeoutError):  # `end` reached: no writer stopped
+                wait_until(self._writer_stopped, remaining, period_s=0.1)
 
     def _wait_acked(self, count: int, timeout_s: float) -> None:
         target = self.history.count(ACKED) + count
-        deadline = time.monotonic() + timeout_s
-        while self.history.count(ACKED) < target:
-            self._writers_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no write acked within {timeout_s} s")
-            time.sleep(0.05)
+
+        def acked() -> bool:
+            return not self._writer_stopped() and self.history.count(ACKED) >= target
+
+        wait_until(acked, timeout_s, what=f"{count} more write(s) acked")
 
     # -- faults ----------------------------------------------------------------------------
 
     def _apply(self, planned: PlannedFault) -> FaultRecord:
-        cluster, nodes = self.cluster, self.cluster.nodes
         record = FaultRecord(planned)
         self.faults.append(record)
         leader_event = self.watch.wait_leader(self.options.recovery_timeout_s)
-        leader = cluster.urls.index(leader_event.node)
-        followers = [i for i in range(nodes) if i != leader]
         record.leader_before, record.term_before = leader_event.node_id, leader_event.term
-
-        def choose(candidates: list[int]) -> int:
-            return candidates[min(int(planned.pick * len(candidates)), len(candidates) - 1)]
-
-        def ids(indexes: list[int]) -> list[str]:
-            return [cluster.specs[i].node_id for i in indexes]
-
-        kind = planned.kind
-        start: Callable[[], None]
-        undo: Callable[[], None]
-        if kind in kinds.KILLS or kind in kinds.PAUSES:
-            role = kind.split("_")[1]
-            target = (leader if role == "leader" else choose(followers) if role == "follower"
-                      else choose(list(range(nodes))))
-            record.targets = ids([target])
-            record.detail = f"{'leader' if target == leader else 'follower'}"
-            if kind in kinds.KILLS:
-                start = functools.partial(cluster.kill_node, target)
-                undo = functools.partial(cluster.start_node, target)
-            else:
-                start = functools.partial(self._pause, target)
-                undo = functools.partial(self._resume, target)
-        elif kind in (kinds.ISOLATE_LEADER, kinds.ISOLATE_FOLLOWER):
-            assert self.lab is not None
-            target = leader if kind == kinds.ISOLATE_LEADER else choose(followers)
-            record.targets = ids([target])
-            rest = ids([i for i in range(nodes) if i != target])
-            record.detail = f"{ids([target])[0]} | {' '.join(rest)}"
-            start = functools.partial(self.lab.isolate, target)
-            undo = self.lab.heal
-        elif kind == kinds.BRIDGE:
-            assert self.lab is not None
-            follower = choose(followers)
-            record.targets = ids([leader, follower])
-            record.detail = (f"link {ids([leader])[0]} <-> {ids([follower])[0]} cut; "
-                             f"{', '.join(ids([i for i in followers if i != follower]))} sees both")
-            start = functools.partial(self.lab.partition, [leader], [follower])
-            undo = self.lab.heal
-        elif kind == kinds.RESTART_CLUSTER:
-            crash = planned.pick < 0.5
-            record.targets = ids(list(range(nodes)))
-            record.detail = "kill -9 of every node" if crash else "SIGTERM to every node"
-            start = functools.partial(self._stop_all, crash)
-            undo = cluster.start
-        else:
-            raise ValueError(f"unknown fault {kind}")
+        fault = self.fault_kit.prepare(planned, self.cluster.urls.index(leader_event.node))
+        record.targets, record.detail = fault.targets, fault.detail
         record.started = time.monotonic()
         record.started_wall = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        self.log(f"+{self._now():7.2f}s  fault {planned.number}/{len(self.plan)}: {kind} "
+        self.log(f"+{self._now():7.2f}s  fault {planned.number}/{len(self.plan)}: {planned.kind} "
                  f"{' '.join(record.targets)} ({record.detail}) for {planned.hold_s:.2f} s; "
                  f"leader was {record.leader_before} (term {record.term_before})")
         try:
-            start()
-            self._hold(planned.hold_s)
+            fault.start()
+            self._load_until(time.monotonic() + planned.hold_s)
         finally:
-            undo()
+            fault.undo()
             record.healed = time.monotonic()
         self._recover(record)
         return record
-
-    def _pause(self, index: int) -> None:
-        self._paused.add(index)
-        self.cluster.signal_node(index, signal.SIGSTOP)
-
-    def _resume(self, index: int) -> None:
-        self.cluster.signal_node(index, signal.SIGCONT)
-        self._paused.discard(index)
-
-    def _stop_all(self, crash: bool) -> None:
-        cluster = self.cluster
-        if crash:
-            for index in range(cluster.nodes):
-                cluster.kill_node(index)
-            return
-        for index in range(cluster.nodes):
-            cluster.signal_node(index, signal.SIGTERM)
-        for index in range(cluster.nodes):
-            cluster.stop_node(index)
 
     def _recover(self, record: FaultRecord) -> None:
         """Every node ready and following one leader, and a write acked since the fault was
@@ -310,16 +204,6 @@ class ChaosRun:
                  f"the fault ended; leaders seen meanwhile: "
                  f"{', '.join(f'{n}@{t}' for n, t in record.leaders_during) or '-'}")
 
-    def _release_everything(self) -> None:
-        """Whatever happened: links healed, paused nodes continued, stopped nodes started."""
-        if self.lab is not None:
-            self.lab.heal()
-        for index in list(self._paused):
-            self._resume(index)
-        for index in range(self.cluster.nodes):
-            if not self.cluster.is_running(index):
-                self.cluster.start_node(index)
-
     # -- the end ---------------------------------------------------------------------------
 
     def _stop_writers(self) -> float:
@@ -338,81 +222,11 @@ class ChaosRun:
             return False
         return True
 
-    def _results(self, load_stopped: float, converged: bool) -> dict[str, Any]:
-        records = self.history.snapshot()
-        report = check_history(self.cluster.urls, records)
-        counts = integrity_counts(report, records)
-        intervals = leaderless_intervals(self.watch.events, self.cluster.nodes, self.origin,
-                                         load_stopped)
-        for record in self.faults:
-            if record.started is not None:
-                record.leaderless_s = overlap_s(intervals, record.started,
-                                                record.recovered or load_stopped)
-        leaders_by_term, election_problems = election_safety(self.watch.events)
-        terms = acked_term_problems(records)
-        assert self.reads is not None
-        reads = {url: track.as_dict() for url, track in self.reads.tracks.items()}
-        problems = list(self.problems) + list(report.problems) + election_problems
-        if terms["index_term_conflicts"]:
-            problems.append(f"acks name different terms for one raft index: "
-                            f"{terms['index_term_conflicts'][:5]}")
-        if terms["term_inversions"]:
-            problems.append(f"acked terms go down along the log: {terms['term_inversions'][:5]}")
-        for url, track in reads.items():
-            if track["went_backwards"]:
-                problems.append(f"{url}: reads went backwards {track['went_backwards']} times, "
-                                f"e.g. {track['violations'][:2]}")
-        applied = [record.planned.kind for record in self.faults if record.started is not None]
-        durations = [b - a for a, b in intervals]
-        return {
-            "ok": not problems,
-            "problems": problems,
-            "run_id": self.run_id,
-            "load_s": round(load_stopped - self.origin, 3),
-            "faults_applied": len(applied),
-            "fault_kinds": sorted(set(applied)),
-            "faults": [record.as_dict(self.origin) for record in self.faults],
-            "writes": self.history.summary(),
-            **counts,
-            "converged": converged,
-            "leaderless": {
-                "max_s": round(max(durations, default=0.0), 3),
-                "total_s": round(sum(durations), 3),
-                "intervals": [[round(a - self.origin, 3), round(b - self.origin, 3)]
-                              for a, b in intervals],
-                "how": "no node leading with a majority following it in its term, as seen by "
-                       "polling every node's /api/v1/cluster/status every 50 ms",
-            },
-            "elections": {"leaders_by_term": {str(t): ids for t, ids in leaders_by_term.items()},
-                          "one_leader_per_term": not election_problems},
-            "acked_terms": terms,
-            "reads": reads,
-            "integrity": report.as_dict(),
-            "integrity_table": report.table(),
-            "uncertain_batches": _uncertain(records, self.origin),
-        }
-
-
-def _uncertain(records: list[BatchRecord], origin: float, limit: int = 100) -> list[dict[str, Any]]:
-    """The batches that did not end acked at once: the interesting part of the history."""
-    chosen = [r for r in records if r.status != ACKED or r.result.had_uncertain_attempt]
-    return [{
-        "key": r.result.key,
-        "sensor": r.probe.sensor_id,
-        "status": r.status,
-        "resolution": r.result.resolution,
-        "sent_at_s": round(r.result.started - origin, 3),
-        "node": r.result.node,
-        "raft_index": (r.result.response or {}).get("raft_index"),
-        "raft_term": (r.result.response or {}).get("raft_term"),
-        "attempts": r.result.history,
-    } for r in chosen[:limit]]
-
 
 def run_chaos(options: ChaosOptions, base_dir: Path,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Set up (namespaces when possible), run, check, tear everything down. Returns the
-    result (see ChaosRun._results) with the plan and how partitions were made."""
+    result (see report.run_result) with the plan and how partitions were made."""
     available = NetworkLab.available()
     use_network = available if options.network is None else options.network
     if use_network and not available:
@@ -450,7 +264,7 @@ def run_chaos(options: ChaosOptions, base_dir: Path,
             raise
         finally:
             with contextlib.suppress(Exception):
-                run._release_everything()
+                run.fault_kit.release_everything()
             cluster.stop()
         if not result["ok"]:
             result["node_logs"] = {spec.node_id: cluster.log_tail(i, 60)
@@ -468,51 +282,3 @@ def run_chaos(options: ChaosOptions, base_dir: Path,
         "plan": [p.as_dict() for p in plan],
         **result,
     }
-
-
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    """A human summary of run_chaos's result."""
-    writes = result["writes"]
-    lines = [
-        f"seed {result['seed']}: {result['faults_applied']} faults applied over "
-        f"{result['load_s']:.0f} s of load",
-        f"partitions: {result['partition_mechanism']}",
-        f"{'#':>3} {'start':>8} {'kind':17} {'targets':17} {'hold':>6} {'recovery':>9} "
-        f"{'no leader':>9}  leaders during",
-    ]
-    for fault in result["faults"]:
-        recovery = fault["recovery_s"]
-        lines.append(
-            f"{fault['number']:>3} {fault['started_at_s'] or 0:>7.1f}s {fault['kind']:17} "
-            f"{','.join(fault['targets']):17} {fault['hold_s']:>5.1f}s "
-            f"{'-' if recovery is None else f'{recovery:.1f}s':>9} {fault['leaderless_s']:>8.1f}s  "
-            f"{' '.join(f'{n}@{t}' for n, t in fault['leaders_during']) or '-'}"
-            + (f"  ERROR {fault['error']}" if fault["error"] else ""))
-    reads = result["reads"]
-    divergent = f" {result['divergent_nodes']}" if result["divergent_nodes"] else ""
-    lines += [
-        f"writes: {writes['batches']} batches ({writes['readings_acked']:,} readings acked): "
-        f"{writes['acked']} acked, {writes['failed']} failed, {writes['unknown']} unknown; "
-        f"{writes['with_uncertain_attempt']} had an uncertain attempt, resolved as "
-        f"{writes['resolutions']}",
-        f"lost {result['lost']}, duplicated {result['duplicated']} "
-        f"(duplicate readings {result['duplicate_readings']}), divergent nodes "
-        f"{len(result['divergent_nodes'])}{divergent}, "
-        f"failed but stored {result['failed_but_present']}, unknown stored "
-        f"{result['unknown_present']} of {result['unknown']}",
-        f"time without a leader: max {result['leaderless']['max_s']:.2f} s, total "
-        f"{result['leaderless']['total_s']:.2f} s; one leader per term: "
-        f"{'yes' if result['elections']['one_leader_per_term'] else 'NO'} "
-        f"(terms {min(map(int, result['elections']['leaders_by_term']), default=0)}.."
-        f"{max(map(int, result['elections']['leaders_by_term']), default=0)})",
-        f"acked entries: {result['acked_terms']['acked_entries']} raft indexes, "
-        f"{len(result['acked_terms']['index_term_conflicts'])} with two terms, "
-        f"{len(result['acked_terms']['term_inversions'])} term inversions",
-        "reads: " + "; ".join(
-            f"{url.split('//')[-1]} {r['reads']} reads, {r['starting_503']} starting, "
-            f"{'never backwards' if not r['went_backwards'] else str(r['went_backwards']) + ' BACKWARDS'}"
-            for url, r in reads.items()),
-        result["integrity_table"],
-        "RESULT: " + ("OK" if result["ok"] else "FAILED\n  " + "\n  ".join(result["problems"])),
-    ]
-    return lines

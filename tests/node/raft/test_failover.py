@@ -3,6 +3,7 @@ waits longer than the configured timeout. Real processes, real signals."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import uuid
@@ -16,8 +17,9 @@ from lithair_node.lab.drills import Drill
 from lithair_node.lab.history import BatchRecord, check_history, checkable_batches, probe_of
 from lithair_node.lab.leader_watch import LeaderWatch
 from lithair_node.lab.local_cluster import LocalCluster
+from lithair_node.polling import wait_until
 from tests.cluster_fixtures import start_cluster
-from tests.http_helpers import post_json
+from tests.http_helpers import Answer, post_json
 
 COMMIT_TIMEOUT_S = 2.0
 FALLBACK_S = 3.0
@@ -58,13 +60,16 @@ def test_retry_of_a_batch_committed_before_the_leader_died_is_a_duplicate(
     cluster.wait_converged()
     cluster.kill_node(leader)
     survivor = cluster.urls[(leader + 1) % 3]
-    deadline = time.monotonic() + 30
-    while True:  # the same key, to another node, while (and after) a new leader is elected
+
+    # The same key, to another node, while (and after) a new leader is elected.
+    def retried() -> Answer | None:
         again = post_json(survivor, {"readings": batch}, key=key, timeout_s=15)
-        if again.status == 200 or time.monotonic() > deadline:
-            break
+        if again.status == 200:
+            return again
         assert again.status == 503, again
-        time.sleep(0.05)
+        return None
+
+    again = wait_until(retried, 30, what="the retry answered 200")
     assert again.status == 200, again
     assert again.body["duplicate_batch"] is True
     assert (again.body["raft_index"], again.body["accepted"]) == (first.body["raft_index"], 20)
@@ -113,8 +118,8 @@ def test_stopped_leader_never_leaves_a_write_hanging(tight_cluster: LocalCluster
     cluster.signal_node(leader, signal.SIGSTOP)
     try:
         acked_by = set()
-        deadline = time.monotonic() + 30
-        while acked_by != set(others) and time.monotonic() < deadline:
+
+        def acked_by_the_others() -> bool:
             for index in others:
                 elapsed, record = _timed_post(cluster.urls[index], next(batches),
                                               f"stop-{uuid.uuid4().hex}")
@@ -123,6 +128,10 @@ def test_stopped_leader_never_leaves_a_write_hanging(tight_cluster: LocalCluster
                 assert record.result.trail[0].status in (200, 503), record.result.trail
                 if record.status == ACKED:
                     acked_by.add(index)
+            return acked_by == set(others)
+
+        with contextlib.suppress(TimeoutError):  # the assertion below shows the last answers
+            wait_until(acked_by_the_others, 30, period_s=0)
         assert acked_by == set(others), [r.result.trail for r in records[-6:]]
         assert any(r.status != ACKED for r in records), "the stopped leader was not missed"
     finally:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from lithair_node.lab.drills import Drill
+from lithair_node.polling import wait_until
 from tests.cluster_fixtures import start_cluster
 
 
@@ -16,14 +16,10 @@ def test_pipelined_entries_are_not_resent_and_never_truncated(tmp_path: Path) ->
         leader = cluster.leader_index()
         assert leader is not None
         with Drill(cluster, batch_size=200, concurrency=8) as drill:
-            deadline = time.monotonic() + 90
-            avoided = 0
             # Under concurrent load acknowledgements arrive while later entries are in
             # flight; each one used to send those entries again.
-            while avoided == 0:
-                assert time.monotonic() < deadline, "no acknowledgement overtook a later send"
-                avoided = (cluster.status(leader) or {}).get("resends_avoided", 0)
-                time.sleep(0.1)
+            wait_until(lambda: (cluster.status(leader) or {}).get("resends_avoided", 0), 90,
+                       period_s=0.1, what="an acknowledgement overtaking a later send")
             drill.wait_acked(50)
         stats = cluster.wait_converged()
         assert len({s["state_digest"] for s in stats}) == 1

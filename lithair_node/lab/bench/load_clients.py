@@ -1,5 +1,6 @@
-"""Shared pieces of the benchmark scripts: request bodies, load-generating client processes,
-process CPU/RSS sampling, percentiles and the results file.
+"""The benchmarks' load: pre-encoded request bodies, client processes that send them (to
+Lithair or etcd) on a schedule, and the summary of what they measured (readings/s, latency
+percentiles).
 
 Client processes send pre-encoded bodies so that the load generator costs little next to the
 system under test: a body is a JSON template (made once from `lithair_node.client.sources`) whose
@@ -10,18 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import math
 import multiprocessing as mp
-import os
-import platform
-import socket
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -248,119 +241,3 @@ def summarise(results: list[dict[str, Any]], batch: int, window: tuple[float, fl
                        "max": round(float(window_lat.max()), 2) if window_lat.size else None},
         "errors": errors,
     }
-
-
-# -- processes ----------------------------------------------------------------------------
-
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its threads."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def rss_parts_mb(pid: int) -> dict[str, float]:
-    """Resident memory split into anonymous (heap, arrays) and file-backed pages (here: the
-    mmap'd Raft journal, which the kernel can drop and re-read) and shared memory."""
-    parts: dict[str, float] = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
-                name, kib = line.split()[:2]
-                parts[name[3:-1].lower()] = round(int(kib) / 1024, 1)
-    except OSError:
-        pass
-    return parts
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return float("nan")
-
-
-class CpuMeter:
-    """CPU% of a set of processes between start() and stop()."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self._t0 = 0.0
-        self._c0: dict[str, float] = {}
-
-    def start(self) -> None:
-        self._t0 = time.monotonic()
-        self._c0 = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-
-    def stop(self) -> dict[str, dict[str, float]]:
-        elapsed = time.monotonic() - self._t0
-        return {
-            name: {"cpu_pct": round(100 * (cpu_seconds(pid) - self._c0[name]) / elapsed, 1),
-                   "rss_mb": rss_mb(pid)}
-            for name, pid in self.pids.items()
-        }
-
-
-def machine_info() -> dict[str, Any]:
-    try:
-        model = next(line.split(":", 1)[1].strip()
-                     for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor()
-    return {
-        "host": socket.gethostname(),
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "python": platform.python_version(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def wait_until(predicate: Any, timeout_s: float, what: str, period_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(period_s)
-    raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def checkout_ref(repo: Path, ref: str) -> tuple[Path, str]:
-    """Extract the source tree of git `ref` into a temp dir (for a baseline run of the
-    nodes in the same invocation): (its path, the short commit hash). Caller removes it."""
-    tree = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
-    archive = subprocess.run(["git", "-C", str(repo), "archive", ref],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", ref],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    return tree, commit
-
-
-def code_env(tree: Path) -> dict[str, str]:
-    """Environment that makes `python -m lithair_node` run the code in `tree`."""
-    return {"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
-
-
-def write_results(out_dir: Path, name: str, payload: dict[str, Any]) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = out_dir / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    return path
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
