@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+
+from lithair_node.polling import wait_until
 
 
 @dataclass
@@ -75,11 +77,30 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def wait_for(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
-    """Poll `predicate` (every 50 ms) until it returns something true, and return that;
-    TimeoutError naming `what` if it never does."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} (after {timeout_s:g} s)")
+    """Poll `predicate` until it returns something true, and return that (wait_until with
+    the tests' default timeout)."""
+    return wait_until(predicate, timeout_s, what=what)
+
+
+def raw_exchange(port: int, payload: bytes, timeout_s: float = 15.0) -> list[Answer]:
+    """Send raw bytes on a new connection to 127.0.0.1:`port` and read until the node closes
+    it (it does after every error): each answer it sent, in order."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(payload)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return _split_answers(received)
+
+
+def _split_answers(stream: bytes) -> list[Answer]:
+    answers = []
+    while stream:
+        head, separator, stream = stream.partition(b"\r\n\r\n")
+        assert separator, f"an answer without the end of its headers: {head[:200]!r}"
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines)
+        length = int(headers.get("Content-Length", "0"))
+        body, stream = stream[:length], stream[length:]
+        answers.append(Answer(int(status_line.split(" ")[1]), _decode(body), headers))
+    return answers

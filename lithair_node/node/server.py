@@ -14,6 +14,7 @@ from aiohttp import web
 
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
+from lithair_node.node.http.protocol_errors import NodeRunner
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
 
-    runner = web.AppRunner(make_app(config), access_log=None, handle_signals=False,
+    runner = NodeRunner(make_app(config), access_log=None, handle_signals=False,
                         keepalive_timeout=config.idle_timeout_s)
     try:
         await runner.setup()
