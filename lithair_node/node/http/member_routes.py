@@ -34,6 +34,7 @@ LEADER_TRANSFER_WAIT_S = 10.0
 MAX_MEMBER_BODY_BYTES = 64 * 1024
 # The shared forwarding session does not decompress: an encoded body passes as it came.
 _PASSED_HEADERS = (api.RETRY_AFTER, "Content-Encoding")
+_CHANGE = "a membership change"
 
 
 def members_payload(node: NodeContext) -> dict[str, Any]:
@@ -54,9 +55,9 @@ async def get_members(request: web.Request) -> web.Response:
 
 async def post_member(request: web.Request) -> web.Response:
     node = node_of(request)
-    # Refused before the body is read: the change could not commit, or this node cannot
-    # forward it (no leader known, or it was forwarded here already).
-    leader = None if node.raft.status().is_leader else leader_target(request, "a membership change")
+    # A follower that cannot forward the change (no leader known, or the change was forwarded
+    # here already) refuses it before reading the body.
+    leader = None if node.raft.status().is_leader else leader_target(request, _CHANGE)
     raw = await read_raw(request, MAX_MEMBER_BODY_BYTES, node.config.body_timeout_s)
     body = decode_json(raw)
     address = body.get("raft_address") if isinstance(body, dict) else None
@@ -74,12 +75,12 @@ async def delete_member(request: web.Request) -> web.Response:
     address = request.match_info["raft_address"]
     _check_address(address)
     if not node.raft.status().is_leader:
-        return await _forward_to_leader(request, leader_target(request, "a membership change"))
+        return await _forward_to_leader(request, leader_target(request, _CHANGE))
     if address not in _member_addresses(node):
         raise Conflict(f"{address} is not a member", field="raft_address")
     if address == node.config.raft_address:
         await _hand_over_leadership(node)
-        return await _forward_to_leader(request, leader_target(request, "a membership change"))
+        return await _forward_to_leader(request, leader_target(request, _CHANGE))
     await _change(node, "remove", address)
     return json_response(members_payload(node))
 
