@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -76,5 +77,50 @@ def stats(url: str) -> dict[str, Any]:
 
 
 def wait_for(predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> Any:
-    """polling.wait_until with the tests' default timeout (30 s)."""
+    """Poll `predicate` until it returns something true, and return that (wait_until with
+    the tests' default timeout)."""
     return wait_until(predicate, timeout_s, what=what)
+
+
+def raw_exchange(port: int, payload: bytes, timeout_s: float = 15.0) -> list[Answer]:
+    """Send raw bytes on a new connection to 127.0.0.1:`port` and read until the node closes
+    it (it does after every error): each answer it sent, in order."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(payload)
+        stream = b""
+        while chunk := sock.recv(65536):
+            stream += chunk
+    answers = []
+    while stream:
+        parsed = _parse_answer(stream)
+        assert parsed is not None, f"a truncated answer: {stream[:200]!r}"
+        answer, stream = parsed
+        answers.append(answer)
+    return answers
+
+
+def first_answer(port: int, payload: bytes, timeout_s: float = 15.0) -> Answer:
+    """Send raw bytes (e.g. headers promising a body that never comes) and return the first
+    answer as soon as it is whole, without waiting for the node to close the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(payload)
+        stream = b""
+        while (parsed := _parse_answer(stream)) is None:
+            chunk = sock.recv(65536)
+            assert chunk, f"the node closed the connection without an answer: {stream!r}"
+            stream += chunk
+    return parsed[0]
+
+
+def _parse_answer(stream: bytes) -> tuple[Answer, bytes] | None:
+    """The first answer in `stream` and what follows it; None until it is whole."""
+    head, separator, rest = stream.partition(b"\r\n\r\n")
+    if not separator:
+        return None
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    length = int(headers.get("Content-Length", "0"))
+    if len(rest) < length:
+        return None
+    answer = Answer(int(status_line.split(" ")[1]), _decode(rest[:length]), headers)
+    return answer, rest[length:]

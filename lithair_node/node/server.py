@@ -1,4 +1,5 @@
-"""Run one node: the Raft replica on its thread, the HTTP API on the event loop."""
+"""Run one node: the HTTP API on the event loop, with the Raft replica (on its own thread)
+starting and stopping with the application."""
 
 from __future__ import annotations
 
@@ -11,12 +12,9 @@ import ssl
 
 from aiohttp import web
 
-from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
-from lithair_node.node.http.context import NodeContext
-from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
-from lithair_node.node.raft.raft_node import RaftNode
+from lithair_node.node.http.protocol_errors import NodeRunner
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +52,18 @@ def _tls_context(config: NodeConfig) -> ssl.SSLContext | None:
 
 
 async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> None:
+    """Serve `config` until `stop` is set (or SIGTERM/SIGINT). The application starts and stops
+    the node's parts itself (node/http/lifecycle.py)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
 
-    state = StateMachine()
-    raft = RaftNode(config, state)
-    # Binding blocks (PySyncObj retries for a few seconds): keep the loop free meanwhile.
-    await asyncio.to_thread(raft.start)
-    proposer = Proposer(
-        raft,
-        ProposerLimits(
-            max_entry_bytes=config.raft.append_batch_bytes // 2,
-            max_pending_readings=config.max_pending_readings,
-            max_queue_delay_s=config.max_queue_delay_s,
-            commit_timeout_s=config.commit_timeout_s,
-        ),
-    )
-    await proposer.start()
-    runner = web.AppRunner(make_app(NodeContext(config, state, raft, proposer)), access_log=None,
-                           handle_signals=False, keepalive_timeout=config.idle_timeout_s)
-    await runner.setup()
+    runner = NodeRunner(make_app(config), access_log=None, handle_signals=False,
+                        keepalive_timeout=config.idle_timeout_s)
     try:
+        await runner.setup()
         site = web.TCPSite(runner, config.http_host, config.http_port, backlog=1024,
                            reuse_address=True, ssl_context=_tls_context(config))
         await site.start()
@@ -89,5 +75,3 @@ async def run_node(config: NodeConfig, stop: asyncio.Event | None = None) -> Non
         log.info("node %s: stopping", config.node_id)
     finally:
         await runner.cleanup()
-        await proposer.stop()
-        await asyncio.to_thread(raft.stop)

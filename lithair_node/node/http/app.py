@@ -1,56 +1,62 @@
-"""The aiohttp application factory."""
+"""The aiohttp application factory: the route table, the middlewares, and what starts and
+stops with the application (lifecycle.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from lithair_node import api
+from lithair_node.node.config import NodeConfig
 from lithair_node.node.http import (
+    aggregate_routes,
+    anomaly_routes,
     cluster_routes,
-    consistent_reads,
+    export_routes,
     member_routes,
-    query_routes,
-    read_routes,
+    reading_routes,
+    sensor_routes,
+    stats_routes,
     write_routes,
 )
 from lithair_node.node.http.consistent_reads import consistent
-from lithair_node.node.http.context import NODE, NodeContext
+from lithair_node.node.http.lifecycle import forwarding_session, replica
 from lithair_node.node.http.middleware import OPEN, READ, WRITE, access, auth_middleware, error_middleware
+from lithair_node.node.http.selection import SENSOR_DIRECTORY
+from lithair_node.node.queries.sensors import SensorDirectory
 
-API = "/api/v1"
+# Every data read takes ?consistency=local|leader|linearizable.
+_READS = (
+    (api.STATS, stats_routes.get_stats),
+    (api.SENSORS, sensor_routes.get_sensors),
+    (api.SENSOR_LATEST, sensor_routes.get_sensor_latest),
+    (api.SENSOR_READINGS, reading_routes.get_readings),
+    (api.SENSOR_STATS, reading_routes.get_sensor_stats),
+    (api.LATEST, sensor_routes.get_latest),
+    (api.AGGREGATE, aggregate_routes.get_aggregate),
+    (api.LOCATIONS, sensor_routes.get_locations),
+    (api.ANOMALIES, anomaly_routes.get_anomalies),
+    (api.ANOMALY_SETTINGS, anomaly_routes.get_anomaly_settings),
+    (api.EXPORT, export_routes.get_export),
+)
 
 
-def make_app(node: NodeContext) -> web.Application:
+def make_app(config: NodeConfig) -> web.Application:
     # aiohttp refuses bigger bodies itself; our own check gives the JSON error first.
     app = web.Application(
-        client_max_size=node.config.max_body_bytes,
+        client_max_size=config.max_body_bytes,
         middlewares=[error_middleware, auth_middleware],
     )
-    app[NODE] = node
-    consistent_reads.setup(app, node)
-    query_routes.setup(app)
-    app.router.add_post(f"{API}/batches", access(WRITE, write_routes.post_batch))
-    # Every data read takes ?consistency=local|leader|linearizable.
-    reads = {
-        "/stats": read_routes.get_stats,
-        "/sensors": query_routes.get_sensors,
-        "/sensors/{sensor_id}/latest": query_routes.get_sensor_latest,
-        "/sensors/{sensor_id}/readings": query_routes.get_readings,
-        "/sensors/{sensor_id}/stats": query_routes.get_sensor_stats,
-        "/latest": query_routes.get_latest,
-        "/aggregate": query_routes.get_aggregate,
-        "/locations": query_routes.get_locations,
-        "/anomalies": query_routes.get_anomalies,
-        "/settings/anomalies": query_routes.get_anomaly_settings,
-        "/export": query_routes.get_export,
-    }
-    for path, handler in reads.items():
-        app.router.add_get(f"{API}{path}", access(READ, consistent(handler)))
-    app.router.add_put(f"{API}/settings/anomalies",
-                       access(WRITE, query_routes.put_anomaly_settings))
-    app.router.add_get(f"{API}/cluster/status", access(READ, cluster_routes.get_cluster_status))
-    app.router.add_get(f"{API}/members", access(READ, member_routes.get_members))
-    app.router.add_post(f"{API}/members", access(WRITE, member_routes.post_member))
-    app.router.add_delete(f"{API}/members/{{raft_address}}", access(WRITE, member_routes.delete_member))
-    app.router.add_get("/health", access(OPEN, cluster_routes.get_health))
-    app.router.add_get("/readyz", access(OPEN, cluster_routes.get_readyz))
+    app.cleanup_ctx.extend([replica(config), forwarding_session])
+    app[SENSOR_DIRECTORY] = SensorDirectory()
+    app.add_routes([
+        web.post(api.BATCHES, access(WRITE, write_routes.post_batch)),
+        *(web.get(path, access(READ, consistent(handler))) for path, handler in _READS),
+        web.put(api.ANOMALY_SETTINGS, access(WRITE, anomaly_routes.put_anomaly_settings)),
+        web.get(api.CLUSTER_STATUS, access(READ, cluster_routes.get_cluster_status)),
+        web.get(api.MEMBERS, access(READ, member_routes.get_members)),
+        web.post(api.MEMBERS, access(WRITE, member_routes.post_member)),
+        web.delete(api.MEMBER, access(WRITE, member_routes.delete_member)),
+        web.get(api.HEALTH, access(OPEN, cluster_routes.get_health)),
+        web.get(api.READYZ, access(OPEN, cluster_routes.get_readyz)),
+    ])
     return app

@@ -11,6 +11,7 @@ import msgpack
 import orjson
 from aiohttp import web
 
+from lithair_node import api
 from lithair_node.node.errors import (
     BadRequest,
     InvalidJson,
@@ -23,15 +24,15 @@ from lithair_node.node.errors import (
 
 log = logging.getLogger(__name__)
 
-JSON_TYPES = frozenset({"application/json"})
-MSGPACK_TYPES = frozenset({"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"})
+JSON_TYPES = frozenset({api.JSON_TYPE})
+MSGPACK_TYPES = frozenset({api.MSGPACK_TYPE, "application/x-msgpack", "application/vnd.msgpack"})
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
         status=status,
-        content_type="application/json",
+        content_type=api.JSON_TYPE,
         headers=headers,
     )
 
@@ -41,7 +42,7 @@ def error_response(error: LithairError) -> web.Response:
 
 
 async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> Any:
-    """Return the decoded body. Raises 408/413/415/400 as typed errors."""
+    """Return the decoded body (JSON or msgpack). Raises 408/413/415/400 as typed errors."""
     content_type = request.content_type
     if content_type not in JSON_TYPES and content_type not in MSGPACK_TYPES:
         raise UnsupportedMediaType(
@@ -49,6 +50,14 @@ async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> A
             "send application/json or application/msgpack",
             field="Content-Type",
         )
+    raw = await read_raw(request, max_bytes, timeout_s)
+    if content_type in JSON_TYPES:
+        return decode_json(raw)
+    return decode_msgpack(raw)
+
+
+async def read_raw(request: web.Request, max_bytes: int, timeout_s: float) -> bytes:
+    """The body's bytes, once all of them arrived within `timeout_s`. Raises 408/413/400."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the {max_bytes}-byte limit")
@@ -66,9 +75,7 @@ async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> A
         raise BadRequest("the connection closed before the whole body arrived") from None
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"body of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
-    if content_type in JSON_TYPES:
-        return decode_json(raw)
-    return decode_msgpack(raw)
+    return raw
 
 
 class NonStandardJson(InvalidJson):

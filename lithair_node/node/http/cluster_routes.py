@@ -9,7 +9,7 @@ from aiohttp import web
 
 from lithair_node.node.http.bodies import json_response
 from lithair_node.node.http.context import NodeContext, node_of
-from lithair_node.node.http.read_routes import resident_memory_bytes
+from lithair_node.node.http.stats_routes import resident_memory_bytes
 
 # A status sample older than this means the Raft thread is stuck.
 STALE_STATUS_S = 3.0

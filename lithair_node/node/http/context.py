@@ -1,14 +1,17 @@
-"""What every handler needs, stored once on the aiohttp application."""
+"""What every handler needs, stored once on the aiohttp application under web.AppKeys. They
+are made when the application starts and closed when it stops (lifecycle.py)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
+from lithair_node.node.consistency import ReadBarrier
 from lithair_node.node.ingest.proposer import Proposer
 from lithair_node.node.raft.raft_node import RaftNode
 
@@ -23,6 +26,8 @@ class NodeContext:
 
 
 NODE = web.AppKey("node", NodeContext)
+READ_BARRIER = web.AppKey("read_barrier", ReadBarrier)
+FORWARD_SESSION = web.AppKey("forward_session", aiohttp.ClientSession)
 
 
 def node_of(request: web.Request) -> NodeContext:

@@ -19,17 +19,22 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from lithair_node import api
 from lithair_node.node.config import ConfigError, parse_host_port
 from lithair_node.node.consistency import await_raft
-from lithair_node.node.errors import Conflict, InvalidParameter, NoLeader, Unavailable, raft_failure
-from lithair_node.node.http.bodies import decode_json, json_response
+from lithair_node.node.errors import Conflict, InvalidParameter, Unavailable, raft_failure
+from lithair_node.node.http.bodies import decode_json, json_response, read_raw
 from lithair_node.node.http.cluster_routes import cluster_status
-from lithair_node.node.http.consistent_reads import FORWARDED_HEADER, leader_url
 from lithair_node.node.http.context import NodeContext, node_of
+from lithair_node.node.http.forwarding import forward_headers, forward_session, leader_target
 from lithair_node.node.raft.types import ProposeError, ProposeFailure
 from lithair_node.polling import wait_until_async
 
 LEADER_TRANSFER_WAIT_S = 10.0
+MAX_MEMBER_BODY_BYTES = 64 * 1024
+# The shared forwarding session does not decompress: an encoded body passes as it came.
+_PASSED_HEADERS = (api.RETRY_AFTER, "Content-Encoding")
+_CHANGE = "a membership change"
 
 
 def members_payload(node: NodeContext) -> dict[str, Any]:
@@ -50,12 +55,15 @@ async def get_members(request: web.Request) -> web.Response:
 
 async def post_member(request: web.Request) -> web.Response:
     node = node_of(request)
-    raw = await request.read()
+    # A follower that cannot forward the change (no leader known, or the change was forwarded
+    # here already) refuses it before reading the body.
+    leader = None if node.raft.status().is_leader else leader_target(request, _CHANGE)
+    raw = await read_raw(request, MAX_MEMBER_BODY_BYTES, node.config.body_timeout_s)
     body = decode_json(raw)
     address = body.get("raft_address") if isinstance(body, dict) else None
     _check_address(address)
-    if not node.raft.status().is_leader:
-        return await _forward_to_leader(request, node, raw)
+    if leader is not None:
+        return await _forward_to_leader(request, leader, raw)
     if address in _member_addresses(node):
         raise Conflict(f"{address} is already a member", field="raft_address")
     await _change(node, "add", address)
@@ -67,39 +75,31 @@ async def delete_member(request: web.Request) -> web.Response:
     address = request.match_info["raft_address"]
     _check_address(address)
     if not node.raft.status().is_leader:
-        return await _forward_to_leader(request, node, None)
+        return await _forward_to_leader(request, leader_target(request, _CHANGE))
     if address not in _member_addresses(node):
         raise Conflict(f"{address} is not a member", field="raft_address")
     if address == node.config.raft_address:
         await _hand_over_leadership(node)
-        return await _forward_to_leader(request, node, None)
+        return await _forward_to_leader(request, leader_target(request, _CHANGE))
     await _change(node, "remove", address)
     return json_response(members_payload(node))
 
 
-async def _forward_to_leader(request: web.Request, node: NodeContext,
-                             body: bytes | None) -> web.Response:
-    if FORWARDED_HEADER in request.headers:
-        raise NoLeader("this node was sent a membership change but does not lead; retry",
-                       retry_after=1)
-    target = leader_url(node)
-    if target is None:
-        raise NoLeader("no leader known: an election is in progress or there is no quorum",
-                       retry_after=1)
-    headers = {FORWARDED_HEADER: node.config.node_id, "Content-Type": "application/json"}
-    if "Authorization" in request.headers:
-        headers["Authorization"] = request.headers["Authorization"]
+async def _forward_to_leader(request: web.Request, url: str,
+                             body: bytes | None = None) -> web.Response:
+    node = node_of(request)
+    headers = {**forward_headers(request), "Content-Type": api.JSON_TYPE}
     timeout = aiohttp.ClientTimeout(total=3 * node.config.commit_timeout_s + LEADER_TRANSFER_WAIT_S)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
-            request.method, target.rstrip("/") + request.raw_path, data=body, headers=headers,
+        async with forward_session(request).request(
+            request.method, url, data=body, headers=headers, timeout=timeout,
         ) as upstream:
+            passed = {name: upstream.headers[name] for name in _PASSED_HEADERS
+                      if name in upstream.headers}
             return web.Response(body=await upstream.read(), status=upstream.status,
-                                content_type="application/json",
-                                headers={k: v for k, v in upstream.headers.items()
-                                         if k == "Retry-After"})
+                                content_type=api.JSON_TYPE, headers=passed)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unavailable(f"the leader at {target} did not answer: {exc}", retry_after=1) from None
+        raise Unavailable(f"the leader at {url} did not answer: {exc}", retry_after=1) from None
 
 
 def _member_addresses(node: NodeContext) -> set[str]:

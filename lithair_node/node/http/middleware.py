@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from lithair_node import api
 from lithair_node.node.errors import (
     BadRequest,
     Forbidden,
@@ -99,7 +100,7 @@ def _route_access(request: web.Request) -> str:
 
 
 def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get(api.AUTHORIZATION, "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None

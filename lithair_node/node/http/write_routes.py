@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lithair_node import api
 from lithair_node.machine.commands import make_encoded_batch
 from lithair_node.node.errors import BadRequest
 from lithair_node.node.http.bodies import NonStandardJson, json_response, read_body
 from lithair_node.node.http.context import node_of
 from lithair_node.node.ingest.validation import Limits, validate_batch
-
-MAX_KEY_CHARS = 128
 
 
 async def post_batch(request: web.Request) -> web.Response:
@@ -40,13 +39,12 @@ async def post_batch(request: web.Request) -> web.Response:
 
 
 def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get("Idempotency-Key")
+    key = request.headers.get(api.IDEMPOTENCY_KEY)
     if key is None:
         return None
-    if not key or len(key) > MAX_KEY_CHARS or not key.isascii() or not key.isprintable():
-        raise BadRequest(
-            f"Idempotency-Key must be 1-{MAX_KEY_CHARS} printable ASCII characters",
-            field="Idempotency-Key",
-        )
+    limit = api.MAX_IDEMPOTENCY_KEY_CHARS
+    if not key or len(key) > limit or not key.isascii() or not key.isprintable():
+        raise BadRequest(f"{api.IDEMPOTENCY_KEY} must be 1-{limit} printable ASCII characters",
+                         field=api.IDEMPOTENCY_KEY)
     return key
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from lithair_node.lab.local_cluster import LocalCluster
 from tests.cluster_fixtures import start_cluster
-from tests.http_helpers import Answer, get, post_raw, stats
+from tests.http_helpers import Answer, first_answer, get, post_raw, stats
 
 ALLOWED = {200, 400, 413, 415, 422}
 SETTINGS = settings(max_examples=150, deadline=None,
@@ -187,6 +187,16 @@ def test_slow_body_gets_408_and_oversized_headers_400(target) -> None:
     answer = raw_exchange(port, huge_header)
     assert re.match(rb"HTTP/1\.[01] 4\d\d", answer), answer[:200]
     assert get(f"{cluster.urls[0]}/health").status == 200
+
+
+def test_member_body_gets_the_write_body_timeout(target) -> None:
+    cluster, _ = target
+    answer = first_answer(cluster.specs[0].http_port,
+                          b"POST /api/v1/members HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"ra",
+                          timeout_s=20)
+    assert answer.status == 408, answer
+    assert answer.error["code"] == "request_timeout", answer
 
 
 def test_node_log_has_no_tracebacks(target) -> None:

@@ -1,4 +1,4 @@
-"""/api/v1/stats, served from this node's applied state (see consistent_reads.py)."""
+"""GET /api/v1/stats: this node's counters, Raft indexes, state digest and memory use."""
 
 from __future__ import annotations
 

@@ -1,0 +1,53 @@
+"""What starts and stops with the aiohttp application (its cleanup_ctx, in this order, and
+stopped in reverse): the Raft replica with the proposer and read barrier on top of it, then the
+one ClientSession that forwards requests to the leader."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+
+from lithair_node.machine.state import StateMachine
+from lithair_node.node.config import NodeConfig
+from lithair_node.node.consistency import ReadBarrier
+from lithair_node.node.http.context import FORWARD_SESSION, NODE, READ_BARRIER, NodeContext
+from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
+from lithair_node.node.raft.raft_node import RaftNode
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def replica(config: NodeConfig) -> CleanupContext:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        state = StateMachine()
+        raft = RaftNode(config, state)
+        # Binding blocks (PySyncObj retries for a few seconds): keep the loop free meanwhile.
+        await asyncio.to_thread(raft.start)
+        try:
+            proposer = Proposer(raft, ProposerLimits(
+                max_entry_bytes=config.raft.append_batch_bytes // 2,
+                max_pending_readings=config.max_pending_readings,
+                max_queue_delay_s=config.max_queue_delay_s,
+                commit_timeout_s=config.commit_timeout_s,
+            ))
+            await proposer.start()
+            try:
+                app[NODE] = NodeContext(config, state, raft, proposer)
+                app[READ_BARRIER] = ReadBarrier(raft, config.commit_timeout_s)
+                yield
+            finally:
+                await proposer.stop()
+        finally:
+            await asyncio.to_thread(raft.stop)
+
+    return run
+
+
+async def forwarding_session(app: web.Application) -> AsyncIterator[None]:
+    # Bodies pass through as the leader encoded them.
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        app[FORWARD_SESSION] = session
+        yield
