@@ -38,7 +38,8 @@ from bench_common import (
     write_results,
 )
 
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 REJECTIONS = ("429", "503")

@@ -49,7 +49,8 @@ from bench_common import (
     write_results,
 )
 
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.machine.commands import encode_ingest, make_encoded_batch
 from lithair_node.machine.state import LogEntry, StateMachine
 from lithair_node.node.ingest.validation import Limits, validate_batch

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from lithair_node.lab.local_cluster import LocalCluster, free_ports, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster, free_ports
 from tests.http_helpers import post_json, stats, wait_for
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from lithair_node.client.blocking_api import http_json
 from lithair_node.lab.chaos import ChaosOptions, run_chaos, summary_lines
 from lithair_node.lab.chaos import plan as kinds
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.lab.local_cluster import LocalCluster
 from tests.http_helpers import post_json
 
 SEED = 6  # draws: pause the leader, kill a follower, kill the leader, isolate the leader,
