@@ -214,7 +214,8 @@ class ClusterClient:
         max_attempts: int | None = None,
     ) -> SendResult:
         """Send until acked, refused, `deadline_s` passed or `max_attempts` made; the first
-        attempt goes to `url` if given."""
+        attempt goes to `url` if given. Between attempts: the jittered backoff, or at least
+        the Retry-After a refusing node asked for (never past the deadline)."""
         result = SendResult(status=FAILED, key=key or uuid.uuid4().hex, readings=readings)
         result.started = time.monotonic()
         deadline = result.started + self.deadline_s
@@ -267,11 +268,18 @@ class ClusterClient:
             self._rediscover_soon()
             if max_attempts is not None and result.attempts >= max_attempts:
                 continue  # settled at the top of the loop, without a pause
-            pause = backoff if retry_after is None else min(backoff, retry_after)
-            pause *= 0.5 + random.random()
-            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            await asyncio.sleep(max(0.0, min(_pause(backoff, retry_after),
+                                             deadline - time.monotonic())))
             backoff = min(backoff * 2, self.max_backoff_s)
             target = self._pick_url(target)
+
+
+def _pause(backoff: float, retry_after: float | None) -> float:
+    """How long to wait before the next attempt. A node that said Retry-After is not asked
+    sooner: the jitter that keeps clients apart only adds to it."""
+    if retry_after is None:
+        return backoff * (0.5 + random.random())
+    return retry_after + backoff * random.random()
 
 
 def _finish(result: SendResult) -> SendResult:
