@@ -10,14 +10,12 @@ from pathlib import Path
 
 import click
 
-from lithair_node.client.cluster_client import ClusterClient
-from lithair_node.client.inject import inject
-from lithair_node.client.sources import file_batches, synthetic_batches
+from lithair_node.client.demo import run_demo
 from lithair_node.client.status_table import gather_rows, render_table
 from lithair_node.lab.local_cluster import LocalCluster
+from lithair_node.lab.ready_wait import wait_ready_unless_stopped
 
-# The Intel Lab sample shipped in the repository, used by --demo when present.
-DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "intel_lab_sample.txt"
+READY_TIMEOUT_S = 60.0
 
 
 @click.group()
@@ -62,9 +60,15 @@ def up(count: int, http_port: int, raft_port: int, host: str, data_dir: Path, de
             click.echo(f"{spec.node_id}: {spec.url}  (raft {spec.raft_address}, "
                        f"data {spec.data_dir}, log {spec.data_dir / 'node.log'})")
         click.echo("waiting for a leader...")
-        _wait_ready(local, lambda: stopping)
+        try:
+            wait_ready_unless_stopped(local, lambda: stopping, READY_TIMEOUT_S)
+        except RuntimeError as exc:  # a node exited
+            raise click.ClickException(str(exc)) from None
+        except TimeoutError:
+            raise click.ClickException(f"cluster not ready after {READY_TIMEOUT_S:g} s; "
+                                       "see the node logs") from None
         if demo and not stopping:
-            _run_demo(local.urls, token)
+            asyncio.run(run_demo(local.urls, token, click.echo))
         if not stopping:
             click.echo(render_table(asyncio.run(gather_rows(local.urls, token))))
             click.echo("cluster is up. Try: lithair status | lithair inject --node "
@@ -89,41 +93,6 @@ def up(count: int, http_port: int, raft_port: int, host: str, data_dir: Path, de
         click.echo("stopping nodes...")
         local.stop()
         click.echo("stopped")
-
-
-def _wait_ready(local: LocalCluster, stopped: object, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not stopped():  # type: ignore[operator]
-        try:
-            local.wait_ready(timeout_s=1.0)
-            return
-        except TimeoutError:
-            continue
-        except RuntimeError as exc:
-            raise click.ClickException(str(exc)) from None
-    if not stopped():  # type: ignore[operator]
-        raise click.ClickException(f"cluster not ready after {timeout_s:g} s; see the node logs")
-
-
-def _run_demo(urls: list[str], token: str | None) -> None:
-    if DEMO_FILE.exists():
-        click.echo(f"demo: replaying {DEMO_FILE.name} (real Intel Lab readings) into {urls[-1]}")
-        source = file_batches(DEMO_FILE, "intel-lab", 500)
-        limit = None
-    else:
-        click.echo("demo: writing 20,000 synthetic readings")
-        source = synthetic_batches(20, 500)
-        limit = 20_000
-
-    async def main() -> dict[str, object]:
-        async with ClusterClient([urls[-1], *urls[:-1]], token=token) as client:
-            report = await inject(client, source, concurrency=2, max_readings=limit)
-            return report.summary()
-
-    summary = asyncio.run(main())
-    click.echo(f"demo: {summary['readings']['acked']:,} readings acked, "  # type: ignore[index]
-               f"{summary['readings']['failed']:,} failed, "  # type: ignore[index]
-               f"p99 ack {summary['latency_ms']['p99']} ms")  # type: ignore[index]
 
 
 def _describe(code: int | None) -> str:

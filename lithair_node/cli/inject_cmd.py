@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ import click
 from lithair_node.client.cluster_client import ClusterClient
 from lithair_node.client.inject import InjectReport
 from lithair_node.client.inject import inject as run_inject
+from lithair_node.client.progress_line import progress_line
 from lithair_node.client.sources import FORMATS, file_batches, synthetic_batches
 
 
@@ -42,34 +44,34 @@ def inject(nodes: str, sensors: int, batch_size: int, count: int | None, duratio
         count = 100_000
     source = (file_batches(path, fmt, batch_size) if path
               else synthetic_batches(sensors, batch_size, seed=seed))
-    show_progress = sys.stderr.isatty() and not as_json
 
-    def progress(report: InjectReport) -> None:
-        if show_progress:
-            rate_now = report.readings["acked"] / max(report.elapsed_s, 1e-9)
-            sys.stderr.write(
-                f"\r  sent {report.readings['sent']:>10,}  acked {report.readings['acked']:>10,}"
-                f"  failed {report.readings['failed']:>6,}  unknown {report.readings['unknown']:>6,}"
-                f"  {rate_now:>9,.0f} readings/s  {report.elapsed_s:6.1f}s"
-            )
-            sys.stderr.flush()
-
-    async def main() -> InjectReport:
+    async def main(on_progress: Callable[[InjectReport], None]) -> InjectReport:
         async with ClusterClient(urls, token=token, encoding=encoding, deadline_s=deadline) as client:
             return await run_inject(client, source, concurrency=concurrency, max_readings=count,
                                     duration_s=duration, rate=rate,
                                     key_prefix=f"inject-{uuid.uuid4().hex[:12]}",
-                                    on_progress=progress)
+                                    on_progress=on_progress)
 
-    report = asyncio.run(main())
-    if show_progress:
-        sys.stderr.write("\n")
+    with progress_line(sys.stderr.isatty() and not as_json, total=count) as show:
+
+        def progress(report: InjectReport) -> None:
+            show(report.readings["acked"], _progress_text(report))
+
+        report = asyncio.run(main(progress))
+        progress(report)  # the end, not the last tick
     summary = report.summary()
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(format_report(summary))
     sys.exit(0 if report.batches["failed"] == 0 and report.batches["unknown"] == 0 else 1)
+
+
+def _progress_text(report: InjectReport) -> str:
+    readings = report.readings
+    rate_now = readings["acked"] / max(report.elapsed_s, 1e-9)
+    return (f"acked {readings['acked']:,}  failed {readings['failed']:,}  "
+            f"unknown {readings['unknown']:,}  sent {readings['sent']:,}  {rate_now:,.0f}/s")
 
 
 def format_report(summary: dict[str, object]) -> str:

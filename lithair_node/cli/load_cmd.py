@@ -8,12 +8,14 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from lithair_node.client.cluster_client import ClusterClient
 from lithair_node.client.load import LoadError, LoadReport, load, open_checkpoint
+from lithair_node.client.progress_line import progress_line
 
 
 @click.command(name="load")
@@ -51,23 +53,17 @@ def load_command(path: Path, fmt: str, nodes: str, batch_size: int, checkpoint_p
     show_bar = sys.stderr.isatty() and not as_json
     last_line = [0.0]
 
-    def progress(report: LoadReport) -> None:
-        fraction = report.bytes_done / max(report.bytes_total, 1)
-        rate_now = report.readings_acked / max(report.elapsed_s, 1e-9)
-        text = (f"{fraction * 100:5.1f}%  acked {report.readings_acked:>11,} readings  "
-                f"{rate_now:>8,.0f}/s  {report.elapsed_s:6.1f}s")
-        if show_bar:
-            width = 30
-            filled = int(fraction * width)
-            sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {text}")
-            sys.stderr.flush()
-        elif not as_json and time.monotonic() - last_line[0] >= 5:
+    def log_progress(report: LoadReport) -> None:
+        """Not a terminal (a log): a plain line every 5 s instead of a bar."""
+        if not show_bar and not as_json and time.monotonic() - last_line[0] >= 5:
             last_line[0] = time.monotonic()
-            click.echo(f"  {text}", err=True)
+            fraction = report.bytes_done / max(report.bytes_total, 1)
+            click.echo(f"  {fraction * 100:5.1f}%  acked {report.readings_acked:>11,} readings  "
+                       f"{_rate(report):>8,.0f}/s  {report.elapsed_s:6.1f}s", err=True)
 
     stopped_by: list[int] = []
 
-    async def main() -> LoadReport:
+    async def main(on_progress: Callable[[LoadReport], None]) -> LoadReport:
         # Ctrl-C and SIGTERM stop the load the same way: cancelled, checkpoint saved. Our
         # own handlers, so this also holds where SIGINT was inherited as ignored (a
         # background job of a non-interactive shell).
@@ -80,18 +76,21 @@ def load_command(path: Path, fmt: str, nodes: str, batch_size: int, checkpoint_p
         urls = [u.strip() for u in nodes.split(",") if u.strip()]
         async with ClusterClient(urls, token=token, deadline_s=deadline) as client:
             return await load(client, path, checkpoint, checkpoint_path, concurrency=concurrency,
-                              rate=rate, on_progress=progress)
+                              rate=rate, on_progress=on_progress)
 
     try:
-        report = asyncio.run(main())
+        with progress_line(show_bar, total=path.stat().st_size) as show:
+
+            def progress(report: LoadReport) -> None:
+                show(report.bytes_done, _bar_text(report))
+                log_progress(report)
+
+            report = asyncio.run(main(progress))
+            show(report.bytes_done, _bar_text(report))  # the end, not the last tick
     except (KeyboardInterrupt, asyncio.CancelledError):
-        if show_bar:
-            sys.stderr.write("\n")
         click.echo(f"interrupted: checkpoint saved at line {checkpoint.next_line:,} in "
                    f"{checkpoint_path}; run the same command to resume", err=True)
         sys.exit(128 + (stopped_by[0] if stopped_by else signal.SIGINT))
-    if show_bar:
-        sys.stderr.write("\n")
     summary = report.summary()
     summary["checkpoint"] = str(checkpoint_path)
     if as_json:
@@ -107,3 +106,11 @@ def load_command(path: Path, fmt: str, nodes: str, batch_size: int, checkpoint_p
         click.echo(f"error: {report.failed}; the checkpoint is before it: run the same command "
                    "to retry", err=True)
         sys.exit(1)
+
+
+def _bar_text(report: LoadReport) -> str:
+    return f"acked {report.readings_acked:,} readings  {_rate(report):,.0f}/s"
+
+
+def _rate(report: LoadReport) -> float:
+    return report.readings_acked / max(report.elapsed_s, 1e-9)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import click
+
+from lithair_node.client.blocking_api import BlockingNodeApi
+from lithair_node.client.node_api import NO_ANSWER, ApiError
+
+# A membership change waits for the leader to commit it (and may hand leadership over first).
+CHANGE_TIMEOUT_S = 30.0
 
 _node = click.option("--node", default="http://127.0.0.1:8001", envvar="LITHAIR_NODE",
                      show_envvar=True, help="Any member's HTTP URL.")
@@ -32,7 +36,7 @@ def members() -> None:
 @_json
 def list_members(node: str, token: str | None, as_json: bool) -> None:
     """Show every member: Raft address, id, HTTP URL, leader, connected."""
-    _show(_call("GET", f"{node.rstrip('/')}/api/v1/members", token), as_json)
+    _show(_call(node, token, BlockingNodeApi.members), as_json)
 
 
 @members.command("add")
@@ -42,8 +46,7 @@ def list_members(node: str, token: str | None, as_json: bool) -> None:
 @_json
 def add_member(raft_address: str, node: str, token: str | None, as_json: bool) -> None:
     """Add the node whose Raft address is RAFT_ADDRESS (host:port)."""
-    body = json.dumps({"raft_address": raft_address}).encode()
-    _show(_call("POST", f"{node.rstrip('/')}/api/v1/members", token, body), as_json)
+    _show(_call(node, token, lambda api: api.add_member(raft_address)), as_json)
 
 
 @members.command("remove")
@@ -53,27 +56,18 @@ def add_member(raft_address: str, node: str, token: str | None, as_json: bool) -
 @_json
 def remove_member(raft_address: str, node: str, token: str | None, as_json: bool) -> None:
     """Remove the member whose Raft address is RAFT_ADDRESS (host:port)."""
-    quoted = urllib.parse.quote(raft_address, safe="")
-    _show(_call("DELETE", f"{node.rstrip('/')}/api/v1/members/{quoted}", token), as_json)
+    _show(_call(node, token, lambda api: api.remove_member(raft_address)), as_json)
 
 
-def _call(method: str, url: str, token: str | None, body: bytes | None = None) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+def _call(node: str, token: str | None,
+          call: Callable[[BlockingNodeApi], dict[str, Any]]) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            error = json.loads(exc.read())["error"]
-            message = f"{exc.code} {error['code']}: {error['message']}"
-        except (ValueError, KeyError, TypeError):
-            message = f"HTTP {exc.code}"
-        raise click.ClickException(message) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot reach {url}: {exc}") from None
+        with BlockingNodeApi(node, token=token, timeout_s=CHANGE_TIMEOUT_S) as api:
+            return call(api)
+    except ApiError as refusal:
+        raise click.ClickException(str(refusal)) from None
+    except NO_ANSWER as exc:
+        raise click.ClickException(f"cannot reach {node}: {exc or type(exc).__name__}") from None
 
 
 def _show(payload: dict[str, Any], as_json: bool) -> None:

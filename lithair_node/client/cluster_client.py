@@ -26,10 +26,12 @@ import aiohttp
 import msgpack
 import orjson
 
+from lithair_node import api
+from lithair_node.client.discovery import survey
+from lithair_node.client.node_api import ApiError, NodeApi
+
 ACKED, FAILED, UNKNOWN = "acked", "failed", "unknown"
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-# 503s that say the batch surely did not commit: retrying elsewhere is all that is needed.
-_DEFINITE_503 = frozenset({"no_leader"})
 
 
 @dataclass(frozen=True)
@@ -148,39 +150,18 @@ class ClusterClient:
         if self._own_session and self._session is not None:
             await self._session.close()
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {}
-        if content_type:
-            headers["Content-Type"] = content_type
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return headers
-
-    async def cluster_status(self, url: str, timeout_s: float = 2.0) -> dict[str, Any]:
-        async with self.session.get(
-            f"{url}/api/v1/cluster/status", headers=self._headers(),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as response:
-            response.raise_for_status()
-            return await response.json(loads=orjson.loads)
+    def _node(self, url: str, timeout_s: float = 2.0) -> NodeApi:
+        return NodeApi(url, self.session, token=self.token, timeout_s=timeout_s)
 
     async def discover(self, timeout_s: float = 1.0) -> str | None:
-        """Ask every node at once who leads (a stopped node costs one timeout, not one per
-        node); learn every member's URL. Trust the highest term. Returns the leader URL."""
-
-        async def ask(url: str) -> dict[str, Any] | None:
-            try:
-                return await self.cluster_status(url, timeout_s)
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                return None
-
-        answers = await asyncio.gather(*(ask(url) for url in list(self.urls)))
+        """Ask the nodes who leads and learn every member's URL (see discovery.survey).
+        Trust the highest term. Returns the leader URL."""
+        answers = await survey(self.urls, lambda url: self._node(url, timeout_s))
         best: tuple[int, str] | None = None
-        for status in answers:
-            if not status:
+        for url, status in answers.items():
+            self._learn(url)
+            if not isinstance(status, dict):
                 continue
-            for peer in status.get("peers", []):
-                self._learn(peer.get("http_url"))
             leader = status.get("leader") or {}
             if leader.get("http_url") and (best is None or status.get("term", 0) > best[0]):
                 best = (int(status.get("term", 0)), leader["http_url"].rstrip("/"))
@@ -211,8 +192,8 @@ class ClusterClient:
 
     def encode(self, readings: list[dict[str, Any]]) -> tuple[bytes, str]:
         if self.encoding == "json":
-            return orjson.dumps({"readings": readings}), "application/json"
-        return msgpack.packb({"readings": readings}, use_bin_type=True), "application/msgpack"
+            return orjson.dumps({"readings": readings}), api.JSON_TYPE
+        return msgpack.packb({"readings": readings}, use_bin_type=True), api.MSGPACK_TYPE
 
     async def post_batch(
         self, readings: list[dict[str, Any]], key: str | None = None, *, url: str | None = None,
@@ -233,10 +214,9 @@ class ClusterClient:
         max_attempts: int | None = None,
     ) -> SendResult:
         """Send until acked, refused, `deadline_s` passed or `max_attempts` made; the first
-        attempt goes to `url` if given."""
+        attempt goes to `url` if given. Between attempts: the jittered backoff, or at least
+        the Retry-After a refusing node asked for (never past the deadline)."""
         result = SendResult(status=FAILED, key=key or uuid.uuid4().hex, readings=readings)
-        headers = self._headers(content_type)
-        headers["Idempotency-Key"] = result.key
         result.started = time.monotonic()
         deadline = result.started + self.deadline_s
         target = url or self._pick_url(None)
@@ -250,31 +230,22 @@ class ClusterClient:
             started = time.monotonic()
             retry_after = None
             try:
-                async with self.session.post(
-                    f"{target}/api/v1/batches", data=body, headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=min(self.request_timeout_s, remaining)),
-                ) as response:
-                    payload = await _json_or_none(response)
-                    code = "" if response.status == 200 else _error_code(payload)
-                    uncertain = response.status in _RETRYABLE_STATUS and (
-                        code == "outcome_unknown"
-                        or (response.status >= 500 and code not in _DEFINITE_503)
-                    )
-                    result.trail.append(Attempt(target, started, time.monotonic() - started,
-                                                response.status, code, uncertain))
-                    if response.status == 200:
-                        result.status, result.response, result.node = ACKED, payload, target
-                        result.error = None
-                        if self.leader_url is None:  # acked through a follower: find the leader
-                            self._rediscover_soon()
-                        return _finish(result)
-                    if response.status not in _RETRYABLE_STATUS:
-                        result.status, result.response, result.node = FAILED, payload, target
-                        result.error = f"{response.status} {code}"
-                        return _finish(result)
-                    result.maybe_committed = result.maybe_committed or uncertain
-                    result.error = f"{response.status} {code}"
-                    retry_after = _retry_after(response)
+                payload = await self._node(target).post_batch(
+                    body, content_type, result.key,
+                    timeout_s=min(self.request_timeout_s, remaining))
+            except ApiError as refusal:
+                uncertain = refusal.status in _RETRYABLE_STATUS and (
+                    refusal.code == api.OUTCOME_UNKNOWN
+                    or (refusal.status >= 500 and refusal.code not in api.DEFINITE_FAILURES)
+                )
+                result.trail.append(Attempt(target, started, time.monotonic() - started,
+                                            refusal.status, refusal.code, uncertain))
+                result.error = f"{refusal.status} {refusal.code}"
+                if refusal.status not in _RETRYABLE_STATUS:
+                    result.status, result.response, result.node = FAILED, refusal.body, target
+                    return _finish(result)
+                result.maybe_committed = result.maybe_committed or uncertain
+                retry_after = refusal.retry_after
             except (aiohttp.ClientError, TimeoutError) as exc:
                 # Refused connections never reached a node; anything else may have
                 # committed, and only a retry with the same key can tell.
@@ -283,40 +254,35 @@ class ClusterClient:
                 result.error = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 result.trail.append(Attempt(target, started, time.monotonic() - started, None,
                                             type(exc).__name__, uncertain))
+            else:
+                result.trail.append(Attempt(target, started, time.monotonic() - started,
+                                            200, "", False))
+                result.status, result.response, result.node = ACKED, payload, target
+                result.error = None
+                if self.leader_url is None:  # acked through a follower: find the leader
+                    self._rediscover_soon()
+                return _finish(result)
             # Whatever went wrong, the leader we knew is suspect: ask again, try elsewhere.
             if self.leader_url == target:
                 self.leader_url = None
             self._rediscover_soon()
             if max_attempts is not None and result.attempts >= max_attempts:
                 continue  # settled at the top of the loop, without a pause
-            pause = backoff if retry_after is None else min(backoff, retry_after)
-            pause *= 0.5 + random.random()
-            await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            await asyncio.sleep(max(0.0, min(_pause(backoff, retry_after),
+                                             deadline - time.monotonic())))
             backoff = min(backoff * 2, self.max_backoff_s)
             target = self._pick_url(target)
+
+
+def _pause(backoff: float, retry_after: float | None) -> float:
+    """How long to wait before the next attempt. A node that said Retry-After is not asked
+    sooner: the jitter that keeps clients apart only adds to it."""
+    if retry_after is None:
+        return backoff * (0.5 + random.random())
+    return retry_after + backoff * random.random()
 
 
 def _finish(result: SendResult) -> SendResult:
     result.finished = time.monotonic()
     result.latency_s = result.finished - result.started
     return result
-
-
-def _error_code(payload: dict[str, Any] | None) -> str:
-    error = (payload or {}).get("error")
-    return str(error.get("code", "")) if isinstance(error, dict) else ""
-
-
-async def _json_or_none(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
-    try:
-        return orjson.loads(await response.read())
-    except (ValueError, aiohttp.ClientError):
-        return None
-
-
-def _retry_after(response: aiohttp.ClientResponse) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
-import orjson
+
+from lithair_node.client.discovery import survey
+from lithair_node.client.node_api import ApiError, NodeApi
 
 
 @dataclass
@@ -31,38 +32,20 @@ class NodeRow:
         return asdict(self)
 
 
-async def _fetch(session: aiohttp.ClientSession, url: str, token: str | None,
-                 timeout_s: float) -> dict[str, Any] | str:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        async with session.get(f"{url}/api/v1/cluster/status", headers=headers,
-                               timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
-            if response.status != 200:
-                return f"HTTP {response.status}"
-            return orjson.loads(await response.read())
-    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        return type(exc).__name__
-
-
 async def gather_rows(urls: list[str], token: str | None = None,
                       timeout_s: float = 2.0) -> list[NodeRow]:
     """One row per node: the given URLs plus any member another node tells us about."""
-    urls = [u.rstrip("/") for u in urls]
-    answers: dict[str, dict[str, Any] | str] = {}
     async with aiohttp.ClientSession() as session:
-        pending = list(dict.fromkeys(urls))
-        while pending:
-            results = await asyncio.gather(*(_fetch(session, u, token, timeout_s) for u in pending))
-            answers.update(zip(pending, results, strict=True))
-            discovered = []
-            for answer in results:
-                if isinstance(answer, dict):
-                    for peer in answer.get("peers", []):
-                        url = (peer.get("http_url") or "").rstrip("/")
-                        if url and url not in answers and url not in discovered:
-                            discovered.append(url)
-            pending = discovered
-    return _rows(answers)
+        answers = await survey(urls, lambda url: NodeApi(url, session, token=token,
+                                                         timeout_s=timeout_s))
+    return _rows({url: _describe(answer) for url, answer in answers.items()})
+
+
+def _describe(answer: dict[str, Any] | Exception) -> dict[str, Any] | str:
+    """A node's status, or why it has none, as its row's `error` tells it."""
+    if isinstance(answer, ApiError):
+        return f"HTTP {answer.status}"
+    return answer if isinstance(answer, dict) else type(answer).__name__
 
 
 def _rows(answers: dict[str, dict[str, Any] | str]) -> list[NodeRow]:

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import orjson
 
 from lithair_node.client.cluster_client import ACKED, FAILED, UNKNOWN, SendResult
+from lithair_node.client.node_api import NO_ANSWER, ApiError, NodeApi
 
 US = 1_000_000
 
@@ -177,25 +177,24 @@ class CheckReport:
                 "nodes": [n.row() for n in self.nodes]}
 
 
-async def _check_node(session: aiohttp.ClientSession, url: str, records: list[BatchRecord],
-                      concurrency: int) -> NodeCheck:
-    check = NodeCheck(url)
+async def _check_node(node: NodeApi, records: list[BatchRecord], concurrency: int) -> NodeCheck:
+    check = NodeCheck(node.url)
     try:
-        async with session.get(f"{url}/api/v1/stats") as response:
-            check.stats = orjson.loads(await response.read())
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+        check.stats = await node.stats()
+    except (ApiError, *NO_ANSWER):
         check.reachable = False
         return check
     gate = asyncio.Semaphore(concurrency)
 
     async def present(record: BatchRecord) -> bool | None:
         probe = record.probe
-        async with gate, session.get(f"{url}/api/v1/sensors/{probe.sensor_id}/latest") as response:
-            if response.status == 404:
-                return False
-            body = orjson.loads(await response.read())
-            if response.status != 200:
-                raise RuntimeError(f"{url}: latest {probe.sensor_id}: {response.status} {body}")
+        async with gate:
+            try:
+                body = await node.latest(probe.sensor_id)
+            except ApiError as refusal:
+                if refusal.status == 404:
+                    return False
+                raise RuntimeError(f"{node.url}: latest {probe.sensor_id}: {refusal}") from None
         newest = (body["timestamp_us"], body["values"].get("temperature"))
         if newest != (probe.timestamp_us, probe.value):
             check.wrong.append(f"{probe.sensor_id}: newest {newest}, expected "
@@ -222,11 +221,10 @@ async def check_history_async(urls: list[str], records: list[BatchRecord], *,
                               token: str | None = None) -> CheckReport:
     """Compare `records` with every node. `exclusive`: the history wrote everything the
     cluster holds, so the node's counters must equal what the present batches add up to."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-        nodes = await asyncio.gather(*(_check_node(session, u, records, concurrency)
-                                       for u in urls))
+    async with aiohttp.ClientSession() as session:
+        nodes = await asyncio.gather(*(
+            _check_node(NodeApi(url, session, token=token, timeout_s=30), records, concurrency)
+            for url in urls))
     problems: list[str] = []
     for node in nodes:
         if not node.reachable:

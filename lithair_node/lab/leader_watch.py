@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lithair_node.lab.local_cluster import http_json
+from lithair_node.client.blocking_api import BlockingNodeApi
+from lithair_node.client.node_api import NO_ANSWER, ApiError
 
 
 @dataclass(frozen=True)
@@ -81,24 +82,31 @@ class LeaderWatch(NodePollers):
         self._changed = threading.Condition(self._lock)
 
     def _poll(self, url: str) -> None:
-        while not self._stop.is_set():
-            code, body = http_json(f"{url}/api/v1/cluster/status", timeout_s=self.timeout_s)
-            now = time.monotonic()
-            if code == 200 and isinstance(body, dict):
-                self._ids[url] = body["node_id"]
-                leader = body.get("leader") or {}
-                event = RoleEvent(now, url, body["node_id"], body["role"], body["term"],
-                                  leader.get("node_id"))
-            else:
-                event = RoleEvent(now, url, self._ids.get(url), "unreachable", None, None)
-            with self._changed:
-                previous = self.latest.get(url)
-                if previous is None or (previous.role, previous.term, previous.leader_id) != (
-                        event.role, event.term, event.leader_id):
-                    self.events.append(event)
-                    self.latest[url] = event
-                    self._changed.notify_all()
-            self._stop.wait(self.period_s)
+        with BlockingNodeApi(url, timeout_s=self.timeout_s) as node:
+            while not self._stop.is_set():
+                self._observe(url, node)
+                self._stop.wait(self.period_s)
+
+    def _observe(self, url: str, node: BlockingNodeApi) -> None:
+        try:
+            body: dict[str, Any] | None = node.cluster_status()
+        except (ApiError, *NO_ANSWER):
+            body = None
+        now = time.monotonic()
+        if body is not None:
+            self._ids[url] = body["node_id"]
+            leader = body.get("leader") or {}
+            event = RoleEvent(now, url, body["node_id"], body["role"], body["term"],
+                              leader.get("node_id"))
+        else:
+            event = RoleEvent(now, url, self._ids.get(url), "unreachable", None, None)
+        with self._changed:
+            previous = self.latest.get(url)
+            if previous is None or (previous.role, previous.term, previous.leader_id) != (
+                    event.role, event.term, event.leader_id):
+                self.events.append(event)
+                self.latest[url] = event
+                self._changed.notify_all()
 
     def wait_for(self, predicate: Callable[[dict[str, RoleEvent]], Any],
                  timeout_s: float) -> Any:

@@ -6,20 +6,19 @@ them exercise exactly the processes a user runs.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lithair_node import api
+from lithair_node.client.blocking_api import http_json
 from lithair_node.polling import wait_until
 
 
@@ -63,23 +62,6 @@ def ensure_password_file(base_dir: Path) -> Path:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
     return path
-
-
-def http_json(url: str, timeout_s: float = 2.0, token: str | None = None) -> tuple[int, Any]:
-    """GET url; (status, decoded JSON or None). Status 0 when the node cannot be reached."""
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"null")
-        except ValueError:
-            return exc.code, None
-    except (OSError, ValueError):
-        return 0, None
 
 
 def _wait_stopped(pid: int, timeout_s: float = 5.0) -> None:
@@ -231,11 +213,11 @@ class LocalCluster:
     # -- observation ---------------------------------------------------------------------
 
     def status(self, index: int) -> dict[str, Any] | None:
-        code, body = http_json(f"{self.specs[index].url}/api/v1/cluster/status")
+        code, body = http_json(f"{self.specs[index].url}{api.CLUSTER_STATUS}")
         return body if code == 200 else None
 
     def stats(self, index: int) -> dict[str, Any] | None:
-        code, body = http_json(f"{self.specs[index].url}/api/v1/stats")
+        code, body = http_json(f"{self.specs[index].url}{api.STATS}")
         return body if code == 200 else None
 
     def leader_index(self) -> int | None:
@@ -264,7 +246,7 @@ class LocalCluster:
                         f"{self.specs[index].node_id} exited with {process.returncode}; "
                         f"see {self.specs[index].data_dir / 'node.log'}"
                     )
-            answers = {i: http_json(f"{self.specs[i].url}/readyz") for i in wanted}
+            answers = {i: http_json(f"{self.specs[i].url}{api.READYZ}") for i in wanted}
             statuses = {i: self.status(i) for i in wanted}
             last.update({self.specs[i].node_id: (answers[i], statuses[i]) for i in wanted})
             leaders = {s["leader"]["raft_address"] for s in statuses.values()

@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 
-from lithair_node.lab.local_cluster import LocalCluster, free_ports, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster, free_ports
 from lithair_node.polling import wait_until
 from tests.http_helpers import post_json, stats, wait_for
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
+from lithair_node.client.blocking_api import http_json
 from lithair_node.lab.chaos import ChaosOptions, run_chaos, summary_lines
 from lithair_node.lab.chaos import plan as kinds
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.polling import wait_until
 from tests.http_helpers import post_json
 

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from lithair_node.lab.local_cluster import free_ports, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import free_ports
 from lithair_node.polling import wait_until
 from tests.http_helpers import Answer, post_json
 

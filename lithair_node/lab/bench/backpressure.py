@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lithair_node.client.blocking_api import http_json
 from lithair_node.lab.bench.load_clients import ClientPlan, run_clients, summarise
 from lithair_node.lab.bench.procfs import machine_info, rss_mb
 from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.lab.local_cluster import LocalCluster
 
 REJECTIONS = ("429", "503")
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from lithair_node.client.blocking_api import http_json
 from lithair_node.lab.bench.load_clients import BodyFactory, ClientPlan, run_clients, summarise
 from lithair_node.lab.bench.procfs import machine_info, rss_mb, rss_parts_mb
 from lithair_node.lab.bench.results import (
@@ -45,7 +46,7 @@ from lithair_node.lab.bench.results import (
     utc_now,
     write_results,
 )
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.machine.commands import encode_ingest, make_encoded_batch
 from lithair_node.machine.state import LogEntry, StateMachine
 from lithair_node.node.ingest.validation import Limits, validate_batch

@@ -16,8 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from lithair_node import api
+from lithair_node.client.blocking_api import BlockingNodeApi
+from lithair_node.client.node_api import NO_ANSWER, ApiError
 from lithair_node.lab.leader_watch import NodePollers, RoleEvent
-from lithair_node.lab.local_cluster import http_json
 
 
 @dataclass
@@ -63,27 +65,28 @@ class ReadWatch(NodePollers):
         self.tracks = {url: ReadTrack(url) for url in urls}
 
     def _poll(self, url: str) -> None:
-        track = self.tracks[url]
-        while not self._stop.is_set():
-            code, body = http_json(f"{url}/api/v1/stats", timeout_s=self.timeout_s, token=self.token)
-            if code == 200 and isinstance(body, dict):
-                track.observe(int(body["applied_index"]), int(body["total_readings"]),
-                              time.monotonic() - self.origin)
-            elif code == 503 and _error_code(body) == "starting":
+        with BlockingNodeApi(url, token=self.token, timeout_s=self.timeout_s) as node:
+            while not self._stop.is_set():
+                self._read(self.tracks[url], node)
+                self._stop.wait(self.period_s)
+
+    def _read(self, track: ReadTrack, node: BlockingNodeApi) -> None:
+        try:
+            body = node.stats()
+        except ApiError as refusal:
+            if refusal.status == 503 and refusal.code == api.STARTING:
                 track.starting += 1
             else:
                 track.refused += 1
-            self._stop.wait(self.period_s)
+        except NO_ANSWER:
+            track.refused += 1
+        else:
+            track.observe(int(body["applied_index"]), int(body["total_readings"]),
+                          time.monotonic() - self.origin)
 
     @property
     def violations(self) -> int:
         return sum(len(t.violations) for t in self.tracks.values())
-
-
-def _error_code(body: Any) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return body["error"].get("code")
-    return None
 
 
 def has_leader(latest: dict[str, RoleEvent], nodes: int) -> RoleEvent | None:

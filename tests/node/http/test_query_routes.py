@@ -16,7 +16,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 import pytest
 
-from lithair_node.lab.local_cluster import LocalCluster, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.node.timestamps import format_timestamp
 from tests.http_helpers import Answer, get, post_json, request, stats
 from tests.intel_reference import METRICS, close, hourly_means, parse_file, per_mote_stats

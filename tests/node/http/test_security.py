@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from lithair_node.lab.local_cluster import LocalCluster, free_ports, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster, free_ports
 from tests.cluster_fixtures import start_cluster
 from tests.http_helpers import get, post_json, wait_for
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import threading
 
-from lithair_node.lab.local_cluster import LocalCluster, free_ports, http_json
+from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.local_cluster import LocalCluster, free_ports
 from tests.http_helpers import get, post_json, request, stats, wait_for
 
 
