@@ -193,8 +193,7 @@ class RaftNode:
             self._status = self._sample(raft_log, now)
             self._maybe_announce(now)
         if raft_log.bytes_since_snapshot >= self._snapshot_bytes:
-            raft_log.bytes_since_snapshot = 0
-            raft_log.forceLogCompaction()
+            raft_log.forceLogCompaction()  # the capture resets the count (SnapshotStore)
         if raft_log.snapshots.compacted:
             raft_log.snapshots.compacted = False
             raft_log.release_compacted_memory()

@@ -54,6 +54,9 @@ class SnapshotStore(Serializer):
         # postpone our election timer once a (long) load is done.
         self.align_journal: Callable[[tuple[Any, ...], tuple[Any, ...]], None] | None = None
         self.after_load: Callable[[], None] | None = None
+        # Set by ReplicatedLog: a capture (whichever trigger asked for it) restarts the count
+        # of log bytes the next snapshot will cover.
+        self.after_capture: Callable[[], None] | None = None
         self.info: dict[str, Any] = {"count": 0, "installed": 0}
         self.compacted = False
 
@@ -84,6 +87,8 @@ class SnapshotStore(Serializer):
         started = time.monotonic()
         view = self._state.capture()
         capture_s = time.monotonic() - started
+        if self.after_capture is not None:
+            self.after_capture()
         self._current_id = id
         self._outcome = None
         self._writer = threading.Thread(

@@ -37,7 +37,8 @@ class ReplicatedLog(SyncObj):
     def __init__(self, config: NodeConfig, state: StateMachine, conf: SyncObjConf) -> None:
         self._state = state
         self._config = config
-        # Envelope bytes applied since the last snapshot trigger (reset by RaftNode._on_tick).
+        # Envelope bytes applied since the last snapshot capture, whatever triggered it (ours,
+        # or PySyncObj's entry count and interval): RaftNode._on_tick's byte trigger reads it.
         self.bytes_since_snapshot = 0
         self._last_tick_s = 0.0
         self._last_stall = 0.0
@@ -57,6 +58,7 @@ class ReplicatedLog(SyncObj):
         self.snapshots = SnapshotStore(config, state)
         self.snapshots.align_journal = self._align_journal
         self.snapshots.after_load = self.postpone_election
+        self.snapshots.after_capture = self._snapshot_captured
         self._SyncObj__serializer = self.snapshots
         # PySyncObj armed the election timer before reading the journal.
         self.postpone_election()
@@ -77,6 +79,9 @@ class ReplicatedLog(SyncObj):
         super()._onTick(timeToWait)
         self._last_tick_s = time.monotonic() - now
         self.longest_tick_s = max(self.longest_tick_s, self._last_tick_s)
+
+    def _snapshot_captured(self) -> None:
+        self.bytes_since_snapshot = 0
 
     def postpone_election(self) -> None:
         """Give the leader a full election timeout, from now, to reach us.
