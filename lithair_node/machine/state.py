@@ -21,7 +21,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from lithair_node.machine.aggregates import CellAggregates, batch_stats
+from lithair_node.machine import stats
+from lithair_node.machine.aggregates import CellAggregates
 from lithair_node.machine.anomalies import Anomaly, AnomalyDetector, AnomalySettings, SettingsError
 from lithair_node.machine.commands import (
     OP_ANNOUNCE,
@@ -317,10 +318,9 @@ class StateMachine:
         if not nonempty.all():
             cell_of, counts = cell_of[:, nonempty], counts[nonempty]
         starts = np.cumsum(counts) - counts
-        count, mean, m2, low, high = batch_stats(values, starts)
-        mask = (count > 0) & (cell_of >= 0)
-        self._aggregates.merge(cell_of[mask], count[mask], mean[mask], m2[mask], low[mask],
-                               high[mask])
+        partials = stats.grouped(values, starts)
+        mask = (partials[0] > 0) & (cell_of >= 0)
+        self._aggregates.merge(cell_of[mask], [row[mask] for row in partials])
 
     def _new_series(self, sensor_id: str) -> SensorSeries:
         series = SensorSeries(sensor_id, len(self._series), text_hash(sensor_id))
