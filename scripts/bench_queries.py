@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lithair_node.machine import state as state_module  # noqa: E402
+from lithair_node.machine import anomalies as state_module  # noqa: E402
 from lithair_node.machine.commands import BatchColumns, encode_ingest, make_encoded_batch  # noqa: E402
 from lithair_node.machine.state import LogEntry, StateMachine  # noqa: E402
 from lithair_node.node.queries import buckets, series_reads  # noqa: E402
