@@ -5,7 +5,8 @@ raises (a bad command becomes an error result). The same entries always give the
 state, the same results and the same `digest()` on every node.
 
 Thread model: apply runs on the Raft thread, reads on the HTTP thread. `lock` guards every
-mutation; readers hold it only long enough to take immutable views (see series.py).
+mutation; readers hold it only long enough to take immutable views (see series.py), inside
+the methods below, never themselves. It is a plain Lock: no method takes it twice.
 
 The data lives in one Tables object (tables.py); ingest.py applies readings to it and
 capture.py copies it to and from a StateView for snapshots.
@@ -50,7 +51,7 @@ class ReadView:
 
 class StateMachine:
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
         self._tables = Tables()
 
     # -- apply ---------------------------------------------------------------------------
