@@ -19,7 +19,7 @@ from lithair_node.node.queries.series_reads import format_timestamps
 FUNCTIONS = ("mean", "min", "max", "count", "sum", "stddev")
 
 
-class Partials:
+class BucketPartials:
     """Per sensor, the partials (stats.py) of its non-empty buckets, with their exact sums."""
 
     def __init__(self) -> None:
@@ -60,7 +60,7 @@ class Partials:
 def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
               functions: tuple[str, ...]) -> list[dict[str, Any]]:
     """`series`: per sensor, (ts ascending, metric values). One dict per non-empty bucket."""
-    partials = Partials()
+    partials = BucketPartials()
     for ts, x in series:
         partials.add(ts, x, every_us)
     bucket, combined, total = partials.combine()
