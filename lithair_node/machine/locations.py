@@ -1,6 +1,6 @@
 """Location -> sensors index, kept up to date by apply (a sensor is where its latest batch
 said it is). Derived from each series' location, so a restore rebuilds it from the
-snapshot's series and the digest already covers it (state.py's locations hash)."""
+snapshot's series and the digest already covers it (Tables.locations_hash)."""
 
 from __future__ import annotations
 

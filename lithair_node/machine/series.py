@@ -43,7 +43,7 @@ class SeriesView:
         """All readings in timestamp order (a copy only when there is a delta)."""
         if self.delta_ts.shape[0] == 0:
             return self.base_ts, self.base_values
-        return _merge(self.base_ts, self.base_values, self.delta_ts, self.delta_values)
+        return merge_sorted(self.base_ts, self.base_values, self.delta_ts, self.delta_values)
 
     def between(self, start_us: int, end_us: int) -> tuple[np.ndarray, np.ndarray]:
         """Readings with start_us <= ts < end_us, in timestamp order: O(log n + k)."""
@@ -52,7 +52,7 @@ class SeriesView:
         if self.delta_ts.shape[0]:
             d0, d1 = np.searchsorted(self.delta_ts, (start_us, end_us))
             if d1 > d0:
-                ts, values = _merge(ts, values, self.delta_ts[d0:d1], self.delta_values[:, d0:d1])
+                ts, values = merge_sorted(ts, values, self.delta_ts[d0:d1], self.delta_values[:, d0:d1])
         return ts, values
 
 
@@ -218,7 +218,7 @@ class SensorSeries:
         if self._d_ts.shape[0] == 0:
             self._d_ts, self._d_values = ts.copy(), full
         else:
-            self._d_ts, self._d_values = _merge(self._d_ts, self._d_values, ts, full)
+            self._d_ts, self._d_values = merge_sorted(self._d_ts, self._d_values, ts, full)
         if self._d_ts.shape[0] > DELTA_LIMIT:
             self._merge_delta()
 
@@ -248,9 +248,11 @@ def _member(sorted_ts: np.ndarray, query: np.ndarray) -> np.ndarray:
     return sorted_ts[pos] == query
 
 
-def _merge(
+def merge_sorted(
     ts_a: np.ndarray, values_a: np.ndarray, ts_b: np.ndarray, values_b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Two runs of readings (each in timestamp order) as one run in timestamp order; among
+    equal timestamps those of run a come first."""
     ts = np.concatenate((ts_a, ts_b))
     order = np.argsort(ts, kind="stable")
     return ts[order], np.concatenate((values_a, values_b), axis=1)[:, order]

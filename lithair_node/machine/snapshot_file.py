@@ -24,8 +24,9 @@ from typing import Any, BinaryIO
 import msgpack
 import numpy as np
 
+from lithair_node.machine.capture import StateView
 from lithair_node.machine.series import SeriesView
-from lithair_node.machine.state import Counters, StateView
+from lithair_node.machine.tables import Counters
 
 MAGIC = "lithair-snapshot"
 FORMAT_VERSION = 1

@@ -55,10 +55,10 @@ def test_digest_depends_on_content_not_arrival_order(intel_lab_path) -> None:
         ts_b, values_b = b.series_view(sensor).sorted_columns()
         assert ts_a.tolist() == ts_b.tolist()
         np.testing.assert_array_equal(values_a, values_b)
-    assert a._readings_hash == b._readings_hash
+    assert a._tables.readings_hash == b._tables.readings_hash
     other = StateMachine()
     apply_all(other, [ingest_entry(2, [{"sensor_id": "55", "timestamp": 1, "temperature": 1.0}])])
-    assert other._readings_hash != a._readings_hash
+    assert other._tables.readings_hash != a._tables.readings_hash
 
 
 def test_stats_match_direct_computation(intel_lab_path) -> None:
@@ -115,11 +115,11 @@ def test_idempotency_key_replays_original_answer_and_changes_nothing() -> None:
 
 def test_key_table_is_bounded_and_evicts_oldest() -> None:
     state = StateMachine()
-    state._keys.capacity = 3
+    state._tables.keys.capacity = 3
     for i in range(5):
         state.apply(ingest_entry(2 + i, [{"sensor_id": "s", "timestamp": i, "t": 1.0}], key=f"k{i}"))
-    assert len(state._keys) == 3
-    assert state._keys.get("k0") is None and state._keys.get("k4") is not None
+    assert len(state._tables.keys) == 3
+    assert state._tables.keys.get("k0") is None and state._tables.keys.get("k4") is not None
 
 
 def test_snapshot_restore_round_trip_then_keeps_agreeing(intel_lab_path, monkeypatch) -> None:
@@ -160,7 +160,7 @@ def test_announce_and_barrier() -> None:
     state.apply(LogEntry(2, 1, encode_announce("127.0.0.1:9001", "node1", "http://x:1")))
     state.apply(LogEntry(3, 1, encode_barrier(7)))
     assert state.members() == {"127.0.0.1:9001": {"node_id": "node1", "http": "http://x:1"}}
-    assert state.counters.applied_index == 3
+    assert state.applied_index == 3
 
 
 def test_latest_is_newest_timestamp_not_last_arrival() -> None:
@@ -223,15 +223,16 @@ def _content(state: StateMachine) -> tuple[object, ...]:
     # Row order inside a series may differ (metrics are added in another order): compare
     # rows by metric name.
     series, stats = {}, {}
-    for sensor in sorted(state._series):
+    for sensor in sorted(state._tables.series):
         ts, values = state.series_view(sensor).sorted_columns()
-        names = [state._metric_names[m] for m in state._series[sensor].metric_ids]
+        names = [state._tables.metric_names[m] for m in state._tables.series[sensor].metric_ids]
         order = np.argsort(names)
         series[sensor] = (ts.tolist(), np.asarray(values)[order].tobytes(), sorted(names),
-                          state._series[sensor].location)
-        cells = state.cell_stats(tuple(state._series[sensor].cells))[:, order]
+                          state._tables.series[sensor].location)
+        cells = state.cell_stats(tuple(state._tables.series[sensor].cells))[:, order]
         stats[sensor] = cells.round(9).tolist()
-    return (state._readings_hash, state._keys.hash_sum, state._locations_hash, vars(state.counters) | {
+    tables = state._tables
+    return (tables.readings_hash, tables.keys.hash_sum, tables.locations_hash, vars(tables.counters) | {
         "applied_index": 0, "applied_term": 0, "entries_applied": 0}, series, stats)
 
 

@@ -13,6 +13,7 @@ import pytest
 from lithair_node.client.formats.intel_lab import read_readings
 from lithair_node.machine import series as series_module
 from lithair_node.machine.state import StateMachine
+from lithair_node.machine.stats import combine_by_key
 from lithair_node.node.errors import InvalidParameter
 from lithair_node.node.http.params import duration_param, time_param, time_range
 from lithair_node.node.queries import buckets, export, series_reads
@@ -284,7 +285,7 @@ def test_iter_parts_and_combine_by_key_cover_the_same_readings(small_delta) -> N
     cells = tuple(c for v in views for c in v.cells)
     keys = np.asarray([m for v in views for m in v.metric_ids])
     fleet = series_reads.describe_stats(
-        series_reads.combine_by_key(state.cell_stats(cells), keys, len(state.metric_names())),
+        combine_by_key(state.cell_stats(cells), keys, len(state.metric_names()))[0],
         state.metric_names())
     temps = [v["temperature"] for v in expected.values() if "temperature" in v]
     temps += [t * 0.5 for t in range(50)]

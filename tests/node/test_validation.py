@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lithair_node.node.errors import InvalidBatch, InvalidReading, TooManyReadings
-from lithair_node.node.ingest import validation
+from lithair_node.node.ingest.checked_rows import checked_columns
+from lithair_node.node.ingest.fast_rows import fast_columns
 from lithair_node.node.ingest.validation import Limits, validate_batch
 
 LIMITS = Limits(max_readings=100)
@@ -134,8 +135,8 @@ def _same(a: object, b: object) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_reading, min_size=1, max_size=30))
 def test_fast_path_equals_checked_path(readings: list[dict[str, object]]) -> None:
-    fast = validation._fast_columns(readings)
-    checked = validation._checked_columns(readings)
+    fast = fast_columns(readings)
+    checked = checked_columns(readings)
     if fast is not None:
         _same(fast, checked)
 
@@ -143,9 +144,9 @@ def test_fast_path_equals_checked_path(readings: list[dict[str, object]]) -> Non
 def test_fast_path_takes_the_usual_batch() -> None:
     readings = [{"sensor_id": f"s{i % 7}", "timestamp": 1.7e9 + i * 0.25, "location": "lab",
                  "temperature": 20.0 + i, "humidity": 40 + i} for i in range(200)]
-    fast = validation._fast_columns(readings)
+    fast = fast_columns(readings)
     assert fast is not None
-    _same(fast, validation._checked_columns(readings))
+    _same(fast, checked_columns(readings))
 
 
 @pytest.mark.parametrize(
@@ -157,7 +158,7 @@ def test_fast_path_takes_the_usual_batch() -> None:
 )
 def test_fast_path_hands_errors_to_the_checked_path(bad: dict[str, object], field: str) -> None:
     readings = [reading(timestamp=1.5), {**bad}]
-    assert validation._fast_columns(readings) is None
+    assert fast_columns(readings) is None
     with pytest.raises(InvalidReading) as caught:
         validate_batch({"readings": readings}, LIMITS)
     assert (caught.value.reading, caught.value.field) == (1, field)

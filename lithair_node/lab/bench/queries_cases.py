@@ -23,7 +23,8 @@ from lithair_node.lab.bench.queries_data import (
     location_of,
     sensor_name,
 )
-from lithair_node.machine import state as state_module
+from lithair_node.machine import anomalies
+from lithair_node.machine.stats import combine_by_key
 from lithair_node.node.queries import buckets, series_reads
 
 
@@ -76,10 +77,10 @@ def ours(data: Dataset) -> dict[str, Callable[[int], Any]]:
                                  HOUR_US, ("mean", "min", "max", "count"))
 
     def stats_running(s: int) -> Any:
-        with state.lock:
-            v = view(s)
-            stats = state.cell_stats(v.cells)
-        return series_reads.describe_stats(stats, [names[m] for m in v.metric_ids])
+        found = state.read([sensor_name(s)], running=True)
+        assert found.running is not None
+        v = found.views[0]
+        return series_reads.describe_stats(found.running[0], [names[m] for m in v.metric_ids])
 
     def stats_scan(s: int) -> Any:
         v = view(s)
@@ -87,13 +88,11 @@ def ours(data: Dataset) -> dict[str, Callable[[int], Any]]:
                                            [names[m] for m in v.metric_ids])
 
     def stats_all(_: int) -> Any:
-        with state.lock:
-            _, views = state.views(state.sensor_ids_since(0))
-            cells = [c for v in views for c in v.cells]
-            stats = state.cell_stats(tuple(cells))
-        keys = np.fromiter((m for v in views for m in v.metric_ids), dtype=np.int64)
-        return series_reads.describe_stats(series_reads.combine_by_key(stats, keys, len(names)),
-                                           names)
+        found = state.read(state.sensor_ids_since(0), running=True)
+        assert found.running is not None
+        stats = np.concatenate(found.running, axis=1)
+        keys = np.fromiter((m for v in found.views for m in v.metric_ids), dtype=np.int64)
+        return series_reads.describe_stats(combine_by_key(stats, keys, len(names))[0], names)
 
     return {"latest": latest, "range_1000": range_1000, "hourly_day_sensor": hourly_day,
             "hourly_day_location": hourly_day_location, "stats_sensor_running": stats_running,
@@ -215,12 +214,12 @@ def anomaly_overhead(readings: int = 1_000_000) -> dict[str, float]:
     """Apply cost with and without the anomaly detector, same entries (same invocation)."""
     out = {}
     for label in ("with_anomalies", "without_anomalies"):
-        original = state_module.AnomalyDetector.observe
+        original = anomalies.AnomalyDetector.observe
         if label == "without_anomalies":
-            state_module.AnomalyDetector.observe = lambda *a, **k: None  # type: ignore[method-assign]
+            anomalies.AnomalyDetector.observe = lambda *a, **k: None  # type: ignore[method-assign]
         try:
             best = min(build(100, readings // 100).build_s for _ in range(2))
         finally:
-            state_module.AnomalyDetector.observe = original  # type: ignore[method-assign]
+            anomalies.AnomalyDetector.observe = original  # type: ignore[method-assign]
         out[label] = round(readings / best)
     return out

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from lithair_node.machine.commands import EncodedBatch, encode_ingest
-from lithair_node.machine.state import ApplyResult, BatchOutcome
+from lithair_node.machine.entries import ApplyResult, BatchOutcome
 from lithair_node.node.errors import (
     IdempotencyKeyReused,
     InternalError,

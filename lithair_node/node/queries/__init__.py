@@ -1,5 +1,6 @@
 """Read-side query functions: pure functions over immutable SeriesViews (no aiohttp).
 
-Handlers (http/query_routes.py) capture views under the state lock and call these outside
-it, so apply on the Raft thread is never held up by a query.
+Handlers (http/) take views with StateMachine.read, which holds the state lock only while
+it takes them, and call these outside it, so apply on the Raft thread is never held up by
+a query.
 """

@@ -3,7 +3,7 @@ aligned on the Unix epoch, over one sensor or several (a location, or every sens
 
 Each sensor's readings in range are already in timestamp order, so its buckets are
 contiguous runs reduced with `reduceat`; partial buckets of several sensors are then
-combined with Chan et al.'s formula. Empty buckets are left out.
+combined by stats.combine_by_key. Empty buckets are left out.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from lithair_node.machine import stats
 from lithair_node.node.queries.series_reads import format_timestamps
 
 FUNCTIONS = ("mean", "min", "max", "count", "sum", "stddev")
 
 
-class Partials:
-    """Per bucket: count, sum, m2, min, max (arrays aligned with `bucket`, sorted)."""
+class BucketPartials:
+    """Per sensor, the partials (stats.py) of its non-empty buckets, with their exact sums."""
 
     def __init__(self) -> None:
-        self.parts: list[tuple[np.ndarray, ...]] = []
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # bucket, partials, sums
 
     def add(self, ts: np.ndarray, x: np.ndarray, every_us: int) -> None:
         """Fold one sensor's readings of the metric (ts ascending, NaN = absent)."""
@@ -35,39 +36,35 @@ class Partials:
         starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
         count = np.diff(np.append(starts, ts.shape[0])).astype(np.float64)
         total = np.add.reduceat(x, starts)
-        spread = x - np.repeat(total / count, count.astype(np.int64))
+        mean = total / count
+        spread = x - np.repeat(mean, count.astype(np.int64))
         m2 = np.add.reduceat(spread * spread, starts)
-        self.parts.append((bucket[starts], count, total, m2, np.minimum.reduceat(x, starts),
-                           np.maximum.reduceat(x, starts)))
+        partials = np.vstack((count, mean, m2, np.minimum.reduceat(x, starts),
+                              np.maximum.reduceat(x, starts)))
+        self.parts.append((bucket[starts], partials, total))
 
-    def combine(self) -> tuple[np.ndarray, ...]:
+    def combine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(buckets in order, their partials (5 x buckets), their sums)."""
         if not self.parts:
-            empty = np.empty(0)
-            return np.empty(0, dtype=np.int64), empty, empty, empty, empty, empty
+            return np.empty(0, dtype=np.int64), stats.empty(0), np.empty(0)
         if len(self.parts) == 1:
             return self.parts[0]
-        bucket, count, total, m2, low, high = (np.concatenate(c) for c in zip(*self.parts,
-                                                                             strict=True))
+        bucket = np.concatenate([b for b, _, _ in self.parts])
         keys, slot = np.unique(bucket, return_inverse=True)
-        k = keys.shape[0]
-        counts = np.bincount(slot, weights=count, minlength=k)
-        sums = np.bincount(slot, weights=total, minlength=k)
-        deviation = total / count - (sums / counts)[slot]
-        spread = np.bincount(slot, weights=m2 + count * deviation * deviation, minlength=k)
-        lows = np.full(k, np.inf)
-        highs = np.full(k, -np.inf)
-        np.minimum.at(lows, slot, low)
-        np.maximum.at(highs, slot, high)
-        return keys, counts, sums, spread, lows, highs
+        partials, sums = stats.combine_by_key(np.concatenate([p for _, p, _ in self.parts], axis=1),
+                                              slot, keys.shape[0],
+                                              totals=np.concatenate([t for _, _, t in self.parts]))
+        return keys, partials, sums
 
 
 def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
               functions: tuple[str, ...]) -> list[dict[str, Any]]:
     """`series`: per sensor, (ts ascending, metric values). One dict per non-empty bucket."""
-    partials = Partials()
+    partials = BucketPartials()
     for ts, x in series:
         partials.add(ts, x, every_us)
-    bucket, count, total, m2, low, high = partials.combine()
+    bucket, combined, total = partials.combine()
+    count, _, m2, low, high = combined
     mean = total / np.maximum(count, 1)
     columns: dict[str, list[Any]] = {}
     for name in functions:

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine import stats
+from lithair_node.machine.series import SeriesView, merge_sorted
 
 CHUNK_ROWS = 65_536
 
@@ -34,7 +35,7 @@ def iter_chunks(view: SeriesView, start_us: int, end_us: int,
             dstop = delta_stop
         ts, values = base_ts[pos:stop], view.base_values[:, pos:stop]
         if dstop > dpos:
-            ts, values = _merge(ts, values, delta_ts[dpos:dstop], view.delta_values[:, dpos:dstop])
+            ts, values = merge_sorted(ts, values, delta_ts[dpos:dstop], view.delta_values[:, dpos:dstop])
         if ts.shape[0]:
             yield ts, values
         pos, dpos = stop, dstop
@@ -51,13 +52,6 @@ def iter_parts(view: SeriesView, start_us: int, end_us: int,
     d0, d1 = (int(i) for i in np.searchsorted(view.delta_ts, (start_us, end_us)))
     if d1 > d0:
         yield view.delta_ts[d0:d1], view.delta_values[:, d0:d1]
-
-
-def _merge(ts_a: np.ndarray, values_a: np.ndarray, ts_b: np.ndarray,
-           values_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ts = np.concatenate((ts_a, ts_b))
-    order = np.argsort(ts, kind="stable")
-    return ts[order], np.concatenate((values_a, values_b), axis=1)[:, order]
 
 
 def page(view: SeriesView, start_us: int, end_us: int, limit: int,
@@ -93,17 +87,11 @@ def page(view: SeriesView, start_us: int, end_us: int, limit: int,
 
 def range_stats(view: SeriesView, start_us: int, end_us: int) -> np.ndarray:
     """count/mean/m2/min/max per metric row over [start_us, end_us): shape (5, rows).
-    Merged chunk by chunk (Chan et al.), so memory stays bounded on long ranges."""
-    stats = empty_stats(view.base_values.shape[0])
+    Merged chunk by chunk (stats.merge), so memory stays bounded on long ranges."""
+    partials = stats.empty(view.base_values.shape[0])
     for _, values in iter_parts(view, start_us, end_us):
-        stats = merge_stats(stats, values_stats(values))
-    return stats
-
-
-def empty_stats(rows: int) -> np.ndarray:
-    stats = np.zeros((5, rows))
-    stats[3], stats[4] = np.inf, -np.inf
-    return stats
+        partials = stats.merge(partials, values_stats(values))
+    return partials
 
 
 def values_stats(values: np.ndarray) -> np.ndarray:
@@ -124,30 +112,6 @@ def values_stats(values: np.ndarray) -> np.ndarray:
     m2 = (spread * spread).sum(axis=1)
     low = np.where(present, values, np.inf).min(axis=1, initial=np.inf)
     high = np.where(present, values, -np.inf).max(axis=1, initial=-np.inf)
-    return np.vstack((count, mean, m2, low, high))
-
-
-def merge_stats(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    n_a, n_b = a[0], b[0]
-    n = n_a + n_b
-    with np.errstate(invalid="ignore", divide="ignore"):
-        delta = b[1] - a[1]
-        mean = np.where(n > 0, a[1] + delta * np.where(n > 0, n_b / n, 0.0), 0.0)
-        m2 = a[2] + b[2] + np.where(n > 0, delta * delta * n_a * n_b / n, 0.0)
-    return np.vstack((n, mean, m2, np.minimum(a[3], b[3]), np.maximum(a[4], b[4])))
-
-
-def combine_by_key(stats: np.ndarray, keys: np.ndarray, size: int) -> np.ndarray:
-    """Merge columns of `stats` (5 x k) that share a key (e.g. every sensor's cell of one
-    metric) into shape (5, size), with Chan et al.'s formula, vectorised."""
-    count = np.bincount(keys, stats[0], size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, np.bincount(keys, stats[0] * stats[1], size) / count, 0.0)
-    deviation = np.where(stats[0] > 0, stats[1] - mean[keys], 0.0)
-    m2 = np.bincount(keys, stats[2] + stats[0] * deviation * deviation, size)
-    low, high = np.full(size, np.inf), np.full(size, -np.inf)
-    np.minimum.at(low, keys, stats[3])
-    np.maximum.at(high, keys, stats[4])
     return np.vstack((count, mean, m2, low, high))
 
 

@@ -1,0 +1,117 @@
+"""The row fast path: a batch checked column by column.
+
+Readings are grouped by their set of fields (usually one), each field is pulled out with a
+C-level `map(itemgetter)`, its value types are checked as a set, numbers become numpy
+arrays checked at once, and ids/locations/metric names are checked once per distinct
+value. It accepts only what it can prove valid; anything else (an error, nested `values`,
+msgpack timestamps, mixed int/float timestamps) returns None for the per-reading path
+(checked_rows.py), which names the reading and field of the first error.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from lithair_node.machine.commands import TS_DTYPE, VALUE_DTYPE, BatchColumns
+from lithair_node.node.ingest.fields import (
+    MAX_LOCATION_CHARS,
+    MAX_METRIC_NAME_CHARS,
+    MAX_METRICS_PER_READING,
+    METRIC_NAME,
+    RESERVED_FIELDS,
+    fast_metric,
+    fast_sensor_ids,
+    fast_timestamps,
+)
+from lithair_node.node.ingest.grouping import group_by_sensor
+
+
+def fast_columns(readings: list[Any]) -> BatchColumns | None:
+    """Columns for a batch proven valid column by column, or None to take the checked path."""
+    if set(map(type, readings)) != {dict}:
+        return None
+    shapes = list(map(tuple, readings))  # each reading's field names, in order
+    distinct = set(shapes)
+    if len(distinct) == 1:
+        groups = [(shapes[0], readings, None)]
+    else:
+        members: dict[tuple[Any, ...], list[int]] = {}
+        for index, shape in enumerate(shapes):
+            members.setdefault(shape, []).append(index)
+        groups = [(shape, [readings[i] for i in rows], np.asarray(rows, dtype=np.intp))
+                  for shape, rows in members.items()]
+    n = len(readings)
+    metric_names: set[str] = set()
+    for shape, _, _ in groups:
+        names = _shape_metrics(shape)
+        if names is None:
+            return None
+        metric_names.update(names)
+    names_sorted = sorted(metric_names)
+    position = {name: p for p, name in enumerate(names_sorted)}
+    if len(groups) == 1:
+        values = np.empty((len(names_sorted), n), dtype=VALUE_DTYPE)
+    else:
+        values = np.full((len(names_sorted), n), np.nan, dtype=VALUE_DTYPE)
+    sensor_of: list[str] = [""] * n if len(groups) > 1 else []
+    ts = np.empty(n, dtype=TS_DTYPE)
+    has_location = False
+    for shape, rows, where in groups:
+        sensors = fast_sensor_ids(list(map(itemgetter("sensor_id"), rows)))
+        stamps = fast_timestamps(list(map(itemgetter("timestamp"), rows)))
+        if sensors is None or stamps is None:
+            return None
+        has_location = has_location or "location" in shape
+        if where is None:
+            sensor_of = sensors
+            ts[:] = stamps
+        else:
+            for i, sensor in zip(where.tolist(), sensors, strict=True):
+                sensor_of[i] = sensor
+            ts[where] = stamps
+        for name in shape:
+            if name in RESERVED_FIELDS:
+                continue
+            column = fast_metric(list(map(itemgetter(name), rows)))
+            if column is None:
+                return None
+            if where is None:
+                values[position[name]] = column
+            else:
+                values[position[name], where] = column
+    locations: dict[str, str] = {}
+    if has_location:
+        found = _fast_locations(readings, sensor_of)
+        if found is None:
+            return None
+        locations = found
+    return group_by_sensor(sensor_of, ts, locations, names_sorted, values)
+
+
+def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
+    if "sensor_id" not in shape or "timestamp" not in shape or "values" in shape:
+        return None
+    names = [name for name in shape if name not in RESERVED_FIELDS]
+    if not 1 <= len(names) <= MAX_METRICS_PER_READING:
+        return None
+    for name in names:
+        if type(name) is not str or len(name) > MAX_METRIC_NAME_CHARS or not METRIC_NAME.fullmatch(name):
+            return None
+    return names
+
+
+def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str]) -> dict[str, str] | None:
+    found = list(map(dict.get, readings, ["location"] * len(readings)))
+    kinds = set(map(type, found))
+    if not kinds <= {str, type(None)}:
+        return None
+    for location in set(found):
+        if location is not None and (not location or len(location) > MAX_LOCATION_CHARS
+                                     or not location.isprintable()):
+            return None
+    if type(None) in kinds:
+        return {s: loc for s, loc in zip(sensor_of, found, strict=True) if loc is not None}
+    return dict(zip(sensor_of, found, strict=True))  # the last location given for a sensor wins
