@@ -13,6 +13,7 @@ follower, then forwards the removal to the new leader.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -31,6 +32,7 @@ from lithair_node.node.raft.types import ProposeError, ProposeFailure
 from lithair_node.polling import wait_until_async
 
 LEADER_TRANSFER_WAIT_S = 10.0
+FORWARDED_LEAD_WAIT_S = 1.0
 MAX_MEMBER_BODY_BYTES = 64 * 1024
 # The shared forwarding session does not decompress: an encoded body passes as it came.
 _PASSED_HEADERS = (api.RETRY_AFTER, "Content-Encoding")
@@ -57,7 +59,7 @@ async def post_member(request: web.Request) -> web.Response:
     node = node_of(request)
     # A follower that cannot forward the change (no leader known, or the change was forwarded
     # here already) refuses it before reading the body.
-    leader = None if node.raft.status().is_leader else leader_target(request, _CHANGE)
+    leader = await _leader_unless_here(request)
     raw = await read_raw(request, MAX_MEMBER_BODY_BYTES, node.config.body_timeout_s)
     body = decode_json(raw)
     address = body.get("raft_address") if isinstance(body, dict) else None
@@ -74,8 +76,9 @@ async def delete_member(request: web.Request) -> web.Response:
     node = node_of(request)
     address = request.match_info["raft_address"]
     _check_address(address)
-    if not node.raft.status().is_leader:
-        return await _forward_to_leader(request, leader_target(request, _CHANGE))
+    leader = await _leader_unless_here(request)
+    if leader is not None:
+        return await _forward_to_leader(request, leader)
     if address not in _member_addresses(node):
         raise Conflict(f"{address} is not a member", field="raft_address")
     if address == node.config.raft_address:
@@ -83,6 +86,18 @@ async def delete_member(request: web.Request) -> web.Response:
         return await _forward_to_leader(request, leader_target(request, _CHANGE))
     await _change(node, "remove", address)
     return json_response(members_payload(node))
+
+
+async def _leader_unless_here(request: web.Request) -> str | None:
+    """None when this node leads, else the URL to forward the change to (or a 503). A change
+    forwarded here came from a node that saw this one lead (e.g. it just handed leadership
+    over): this node's own sampled Raft view may lag behind by a tick or two, so give it a
+    moment before refusing."""
+    node = node_of(request)
+    if api.FORWARDED_HEADER in request.headers:
+        with contextlib.suppress(TimeoutError):
+            await wait_until_async(lambda: node.raft.status().is_leader, FORWARDED_LEAD_WAIT_S)
+    return None if node.raft.status().is_leader else leader_target(request, _CHANGE)
 
 
 async def _forward_to_leader(request: web.Request, url: str,
