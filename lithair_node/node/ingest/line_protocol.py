@@ -193,15 +193,15 @@ def _take_plain_lines(builder: _Builder, text: str, lines: list[str], numbers: l
     """Add the lines of a body without escapes or quotes that the fast path proves well
     formed; return the numbers of the others, for the exact scanner."""
     if len(numbers) == len(lines):  # no blank or comment line: try one shape for all
-        rows = _single_shape_rows(text, lines[0])
-        if rows is not None:
+        shape = _single_shape(text, lines[0])
+        if shape is not None:
+            names, rows = shape
             keys, *raw_columns, stamp_texts = zip(*rows, strict=True)
             series = _plain_series(builder, keys)
             stamps = _plain_timestamps(stamp_texts, unit_ns, received_ns)
             if series is not None and stamps is not None:
                 columns = [value_column(raw, numbers) for raw in raw_columns]
-                builder.add_columns(_plain_names(lines[0].split(" ")[1]) or (), numbers, series,
-                                    stamps, columns)
+                builder.add_columns(names, numbers, series, stamps, columns)
                 return []
     sections = list(map(_split_sections, (lines[n - 1] for n in numbers)))
     counts = set(map(len, sections))
@@ -219,9 +219,9 @@ def _take_plain_lines(builder: _Builder, text: str, lines: list[str], numbers: l
     return _take_shapes(builder, list(field_sets), numbers, series, stamps)
 
 
-def _single_shape_rows(text: str, first_line: str) -> list[tuple[str, ...]] | None:
-    """(key, value..., timestamp or "") per line if every line has the first line's field
-    keys, in order; else None."""
+def _single_shape(text: str, first_line: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]] | None:
+    """(the field keys, (key, value..., timestamp or "") per line) if every line has the
+    first line's field keys, in order; else None."""
     sections = first_line.split(" ")
     names = _plain_names(sections[1]) if len(sections) in (2, 3) else None
     if names is None:
@@ -229,7 +229,7 @@ def _single_shape_rows(text: str, first_line: str) -> list[tuple[str, ...]] | No
     rows = _line_pattern(names).findall(text)
     # Each match is one whole line (^...$, no newline inside): as many matches as lines
     # means every line matched.
-    return rows if len(rows) == text.count("\n") + 1 else None
+    return (names, rows) if len(rows) == text.count("\n") + 1 else None
 
 
 def _take_shapes(builder: _Builder, field_sets: list[str], numbers: list[int],

@@ -12,6 +12,7 @@ from influxdb_client import WritePrecision
 from lithair_node.node.errors import TooManyReadings
 from lithair_node.node.ingest.line_protocol import LineProtocolError, Point, parse_body, precision_ns
 from lithair_node.node.ingest.line_protocol_readings import LineProtocolMapping, line_protocol_batch
+from lithair_node.node.ingest.line_protocol_scan import ExactLine
 from lithair_node.node.ingest.validation import Limits
 
 RECEIVED_NS = 1_700_000_000_123_456_789
@@ -208,3 +209,33 @@ def test_points_written_by_influxdb_client_parse_back(measurement: str, sensor: 
     assert (columns.sensors, columns.locations, columns.ts.tolist()) == ([sensor], [location], [stamp_us])
     assert dict(zip(columns.metrics, columns.values[:, 0].tolist(), strict=True)) == {
         name: float(value) for name, value in fields.items()}
+
+
+# -- the fast path agrees with the exact scanner ---------------------------------------------
+
+_value_texts = st.sampled_from(["1", "-2.5", ".5", "1e3", "7i", "-7i", "8u", "t", "FALSE", "x", "1.0i",
+                                "", "nan", "+1", "1=2"])
+_plain_lines = st.builds(
+    lambda measurement, tags, fields, stamp: f"{measurement}{tags} {fields}{stamp}",
+    st.sampled_from(["m", "cpu", "m=1"]),
+    st.sampled_from(["", ",host=a", ",host=b,location=l", ",host=", ",host=a,host=b"]),
+    st.lists(st.tuples(st.sampled_from(["v", "w", "ok"]), _value_texts), min_size=1, max_size=3).map(
+        lambda pairs: ",".join(f"{name}={value}" for name, value in pairs)),
+    st.sampled_from(["", " 5", " 1700000000000000000", " -3", " 9223372036854775808", " x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_plain_lines, min_size=1, max_size=8), st.booleans())
+def test_the_fast_path_agrees_with_the_exact_scanner(lines: list[str], trailing_newline: bool) -> None:
+    body = "\n".join(lines) + ("\n" if trailing_newline else "")
+    expected: list[Point] = []
+    try:
+        for number, line in enumerate(lines, 1):
+            point = ExactLine(line, number).point(1, RECEIVED_NS)
+            assert point is not None
+            expected.append(point)
+    except LineProtocolError:
+        with pytest.raises(LineProtocolError):
+            parse(body)
+        return
+    assert parse(body) == expected
