@@ -22,7 +22,8 @@ without escapes, quotes or tabs is split into sections with str methods, its tag
 parsed once per distinct text, and its field sets are matched one shape (the field keys, in
 order) at a time by a regular expression made for that shape, whose groups are then
 converted a column at a time. Lines this does not prove well formed go to the exact scanner
-(line_protocol_scan.ExactLine), which also words the error.
+(line_protocol_scan.ExactLine), which also words the error. About 1.3 µs per 5-field line
+on the 2-core dev box (scripts/bench_line_protocol.py).
 """
 
 from __future__ import annotations
