@@ -2,7 +2,7 @@
 fdatasync per batch), term and vote written durably, damage found at open. See journal.py."""
 
 from lithair_node.node.raft.journal.check import inspect_journal
-from lithair_node.node.raft.journal.crashdisk import SimulatedDisk
+from lithair_node.node.raft.journal.crashdisk import PowerLost, SimulatedDisk
 from lithair_node.node.raft.journal.durable_file import make_dirs_durably, write_durably
 from lithair_node.node.raft.journal.fileio import FileIO, OsFileIO, WithoutSync
 from lithair_node.node.raft.journal.histogram import LatencyHistogram
@@ -21,6 +21,7 @@ __all__ = [
     "JournalWriteFailed",
     "LatencyHistogram",
     "OsFileIO",
+    "PowerLost",
     "SimulatedDisk",
     "WithoutSync",
     "inspect_journal",

@@ -8,6 +8,9 @@ The model, deliberately the pessimistic reading of POSIX:
 - directories themselves are durable once made (the journal fsyncs its parent anyway).
 With `torn_rng`, a file that was only appended to since its last sync keeps a random prefix of
 the unsynced bytes, as a real disk may: that is how torn tails are born.
+
+After power_cut() every call raises PowerLost until restore_power(): threads of the "dead"
+process (a journal writer mid-batch) cannot write into the world after the cut.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lithair_node.node.raft.journal.fileio import Chunk
+
+
+class PowerLost(OSError):
+    """The simulated machine is off."""
 
 
 @dataclass
@@ -50,11 +57,13 @@ class SimulatedDisk:
         self._next_fd = 3
         self.syncs = SyncCounts()
         self.power_cuts = 0
+        self._powered = True
 
     # -- FileIO ---------------------------------------------------------------------------
 
     def open(self, path: str, *, truncate: bool = False) -> int:
         with self._lock:
+            self._require_power()
             self._require_dir(os.path.dirname(path))
             inode = self._names.setdefault(path, _Inode())
             if truncate:
@@ -66,12 +75,14 @@ class SimulatedDisk:
 
     def write(self, fd: int, chunks: Sequence[Chunk]) -> None:
         with self._lock:
+            self._require_power()
             data = self._fds[fd].data
             for chunk in chunks:
                 data += chunk
 
     def truncate(self, fd: int, size: int) -> None:
         with self._lock:
+            self._require_power()
             data = self._fds[fd].data
             if size < len(data):
                 del data[size:]
@@ -80,28 +91,33 @@ class SimulatedDisk:
 
     def fdatasync(self, fd: int) -> None:
         with self._lock:
+            self._require_power()
             self.syncs.fdatasync += 1
             inode = self._fds[fd]
             inode.synced = bytes(inode.data)
 
     def fsync(self, fd: int) -> None:
         with self._lock:
+            self._require_power()
             self.syncs.fsync += 1
             inode = self._fds[fd]
             inode.synced = bytes(inode.data)
 
     def close(self, fd: int) -> None:
         with self._lock:
+            self._require_power()
             del self._fds[fd]
 
     def read_file(self, path: str) -> bytes:
         with self._lock:
+            self._require_power()
             if path not in self._names:
                 raise FileNotFoundError(path)
             return bytes(self._names[path].data)
 
     def list_dir(self, path: str) -> list[str]:
         with self._lock:
+            self._require_power()
             self._require_dir(path)
             names = {os.path.basename(name) for name in self._names
                      if os.path.dirname(name) == path}
@@ -111,16 +127,19 @@ class SimulatedDisk:
 
     def exists(self, path: str) -> bool:
         with self._lock:
+            self._require_power()
             return path in self._names or path in self._dirs
 
     def make_dirs(self, path: str) -> None:
         with self._lock:
+            self._require_power()
             while path not in self._dirs and path not in ("", os.sep):
                 self._dirs.add(path)
                 path = os.path.dirname(path)
 
     def rename(self, source: str, target: str) -> None:
         with self._lock:
+            self._require_power()
             if source not in self._names:
                 raise FileNotFoundError(source)
             self._require_dir(os.path.dirname(target))
@@ -128,12 +147,14 @@ class SimulatedDisk:
 
     def unlink(self, path: str) -> None:
         with self._lock:
+            self._require_power()
             if path not in self._names:
                 raise FileNotFoundError(path)
             del self._names[path]
 
     def fsync_dir(self, path: str) -> None:
         with self._lock:
+            self._require_power()
             self._require_dir(path)
             self.syncs.fsync_dir += 1
             for name in [name for name in self._durable_names if os.path.dirname(name) == path]:
@@ -148,12 +169,17 @@ class SimulatedDisk:
         """Lose everything unsynced. Open descriptors die with the process."""
         with self._lock:
             self.power_cuts += 1
+            self._powered = False
             self._fds.clear()
             self._names = dict(self._durable_names)
             # One inode may survive under two names (a rename across directories).
             unique = {id(inode): inode for inode in self._names.values()}
             for inode in unique.values():
                 inode.data = bytearray(self._surviving_bytes(inode, torn_rng))
+
+    def restore_power(self) -> None:
+        with self._lock:
+            self._powered = True
 
     def tamper(self, path: str, data: bytes) -> None:
         """Replace a file's content, as if on disk (bit flips, truncations)."""
@@ -169,6 +195,10 @@ class SimulatedDisk:
             return inode.synced
         kept = torn_rng.randint(0, len(inode.data) - len(inode.synced))
         return bytes(inode.data[:len(inode.synced) + kept])
+
+    def _require_power(self) -> None:
+        if not self._powered:
+            raise PowerLost("the power is off")
 
     def _require_dir(self, path: str) -> None:
         if path not in self._dirs:

@@ -148,7 +148,8 @@ class SegmentLog:
             return
         segment = self._segments[-1]
         if segment.size < len(MAGIC):
-            self._unlink(self._segments.pop())
+            self._unlink(segment)
+            self._segments.pop()
         else:
             self._io.truncate(self._open_active(), segment.size)
             self._unsynced_fd = True
