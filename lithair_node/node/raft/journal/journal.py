@@ -80,6 +80,9 @@ class DurableJournal:
         if self._term_vote != TermVote():
             write_term_vote(self._io, self._directory, self._term_vote)  # same reason
         self.fsync_latency = LatencyHistogram()
+        # Counts conflicts and clears: an acknowledgement held for durability is only valid
+        # for the log it was made on (raft_gates.HeldAcks' epoch).
+        self.truncations = 0
         self._writer = GroupCommitWriter(
             segments, self._io, self.fsync_latency,
             measure_syncs=self.durability is Durability.FSYNC, durable_index=last)
@@ -96,6 +99,7 @@ class DurableJournal:
         self._writer.submit(Append(entry, idx))
 
     def clear(self) -> None:
+        self.truncations += 1
         self._entries.clear()
         self._writer.submit(Reset())
 
@@ -108,6 +112,7 @@ class DurableJournal:
             self.clear()
             return
         first_dropped = self._entries[start][1]
+        self.truncations += 1
         del self._entries[start:]
         self._writer.submit(TruncateFrom(first_dropped, self._last_index()))
 
