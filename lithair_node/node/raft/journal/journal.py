@@ -200,8 +200,7 @@ class DurableJournal:
                            "acknowledged writes"} if self.durability is Durability.NONE else {}),
             "directory": self._directory,
             "segments": self._writer.segment_count,
-            "first_index": self._entries[0][1] if self._entries else None,
-            "last_index": self._entries[-1][1] if self._entries else None,
+            **self._bounds(),
             "durable_index": self.durable_index,
             "pending_operations": self._writer.pending,
             "write_batches": self._writer.batches,
@@ -212,6 +211,13 @@ class DurableJournal:
             "writer_error": repr(failure) if failure is not None else None,
             "fsync_latency_s": self.fsync_latency.as_dict(),
         }
+
+    def _bounds(self) -> dict[str, int | None]:
+        # Called from other threads (status) while the Raft thread may empty the list.
+        try:
+            return {"first_index": self._entries[0][1], "last_index": self._entries[-1][1]}
+        except IndexError:
+            return {"first_index": None, "last_index": None}
 
     def _save_commit_index(self) -> None:
         path, data = commit_index_file(self._directory, self._commit_index)

@@ -66,10 +66,11 @@ class JournalCorrupt(Exception):
 
     def __init__(self, damage: Damage) -> None:
         super().__init__(
-            f"journal segment {damage.path} is corrupt at byte {damage.offset}: {damage.reason}. "
-            "Intact records follow, so truncating here could drop acknowledged entries; "
-            "refusing to start. Inspect it with `lithair check --data-dir`, then restore this "
-            "node from a healthy member (remove its data dir and let it rejoin).")
+            f"journal file {damage.path} is corrupt at byte {damage.offset}: {damage.reason}. "
+            "This is not a torn tail (what a crash leaves), so cutting it off could drop "
+            "acknowledged entries: refusing to start. Inspect it with `lithair check "
+            "--data-dir`, then restore this node from a healthy member (remove its data dir "
+            "and let it rejoin).")
         self.damage = damage
 
 
@@ -145,26 +146,32 @@ def scan_journal(io: FileIO, directory: str) -> JournalScan:
 
 
 def _intact_record_follows(data: bytes, offset: int, stream_last: int | None) -> bool:
+    """Is there an intact record after the damage at `offset`? Tried where the next record
+    would start (after the magic, or after the damaged record if its length field is right),
+    then by searching for the next index."""
     if offset == 0:
-        # A bad segment header: torn only if the file ends within it (created, never synced).
-        return len(data) > len(MAGIC)
-    if stream_last is None:
-        # No entry read yet: trust the damaged header's index field as a guess.
-        guess = data[offset + INDEX_FIELD_OFFSET:offset + INDEX_FIELD_OFFSET + 8]
-        expected = struct.unpack("<Q", guess)[0] if len(guess) == 8 else 1
+        starts = [len(MAGIC)]
+    elif len(data) - offset >= HEADER_BYTES:
+        starts = [offset + HEADER_BYTES + struct.unpack_from("<I", data, offset + 4)[0]]
     else:
-        expected = stream_last + 1
-    if valid_record_after(data, offset, (expected, expected + 1)) is not None:
-        return True
-    # The damaged record's own length may be intact: try where the next record would start.
-    if len(data) - offset >= HEADER_BYTES:
-        declared = struct.unpack_from("<I", data, offset + 4)[0]
+        starts = []
+    for start in starts:
         try:
-            read_record(data, offset + HEADER_BYTES + declared)
+            read_record(data, start)
             return True
         except BadRecord:
             pass
-    return False
+    expected = stream_last + 1 if stream_last is not None else _index_field(data, offset)
+    return expected is not None and \
+        valid_record_after(data, offset, (expected, expected + 1)) is not None
+
+
+def _index_field(data: bytes, offset: int) -> int | None:
+    """The (unverified) index field of a damaged record: a guess of where the stream was."""
+    field_at = offset + INDEX_FIELD_OFFSET
+    if offset == 0 or len(data) < field_at + 8:
+        return None
+    return int(struct.unpack_from("<Q", data, field_at)[0])
 
 
 def _drop_compacted(entries: list[Entry], first_live: int) -> None:

@@ -44,8 +44,8 @@ def test_a_missing_or_empty_journal_is_a_fresh_start(tmp_path: Path) -> None:
         journal.close()
 
 
-@pytest.mark.parametrize("content", [b"", MAGIC[:3], bytes(len(MAGIC))],
-                         ids=["0-bytes", "torn-magic", "zeros"])
+@pytest.mark.parametrize("content", [b"", MAGIC[:3], bytes(len(MAGIC)), bytes(4096)],
+                         ids=["0-bytes", "torn-magic", "zeros", "zero-filled-block"])
 def test_a_segment_created_but_never_written_is_a_fresh_start(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "00000000000000000001.seg").write_bytes(content)
     journal = DurableJournal(tmp_path)
@@ -103,6 +103,13 @@ def test_damage_in_the_middle_is_refused_even_in_the_last_segment(tmp_path: Path
     refusal = _open_or_refusal(tmp_path)
     assert isinstance(refusal, JournalCorrupt)
     assert refusal.damage.offset == damaged.offset and "CRC32C" in str(refusal)
+
+
+def test_a_damaged_segment_header_with_records_behind_it_is_refused(tmp_path: Path) -> None:
+    last = _write_journal(tmp_path)[-1]
+    last.write_bytes(b"garbage!" + last.read_bytes()[len(MAGIC):])
+    refusal = _open_or_refusal(tmp_path)
+    assert isinstance(refusal, JournalCorrupt) and refusal.damage.offset == 0
 
 
 def test_an_unreadable_term_file_is_refused(tmp_path: Path) -> None:
