@@ -102,6 +102,11 @@ class TooManyReadings(PayloadTooLarge):
     code = api.TOO_MANY_READINGS
 
 
+class UriTooLong(LithairError):
+    status = 414
+    code = api.URI_TOO_LONG
+
+
 class UnsupportedMediaType(LithairError):
     status = 415
     code = api.UNSUPPORTED_MEDIA_TYPE
@@ -152,9 +157,19 @@ class OutcomeUnknown(Unavailable):
     code = api.OUTCOME_UNKNOWN
 
 
+class HeadersTooLarge(LithairError):
+    status = 431
+    code = api.HEADERS_TOO_LARGE
+
+
 class InternalError(LithairError):
     status = 500
     code = api.INTERNAL
+
+
+class MethodNotImplemented(LithairError):
+    status = 501
+    code = api.NOT_IMPLEMENTED
 
 
 # -- Raft failures: the one translation to client errors ----------------------------------

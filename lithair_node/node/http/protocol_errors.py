@@ -16,8 +16,14 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 
-from lithair_node import api
-from lithair_node.node.errors import BadRequest, InternalError, LithairError
+from lithair_node.node.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    InternalError,
+    LithairError,
+    MethodNotImplemented,
+    UriTooLong,
+)
 from lithair_node.node.http.bodies import error_response
 
 # aiohttp's parser limits, set explicitly. They differ so that a LineTooLong, which carries
@@ -31,21 +37,6 @@ _TOO_MANY_HEADERS = "Too many headers received"
 # ran past its Content-Length) alike, as an invalid method; its message quotes the line, and
 # only a well-formed request line there makes it an unknown method (501, not 400).
 _UNKNOWN_METHOD_LINE = re.compile(r"b'[!#$%&*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d'")
-
-
-class UriTooLong(LithairError):
-    status = 414
-    code = api.URI_TOO_LONG
-
-
-class HeadersTooLarge(LithairError):
-    status = 431
-    code = api.HEADERS_TOO_LARGE
-
-
-class MethodNotImplemented(LithairError):
-    status = 501
-    code = api.NOT_IMPLEMENTED
 
 
 class JsonErrorHandler(web.RequestHandler):
