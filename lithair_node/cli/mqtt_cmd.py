@@ -40,12 +40,14 @@ def _host_port(value: str) -> tuple[str, int]:
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path),
               help="The last alert published [default: ./<client id>.state.json]")
 @click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token for writes.")
+@click.option("--deadline", default=60.0, type=click.FloatRange(0.5),
+              help="Give up on a batch after (s): unacked, it comes back after a reconnect.")
 @click.option("--status-every", default=10.0, type=click.FloatRange(0),
               help="Seconds between status lines on stderr; 0 for none.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counters on exit as JSON.")
 def mqtt_bridge(broker: str, topics: tuple[str, ...], nodes: str, client_id: str | None,
                 qos: int, batch_readings: int, batch_ms: float, dead_letter_topic: str,
-                alerts_topic: str, state_file: Path | None, token: str | None,
+                alerts_topic: str, state_file: Path | None, token: str | None, deadline: float,
                 status_every: float, as_json: bool) -> None:
     """Subscribe to TOPICs and store their readings; ack each message once committed."""
     host, port = _host_port(broker)
@@ -57,7 +59,7 @@ def mqtt_bridge(broker: str, topics: tuple[str, ...], nodes: str, client_id: str
         qos=qos, batch_readings=batch_readings, batch_ms=batch_ms,
         dead_letter_topic=dead_letter_topic, alerts_topic=alerts_topic,
         state_file=state_file or Path(f"{client_id}.state.json"), token=token,
-        status_every_s=status_every)
+        deadline_s=deadline, status_every_s=status_every)
     counters = BridgeCounters()
 
     async def main() -> None:

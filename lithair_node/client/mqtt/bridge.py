@@ -22,6 +22,7 @@ from lithair_node.client.mqtt.link import MqttLink
 from lithair_node.client.mqtt.payloads import BadPayload, decode
 
 _BATCHES_AHEAD = 2  # batches gathered while one commits
+_PAUSE_AFTER_FAILURE_S = 1.0  # a batch that fails at once (a wrong token) must not spin
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class BridgeConfig:
     alerts_topic: str = "lithair/alerts/{sensor_id}"  # "" = no alerts from this bridge
     state_file: Path = Path("lithair-mqtt-state.json")
     token: str | None = None
+    deadline_s: float = 60.0  # per batch, retries included (ClusterClient)
     status_every_s: float = 0.0  # 0 = no status line
 
 
@@ -51,7 +53,8 @@ async def run_bridge(config: BridgeConfig, counters: BridgeCounters,
 
     link = MqttLink(config.host, config.port, config.client_id, config.filters, config.qos,
                     received)
-    async with ClusterClient(config.nodes, token=config.token) as client:
+    async with ClusterClient(config.nodes, token=config.token,
+                             deadline_s=config.deadline_s) as client:
         bridge = _Bridge(config, counters, link, Committer(client, counters))
         tasks = [asyncio.create_task(bridge.gather(arrived)),
                  asyncio.create_task(bridge.commit_in_order())]
@@ -104,6 +107,7 @@ class _Bridge:
                       file=sys.stderr, flush=True)
                 self.counters.commit_failures += 1
                 self.counters.reconnects += 1
+                await asyncio.sleep(_PAUSE_AFTER_FAILURE_S)
                 await asyncio.to_thread(self.link.reconnect)
                 continue
             for message in batch:

@@ -1,9 +1,10 @@
 """Writing a batch of messages, and what becomes of each message.
 
-On a 4xx for the batch (a reading the node refuses), every message is sent again as a
-batch of its own: the refused ones are dead-lettered with the node's error, the rest are
-stored. A failure that is not a refusal (no leader within the deadline, an unknown
-outcome) settles nothing: the messages stay unacked and come back after a reconnect.
+On a 400, 413 or 422 for the batch (readings the node refuses), every message is sent
+again as a batch of its own: the refused ones are dead-lettered with the node's error, the
+rest are stored. A failure that is not a refusal (no leader within the deadline, an
+unknown outcome, a wrong token) settles nothing: the messages stay unacked and come back
+after a reconnect.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from lithair_node.client.cluster_client import ACKED, FAILED, ClusterClient, Sen
 from lithair_node.client.mqtt.batches import Message, batch_key
 from lithair_node.client.mqtt.counters import BridgeCounters
 
-_NOT_REFUSALS = frozenset({408, 429})
+# Statuses that refuse the readings themselves (undecodable, too large, invalid). Any other
+# 4xx (401/403: a wrong token, 404: no such route) is the bridge's fault, not the message's:
+# dead-lettering would throw good readings away.
+_REFUSES_READINGS = frozenset({400, 413, 422})
 
 
 class CommitFailed(Exception):
@@ -64,11 +68,9 @@ class Committer:
 
 
 def _refused(result: SendResult) -> bool:
-    """A 4xx answer: sending the same readings again can never succeed."""
-    if result.status != FAILED or not result.trail:
-        return False
-    status = result.trail[-1].status
-    return status is not None and 400 <= status < 500 and status not in _NOT_REFUSALS
+    """The node refused these readings: sending them again can never succeed."""
+    return (result.status == FAILED and bool(result.trail)
+            and result.trail[-1].status in _REFUSES_READINGS)
 
 
 def _error_text(result: SendResult) -> str:
