@@ -46,17 +46,18 @@ class BridgeConfig:
 async def run_bridge(config: BridgeConfig, counters: BridgeCounters,
                      stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
-    arrived: asyncio.Queue[Message] = asyncio.Queue()
+    bridge: _Bridge | None = None
 
     def received(message: Message) -> None:  # on paho's thread
-        loop.call_soon_threadsafe(arrived.put_nowait, message)
+        assert bridge is not None
+        loop.call_soon_threadsafe(bridge.arrive, message)
 
     link = MqttLink(config.host, config.port, config.client_id, config.filters, config.qos,
                     received)
     async with ClusterClient(config.nodes, token=config.token,
                              deadline_s=config.deadline_s) as client:
         bridge = _Bridge(config, counters, link, Committer(client, counters))
-        tasks = [asyncio.create_task(bridge.gather(arrived)),
+        tasks = [asyncio.create_task(bridge.gather()),
                  asyncio.create_task(bridge.commit_in_order())]
         if config.alerts_topic:
             alerts = AlertPublisher(client, link, config.alerts_topic, config.state_file,
@@ -79,22 +80,22 @@ class _Bridge:
     def __init__(self, config: BridgeConfig, counters: BridgeCounters, link: MqttLink,
                  committer: Committer) -> None:
         self.config, self.counters, self.link, self.committer = config, counters, link, committer
+        self.arrived: asyncio.Queue[Message] = asyncio.Queue()
         self.batches: asyncio.Queue[list[Message]] = asyncio.Queue(_BATCHES_AHEAD)
 
-    async def gather(self, arrived: asyncio.Queue[Message]) -> None:
-        while True:
-            batch = await next_batch(arrived, self.config.batch_readings,
-                                     self.config.batch_ms / 1000)
-            for message in batch:
-                self._decode(message)
-            await self.batches.put(batch)
-
-    def _decode(self, message: Message) -> None:
+    def arrive(self, message: Message) -> None:
+        """Decoded on arrival, so a batch is cut by its count of readings."""
         self.counters.received += 1
         try:
             message.readings = decode(message.payload, message.topic, self.config.filters)
         except BadPayload as bad:
             message.reason = str(bad)
+        self.arrived.put_nowait(message)
+
+    async def gather(self) -> None:
+        while True:
+            await self.batches.put(await next_batch(self.arrived, self.config.batch_readings,
+                                                    self.config.batch_ms / 1000))
 
     async def commit_in_order(self) -> None:
         while True:
