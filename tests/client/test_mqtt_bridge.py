@@ -1,6 +1,7 @@
 """The MQTT bridge against a real Mosquitto and a real 3-node cluster: every message
 stored exactly once through bridge and leader kill -9s, the broker's backlog drained after
-a restart, bad payloads dead-lettered without blocking good ones, an anomaly alerted once."""
+a restart, bad payloads dead-lettered without blocking good ones, an anomaly alerted once,
+a batch that cannot commit redelivered after a reconnect, a wrong token dead-lettering nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from lithair_node.client.blocking_api import http_json
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.polling import wait_until
 from tests.client.mqtt_lab import Bridge, Broker, Collector, publish_all
+from tests.cluster_fixtures import start_cluster
 
 BASE_TS = 1_790_000_000  # epoch seconds of the first reading
 
@@ -121,6 +123,28 @@ def test_a_batch_that_cannot_commit_comes_back_after_a_reconnect(
         bridge.ensure_stopped()
     assert counters["commit_failures"] >= 1 and counters["acks"] >= 100
     assert counters["received"] >= 200  # each message came twice at least
+
+
+def test_a_wrong_token_dead_letters_nothing(broker: Broker, tmp_path: Path) -> None:
+    """A 401 is the bridge's fault, not the messages': they stay unacked until a bridge
+    with the right token stores them."""
+    node = start_cluster(tmp_path / "guarded", nodes=1, extra_args=("--token", "w-secret"))
+    bridge = Bridge(tmp_path, broker, node.urls, "--alerts-topic", "", "--token", "wrong")
+    try:
+        bridge.start()
+        publish_all(broker, _reading_messages(0, 20, sensors=2))
+        wait_until(lambda: bridge.status().get("commit_failures", 0) >= 1, 30,
+                   what="a refused batch")
+        refused = bridge.stop()
+        bridge.command[bridge.command.index("wrong")] = "w-secret"
+        bridge.start()
+        wait_until(lambda: _stored(node, 0) == 20, 30, what="the readings stored")
+        stored = bridge.stop()
+    finally:
+        bridge.ensure_stopped()
+        node.stop()
+    assert refused["dead_lettered"] == 0 and refused["acks"] == 0
+    assert stored["dead_lettered"] == 0 and stored["acks"] >= 20
 
 
 def test_bad_payloads_dead_lettered_and_an_anomaly_alerted_once(
