@@ -3,6 +3,7 @@
 # server scrapes a live cluster). Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
 PACKAGES=(prometheus)
+PACKAGES+=(mosquitto)  # the MQTT bridge tests start a real broker
 missing=()
 for package in "${PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -9,6 +9,7 @@ from lithair_node.cli.cluster_cmd import cluster
 from lithair_node.cli.inject_cmd import inject
 from lithair_node.cli.load_cmd import load_command
 from lithair_node.cli.members_cmd import members
+from lithair_node.cli.mqtt_cmd import mqtt_bridge
 from lithair_node.cli.serve_cmd import serve
 from lithair_node.cli.status_cmd import status
 
@@ -25,6 +26,7 @@ cli.add_command(status)
 cli.add_command(inject)
 cli.add_command(load_command)
 cli.add_command(members)
+cli.add_command(mqtt_bridge)
 
 
 def main() -> None:
