@@ -32,6 +32,10 @@ MEMBERS: Final = f"{PREFIX}/members"
 MEMBER: Final = f"{PREFIX}/members/{{raft_address}}"
 HEALTH: Final = "/health"
 READYZ: Final = "/readyz"
+# InfluxDB-compatible writes (its v2 and v1 APIs) and the Prometheus scrape.
+INFLUX_V2_WRITE: Final = "/api/v2/write"
+INFLUX_V1_WRITE: Final = "/write"
+METRICS: Final = "/metrics"
 
 
 def sensor_path(template: str, sensor_id: str) -> str:

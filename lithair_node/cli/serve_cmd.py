@@ -69,6 +69,9 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--leader-fallback-timeout", env="LEADER_FALLBACK_TIMEOUT", type=click.FloatRange(0.5),
       help="A leader that has not heard from a majority this long steps down "
            "(default: max(3, 1.5 x the election timeout's MAX)).")
+@_opt("--lp-sensor-tag", env="LP_SENSOR_TAG", default="sensor_id",
+      help="InfluxDB line protocol: the tag holding the sensor id (falls back to sensor_id, "
+           "mote_id, device_id, host).")
 @_opt("--log-level", env="LOG_LEVEL", default="info",
       type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(**options: object) -> None:
@@ -160,6 +163,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,
+        lp_sensor_tag=str(options.get("lp_sensor_tag") or "sensor_id"),
     )
 
 

@@ -81,6 +81,8 @@ class NodeConfig:
     # Close keep-alive connections idle for this long.
     idle_timeout_s: float = 75.0
     raft: RaftTuning = field(default_factory=RaftTuning)
+    # The line-protocol tag holding the sensor id (then sensor_id, mote_id, device_id, host).
+    lp_sensor_tag: str = "sensor_id"
 
     def __post_init__(self) -> None:
         if not self.node_id or len(self.node_id) > 64:
@@ -105,6 +107,8 @@ class NodeConfig:
             raise ConfigError("commit timeout must be > 0")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
+        if not self.lp_sensor_tag:
+            raise ConfigError("the line-protocol sensor tag must not be empty")
         # PySyncObj's journal records offsets as 4-byte ints and its file grows by doubling:
         # keep what accumulates between snapshots far below 4 GiB.
         if not 1024 <= self.raft.compaction_bytes <= MAX_COMPACTION_BYTES:

@@ -12,7 +12,9 @@ from lithair_node.node.http import (
     anomaly_routes,
     cluster_routes,
     export_routes,
+    influx_routes,
     member_routes,
+    metrics_routes,
     reading_routes,
     sensor_routes,
     stats_routes,
@@ -20,7 +22,15 @@ from lithair_node.node.http import (
 )
 from lithair_node.node.http.consistent_reads import consistent
 from lithair_node.node.http.lifecycle import forwarding_session, replica
-from lithair_node.node.http.middleware import OPEN, READ, WRITE, access, auth_middleware, error_middleware
+from lithair_node.node.http.middleware import (
+    OPEN,
+    READ,
+    WRITE,
+    access,
+    auth_middleware,
+    error_middleware,
+    metrics_middleware,
+)
 from lithair_node.node.http.selection import SENSOR_DIRECTORY
 from lithair_node.node.queries.sensors import SensorDirectory
 
@@ -44,7 +54,7 @@ def make_app(config: NodeConfig) -> web.Application:
     # aiohttp refuses bigger bodies itself; our own check gives the JSON error first.
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, auth_middleware],
     )
     app.cleanup_ctx.extend([replica(config), forwarding_session])
     app[SENSOR_DIRECTORY] = SensorDirectory()
@@ -58,5 +68,8 @@ def make_app(config: NodeConfig) -> web.Application:
         web.delete(api.MEMBER, access(WRITE, member_routes.delete_member)),
         web.get(api.HEALTH, access(OPEN, cluster_routes.get_health)),
         web.get(api.READYZ, access(OPEN, cluster_routes.get_readyz)),
+        web.post(api.INFLUX_V2_WRITE, access(WRITE, influx_routes.post_v2_write)),
+        web.post(api.INFLUX_V1_WRITE, access(WRITE, influx_routes.post_v1_write)),
+        web.get(api.METRICS, access(READ, metrics_routes.get_metrics)),
     ])
     return app

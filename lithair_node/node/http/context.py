@@ -13,6 +13,7 @@ from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.consistency import ReadBarrier
 from lithair_node.node.ingest.proposer import Proposer
+from lithair_node.node.metrics import NodeMetrics
 from lithair_node.node.raft.raft_node import RaftNode
 
 
@@ -28,6 +29,7 @@ class NodeContext:
 NODE = web.AppKey("node", NodeContext)
 READ_BARRIER = web.AppKey("read_barrier", ReadBarrier)
 FORWARD_SESSION = web.AppKey("forward_session", aiohttp.ClientSession)
+METRICS = web.AppKey("metrics", NodeMetrics)
 
 
 def node_of(request: web.Request) -> NodeContext:

@@ -13,8 +13,9 @@ from aiohttp import web
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.consistency import ReadBarrier
-from lithair_node.node.http.context import FORWARD_SESSION, NODE, READ_BARRIER, NodeContext
+from lithair_node.node.http.context import FORWARD_SESSION, METRICS, NODE, READ_BARRIER, NodeContext
 from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
+from lithair_node.node.metrics import NodeMetrics, ProposerFigures
 from lithair_node.node.raft.raft_node import RaftNode
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
@@ -37,6 +38,7 @@ def replica(config: NodeConfig) -> CleanupContext:
             try:
                 app[NODE] = NodeContext(config, state, raft, proposer)
                 app[READ_BARRIER] = ReadBarrier(raft, config.commit_timeout_s)
+                app[METRICS] = node_metrics(raft, state, proposer)
                 yield
             finally:
                 await proposer.stop()
@@ -44,6 +46,16 @@ def replica(config: NodeConfig) -> CleanupContext:
             await asyncio.to_thread(raft.stop)
 
     return run
+
+
+def node_metrics(raft: RaftNode, state: StateMachine, proposer: Proposer) -> NodeMetrics:
+    """Read at scrape time, on the event loop (the proposer's own thread)."""
+    return NodeMetrics(
+        raft_status=raft.status,
+        state_stats=state.stats,
+        proposer=lambda: ProposerFigures(pending_proposals=proposer.pending_batches,
+                                         failed_proposals=proposer.stats["failed"]),
+    )
 
 
 async def forwarding_session(app: web.Application) -> AsyncIterator[None]:

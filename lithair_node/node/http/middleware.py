@@ -1,15 +1,17 @@
-"""Errors become the one JSON error shape; tokens guard write/admin (and optionally read) routes."""
+"""Errors become the one JSON error shape (or the route family's own, see `speaks`); tokens
+guard write/admin (and optionally read) routes; every answer is timed for /metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from lithair_node import api
 from lithair_node.node.errors import (
     BadRequest,
     Forbidden,
@@ -21,7 +23,8 @@ from lithair_node.node.errors import (
     Unauthorized,
 )
 from lithair_node.node.http.bodies import error_response
-from lithair_node.node.http.context import node_of
+from lithair_node.node.http.context import METRICS, node_of
+from lithair_node.node.http.credentials import presented_tokens
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,6 +32,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Route access levels, set on each route with `access(...)`.
 READ, WRITE, OPEN = "read", "write", "open"
 _ACCESS_ATTR = "_lithair_access"
+_DIALECT_ATTR = "_lithair_dialect"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a family of routes speaks to its clients: its error body, and whether it takes
+    InfluxDB 1.x's credential forms (credentials.py)."""
+
+    render_error: Callable[[LithairError], web.Response]
+    influx_credentials: bool = False
+
+
+LITHAIR = Dialect(error_response)
 
 
 def access(level: str, handler: Handler) -> Handler:
@@ -36,21 +52,51 @@ def access(level: str, handler: Handler) -> Handler:
     return handler
 
 
+def speaks(dialect: Dialect, handler: Handler) -> Handler:
+    setattr(handler, _DIALECT_ATTR, dialect)
+    return handler
+
+
+def _dialect(request: web.Request) -> Dialect:
+    return getattr(request.match_info.handler, _DIALECT_ATTR, LITHAIR)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: times every answer under its route template (never the raw path, whose
+    sensor ids would make one series each)."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # redirects error_middleware lets through
+        _observe(request, exc.status, started)
+        raise
+    _observe(request, response.status, started)
+    return response
+
+
+def _observe(request: web.Request, status: int, started: float) -> None:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[METRICS].observe(route, status, time.perf_counter() - started)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    render = _dialect(request).render_error
     try:
         return await handler(request)
     except LithairError as exc:
-        return error_response(exc)
+        return render(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_aiohttp(exc))
+        return render(_from_aiohttp(exc))
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(InternalError("internal error; see the node's log"))
+        return render(InternalError("internal error; see the node's log"))
 
 
 def _from_aiohttp(exc: web.HTTPException) -> LithairError:
@@ -71,26 +117,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     level = _route_access(request)
     if level == OPEN or (config.auth_token is None and config.read_token is None):
         return await handler(request)
-    token = _bearer(request)
-    if level == WRITE:
-        if config.auth_token is None:
-            return await handler(request)
-        if token is None:
-            raise Unauthorized("this route needs Authorization: Bearer <token>")
-        if _same(token, config.auth_token):
-            return await handler(request)
-        if config.read_token is not None and _same(token, config.read_token):
-            raise Forbidden("a read-only token cannot write")
-        raise Unauthorized("invalid token")
+    if level == WRITE and config.auth_token is None:
+        return await handler(request)
     # READ: open unless a read token is configured; the write token also reads.
-    if config.read_token is None:
+    if level == READ and config.read_token is None:
         return await handler(request)
-    if token is None:
+    tokens = presented_tokens(request, influx_forms=_dialect(request).influx_credentials)
+    if not tokens:
         raise Unauthorized("this route needs Authorization: Bearer <token>")
-    if _same(token, config.read_token) or (
-        config.auth_token is not None and _same(token, config.auth_token)
-    ):
+    if _matches(tokens, config.auth_token):
         return await handler(request)
+    if _matches(tokens, config.read_token):
+        if level == READ:
+            return await handler(request)
+        raise Forbidden("a read-only token cannot write")
     raise Unauthorized("invalid token")
 
 
@@ -99,13 +139,8 @@ def _route_access(request: web.Request) -> str:
     return getattr(handler, _ACCESS_ATTR, READ)
 
 
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get(api.AUTHORIZATION, "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def _same(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())
+def _matches(tokens: tuple[str, ...], expected: str | None) -> bool:
+    # Every candidate is compared (constant time each), so timing tells nothing of which matched.
+    if expected is None:
+        return False
+    return sum(hmac.compare_digest(t.encode(), expected.encode()) for t in tokens) > 0

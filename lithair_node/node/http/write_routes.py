@@ -4,27 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lithair_node import api
-from lithair_node.machine.commands import make_encoded_batch
-from lithair_node.node.errors import BadRequest
+from lithair_node.machine.commands import BatchColumns
 from lithair_node.node.http.bodies import NonStandardJson, json_response, read_body
-from lithair_node.node.http.context import node_of
+from lithair_node.node.http.context import NodeContext
+from lithair_node.node.http.write_flow import commit_batch
 from lithair_node.node.ingest.validation import Limits, validate_batch
 
 
 async def post_batch(request: web.Request) -> web.Response:
-    node = node_of(request)
-    key = _idempotency_key(request)
-    node.proposer.check_admission()  # before spending CPU on a body we would only queue
-    limits = Limits(max_readings=node.config.max_batch_readings)
-    try:
-        body = await read_body(request, node.config.max_body_bytes, node.config.body_timeout_s)
-    except NonStandardJson as exc:
-        validate_batch(exc.lenient_body, limits)  # names the NaN's field
-        raise
-    columns, received = validate_batch(body, limits)
-    batch = make_encoded_batch(columns, key, received)
-    outcome = await node.proposer.submit(batch)
+    outcome = await commit_batch(request, "batches", _json_or_msgpack_batch)
     result = outcome.result
     assert result is not None
     return json_response(
@@ -38,13 +26,11 @@ async def post_batch(request: web.Request) -> web.Response:
     )
 
 
-def _idempotency_key(request: web.Request) -> str | None:
-    key = request.headers.get(api.IDEMPOTENCY_KEY)
-    if key is None:
-        return None
-    limit = api.MAX_IDEMPOTENCY_KEY_CHARS
-    if not key or len(key) > limit or not key.isascii() or not key.isprintable():
-        raise BadRequest(f"{api.IDEMPOTENCY_KEY} must be 1-{limit} printable ASCII characters",
-                         field=api.IDEMPOTENCY_KEY)
-    return key
-
+async def _json_or_msgpack_batch(request: web.Request, node: NodeContext) -> tuple[BatchColumns, int]:
+    limits = Limits(max_readings=node.config.max_batch_readings)
+    try:
+        body = await read_body(request, node.config.max_body_bytes, node.config.body_timeout_s)
+    except NonStandardJson as exc:
+        validate_batch(exc.lenient_body, limits)  # names the NaN's field
+        raise
+    return validate_batch(body, limits)

@@ -33,9 +33,9 @@ import numpy as np
 
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.node.errors import InvalidBatch, InvalidReading
-from lithair_node.node.ingest.fields import MAX_METRICS_PER_READING, RESERVED_FIELDS
+from lithair_node.node.ingest.fields import MAX_METRICS_PER_READING, RESERVED_FIELDS, Limits
 from lithair_node.node.ingest.line_protocol import FieldBlock, LineProtocolError, ParsedBody, parse_body
-from lithair_node.node.ingest.validation import Limits, validate_batch
+from lithair_node.node.ingest.validation import validate_batch
 from lithair_node.node.timestamps import MAX_US, MIN_US, US_PER_SECOND
 
 DEFAULT_SENSOR_TAGS: Final = ("sensor_id", "mote_id", "device_id", "host")

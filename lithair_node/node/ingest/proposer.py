@@ -73,7 +73,8 @@ class Proposer:
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
-        self.stats = {"entries": 0, "batches": 0, "rejected_overload": 0, "timeouts": 0}
+        # "failed": entries Raft refused, lost or did not commit (lithair_raft_proposals_failed_total).
+        self.stats = {"entries": 0, "batches": 0, "rejected_overload": 0, "timeouts": 0, "failed": 0}
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -88,6 +89,11 @@ class Proposer:
     @property
     def pending_readings(self) -> int:
         return self._pending_readings
+
+    @property
+    def pending_batches(self) -> int:
+        """Client batches waiting on this node: queued, or in an entry being replicated."""
+        return len(self._queue) + sum(len(flight.items) for flight in self._in_flight.values())
 
     def oldest_wait_s(self) -> float:
         """How long the oldest batch still waiting on this node has waited."""
@@ -189,6 +195,8 @@ class Proposer:
             return
         if error is None:
             self._last_progress = time.monotonic()
+        else:
+            self.stats["failed"] += 1
         self._pending_readings -= flight.readings
         for position, waiting in enumerate(flight.items):
             if waiting.future.done():
