@@ -12,9 +12,12 @@ from tests.http_helpers import stats
 
 
 def test_a_flood_is_refused_with_429_and_what_is_accepted_is_stored(tmp_path) -> None:
+    # The pending-readings bound refuses the flood; the queue-delay bound is set well above a
+    # loaded box's commit time, so a slow tick is not read as "writes are not committing"
+    # (503 unavailable, which a 0.05 s bound gave under a load average of 4-9).
     cluster: LocalCluster = start_cluster(
         tmp_path, nodes=1, extra_args=("--max-pending-readings", "3000",
-                                       "--max-queue-delay", "0.05"))
+                                       "--max-queue-delay", "1.0"))
     url = cluster.urls[0]
     try:
         async def flood() -> list[tuple[int, dict, str | None]]:
