@@ -118,6 +118,9 @@ def test_a_batch_that_cannot_commit_comes_back_after_a_reconnect(
         fresh_cluster.wait_ready(timeout_s=60)
         wait_until(lambda: all(_stored(fresh_cluster, i) == 100 for i in range(3)), 60,
                    what="the redelivered readings stored")
+        # The entries of the failed attempt may commit once quorum is back, before the
+        # redelivered batch is: wait for the bridge's acks, not only for the readings.
+        wait_until(lambda: bridge.status().get("acks", 0) >= 100, 60, what="every message acked")
         counters = bridge.stop()
     finally:
         bridge.ensure_stopped()
