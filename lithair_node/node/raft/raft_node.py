@@ -21,6 +21,7 @@ from pysyncobj import FAIL_REASON
 from lithair_node.machine.commands import encode_announce
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
+from lithair_node.node.raft.membership_probe import ProbeOutcome, probe_raft_peer
 from lithair_node.node.raft.readiness import caught_up_now
 from lithair_node.node.raft.syncobj import ReplicatedLog, syncobj_conf
 from lithair_node.node.raft.types import (
@@ -159,6 +160,10 @@ class RaftNode:
         """Ask the leader to hand over to its most caught-up follower (Raft TimeoutNow)."""
         self._on_raft_thread(lambda raft_log: raft_log.transferLeadership(
             callback=_translating(callback)), callback)
+
+    def probe_member(self, host: str, port: int, timeout_s: float) -> ProbeOutcome:
+        """Blocking (run it off the event loop): does host:port answer with our password?"""
+        return probe_raft_peer(host, port, self.config.raft_password, timeout_s)
 
     def _on_raft_thread(self, call: Callable[[ReplicatedLog], None],
                         callback: ProposeCallback) -> None:
