@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from lithair_node.cli.token_option import token_options
 from lithair_node.client.blocking_api import BlockingNodeApi
 from lithair_node.client.node_api import NO_ANSWER, ApiError
 from lithair_node.node.config import ConfigError, parse_host_port
@@ -22,7 +23,6 @@ CHANGE_TIMEOUT_S = 30.0
 
 _node = click.option("--node", default="http://127.0.0.1:8001", envvar="LITHAIR_NODE",
                      show_envvar=True, help="Any member's HTTP URL.")
-_token = click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token (write/admin).")
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -37,7 +37,7 @@ def members() -> None:
 
 @members.command("list")
 @_node
-@_token
+@token_options
 @_json
 def list_members(node: str, token: str | None, as_json: bool) -> None:
     """Show every member: Raft address, id, HTTP URL, leader, connected."""
@@ -47,7 +47,7 @@ def list_members(node: str, token: str | None, as_json: bool) -> None:
 @members.command("add")
 @click.argument("raft_address")
 @_node
-@_token
+@token_options
 @_json
 def add_member(raft_address: str, node: str, token: str | None, as_json: bool) -> None:
     """Add the node whose Raft address is RAFT_ADDRESS (host:port)."""
@@ -57,7 +57,7 @@ def add_member(raft_address: str, node: str, token: str | None, as_json: bool) -
 @members.command("remove")
 @click.argument("raft_address")
 @_node
-@_token
+@token_options
 @_json
 def remove_member(raft_address: str, node: str, token: str | None, as_json: bool) -> None:
     """Remove the member whose Raft address is RAFT_ADDRESS (host:port)."""
