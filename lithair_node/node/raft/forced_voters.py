@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lithair_node.node.config import ConfigError
+
 log = logging.getLogger(__name__)
 
 FORCE_FILE = "force-voters"
@@ -46,9 +48,9 @@ def read_force_file(data_dir: Path) -> list[str] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"unreadable {path}: {exc}") from None
+        raise ConfigError(f"unreadable {path}: {exc}") from None
     if not isinstance(voters, list) or not all(isinstance(v, str) and v for v in voters):
-        raise ValueError(f"{path}: 'voters' must be a list of host:port")
+        raise ConfigError(f"{path}: 'voters' must be a list of host:port")
     return voters
 
 
@@ -69,7 +71,8 @@ class ForcedVoters:
         if voters is None:
             return None
         if self_address not in voters:
-            raise ValueError(f"{force_file(data_dir)} does not list this node ({self_address})")
+            raise ConfigError(f"{force_file(data_dir)} does not list this node "
+                              f"({self_address}): fix or remove it")
         log.warning("force-voters file found: this node's members will be %s", sorted(voters))
         return cls(data_dir, self_address, frozenset(voters),
                    old_commit_index=raft_log._SyncObj__raftCommitIndex,
