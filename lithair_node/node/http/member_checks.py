@@ -1,6 +1,7 @@
 """What a membership change must pass before anything is proposed.
 
-1. The address: `host:port`, ASCII digits, a port in range, a host that resolves.
+1. The address: `host:port`, ASCII digits, a port in range, a host that resolves, and not
+   to a member's address.
 2. A newcomer proves it answers on its Raft port with our password (membership_probe.py:
    PySyncObj has no non-voting members, so this is checked before it becomes a voter).
 3. etcd's strict reconfiguration check: the configuration after the change must have a
@@ -38,14 +39,31 @@ def parse_member_address(value: Any) -> tuple[str, int]:
     return host, port
 
 
-async def check_resolves(host: str, port: int) -> None:
+async def _endpoints(host: str, port: int) -> set[tuple[str, int]]:
     loop = asyncio.get_running_loop()
+    async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return {(str(info[4][0]), int(info[4][1])) for info in infos}
+
+
+async def check_resolves_to_a_new_node(node: NodeContext, host: str, port: int) -> None:
+    """422 unless the host resolves; 409 if it names a member under another spelling
+    (`localhost:9001` for `127.0.0.1:9001`): that would be one node counted as two voters."""
     try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT_S):
-            await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        endpoints = await _endpoints(host, port)
     except (OSError, UnicodeError, TimeoutError) as exc:
         raise InvalidMember(f"raft_address host {host!r} does not resolve: {exc or 'timeout'}",
                             field=FIELD) from None
+    status = node.raft.status()
+    for member in (node.config.raft_address, *(peer.raft_address for peer in status.peers)):
+        member_host, member_port = parse_member_address(member)
+        try:
+            same = endpoints & await _endpoints(member_host, member_port)
+        except (OSError, UnicodeError, TimeoutError):
+            continue  # a member that does not resolve now cannot be this live address
+        if same:
+            raise Conflict(f"{host}:{port} is the member {member} under another name",
+                           field=FIELD)
 
 
 async def check_answers_with_password(node: NodeContext, host: str, port: int) -> None:

@@ -38,7 +38,7 @@ from lithair_node.node.http.forwarding import (
 from lithair_node.node.http.member_checks import (
     check_answers_with_password,
     check_majority_stays,
-    check_resolves,
+    check_resolves_to_a_new_node,
     parse_member_address,
 )
 from lithair_node.node.raft.types import ProposeError, ProposeFailure
@@ -82,7 +82,7 @@ async def post_member(request: web.Request) -> web.Response:
     async with _one_change_at_a_time(node):
         if address in _member_addresses(node):
             raise Conflict(f"{address} is already a member", field="raft_address")
-        await check_resolves(host, port)
+        await check_resolves_to_a_new_node(node, host, port)
         await check_answers_with_password(node, host, port)
         check_majority_stays(node, "add", address)
         await _change(node, "add", address)

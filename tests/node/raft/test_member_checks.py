@@ -106,6 +106,14 @@ def test_unusable_members_are_refused_and_nothing_is_proposed(cluster: LocalClus
     assert all(get(f"{u}/readyz").status == 200 for u in cluster.urls)
 
 
+def test_a_member_under_another_name_is_refused(cluster: LocalCluster) -> None:
+    spec = cluster.specs[2]
+    answer = add_member(cluster.urls[0], f"localhost:{spec.raft_port}")
+    assert answer.status == 409, answer
+    assert f"is the member {spec.raft_address}" in answer.error["message"]
+    assert len(member_addresses(cluster.urls[0])) == 3
+
+
 def test_a_second_change_while_one_is_in_progress_gets_409(cluster: LocalCluster,
                                                            silent_port: SilentPort) -> None:
     leader = cluster.urls[cluster.leader_index() or 0]
