@@ -3,7 +3,7 @@
    `ps` and shell history);
 2. `--token-file` / LITHAIR_TOKEN_FILE;
 3. `<data dir>/token`, the file `lithair cluster up` writes, for `--data-dir` /
-   LITHAIR_DATA_DIR, else ./lithair-data (cluster up's default data dir) if it is there.
+   LITHAIR_DATA_DIR, else ./lithair-data (cluster up's default data dir), if it is there.
 None when there is none: the nodes may run without a token."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ DEFAULT_DATA_DIR = Path("lithair-data")
 
 
 class TokenFileError(Exception):
-    """A token file that was asked for cannot be read, or is empty."""
+    """A token file that was named, or found, cannot be read or is empty."""
 
 
 def _read(path: Path) -> str:
@@ -33,7 +33,7 @@ def find_token(token: str | None, token_file: Path | None, data_dir: Path | None
         return token
     if token_file is not None:
         return _read(token_file)
-    if data_dir is not None:
-        return _read(data_dir / TOKEN_FILE_NAME)
-    default = DEFAULT_DATA_DIR / TOKEN_FILE_NAME
-    return _read(default) if default.is_file() else None
+    # LITHAIR_DATA_DIR may be set for `serve` (a node's own dir, no token file in it): a
+    # data dir without a token file means no token, not an error.
+    path = (data_dir or DEFAULT_DATA_DIR) / TOKEN_FILE_NAME
+    return _read(path) if path.is_file() else None

@@ -25,9 +25,10 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_token("given", token_file, data_dir) == "given"
 
 
-def test_a_named_file_that_is_missing_or_empty_is_an_error(tmp_path: Path) -> None:
+def test_a_named_file_that_is_missing_or_a_found_one_that_is_empty_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TokenFileError, match="cannot read"):
         find_token(None, tmp_path / "absent", None)
+    assert find_token(None, None, tmp_path) is None  # a node's own data dir: no token file
     (tmp_path / "token").write_text("\n")
     with pytest.raises(TokenFileError, match="empty"):
         find_token(None, None, tmp_path)
