@@ -14,6 +14,8 @@ from lithair_node.client.demo import run_demo
 from lithair_node.client.status_table import gather_rows, render_table
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.lab.ready_wait import wait_ready_unless_stopped
+from lithair_node.lab.secret_files import TOKEN_FILE, ensure_secret_file, write_secret
+from lithair_node.node.config import read_secret_file
 
 READY_TIMEOUT_S = 60.0
 
@@ -31,15 +33,20 @@ def cluster() -> None:
 @click.option("--data-dir", default="lithair-data", type=click.Path(file_okay=False, path_type=Path),
               help="One sub-directory per node; re-use it to restart the same cluster.")
 @click.option("--demo", is_flag=True, help="Once ready, write a small demo load.")
-@click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token for write/admin routes.")
+@click.option("--token", envvar="LITHAIR_TOKEN", show_envvar=True,
+              help="Bearer token for write/admin routes, stored in <data-dir>/token "
+                   "(default: the one already there, else a generated one).")
 def up(count: int, http_port: int, raft_port: int, host: str, data_dir: Path, demo: bool,
        token: str | None) -> None:
     """Start the nodes, print their URLs, and run until Ctrl-C / SIGTERM.
 
     Send SIGHUP to restart nodes that exited (e.g. after you killed one)."""
-    extra = ("--token", token) if token else ()
+    # Nodes get the token's file, never the token: a command line shows in `ps`.
+    token_file = (write_secret(data_dir / TOKEN_FILE, token) if token
+                  else ensure_secret_file(data_dir, TOKEN_FILE))
+    token = read_secret_file(token_file)
     local = LocalCluster(data_dir, nodes=count, host=host, http_port=http_port,
-                         raft_port=raft_port, extra_args=extra)
+                         raft_port=raft_port, token_file=token_file)
     stopping = restart = False
 
     def on_stop(*_: object) -> None:
@@ -56,6 +63,8 @@ def up(count: int, http_port: int, raft_port: int, host: str, data_dir: Path, de
     local.start()
     try:
         click.echo(f"Raft password: {local.password_file}")
+        click.echo(f"Token (write/admin routes): {token_file}; the CLI reads it with "
+                   f"--data-dir {data_dir} (or LITHAIR_DATA_DIR, or LITHAIR_TOKEN_FILE)")
         for spec in local.specs:
             click.echo(f"{spec.node_id}: {spec.url}  (raft {spec.raft_address}, "
                        f"data {spec.data_dir}, log {spec.data_dir / 'node.log'})")
@@ -71,8 +80,8 @@ def up(count: int, http_port: int, raft_port: int, host: str, data_dir: Path, de
             asyncio.run(run_demo(local.urls, token, click.echo))
         if not stopping:
             click.echo(render_table(asyncio.run(gather_rows(local.urls, token))))
-            click.echo("cluster is up. Try: lithair status | lithair inject --node "
-                       f"{local.urls[-1]} --count 100000 | Ctrl-C stops every node")
+            click.echo(f"cluster is up. Try: lithair status | lithair inject --data-dir {data_dir} "
+                       f"--node {local.urls[-1]} --count 100000 | Ctrl-C stops every node")
         reported: set[int] = set()
         while not stopping:
             time.sleep(0.2)

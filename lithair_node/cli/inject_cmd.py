@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from lithair_node.cli.token_option import token_options
 from lithair_node.client.cluster_client import ClusterClient
 from lithair_node.client.inject import InjectReport
 from lithair_node.client.inject import inject as run_inject
@@ -31,7 +32,7 @@ from lithair_node.client.sources import FORMATS, file_batches, synthetic_batches
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="intel-lab")
 @click.option("--concurrency", default=4, type=click.IntRange(1), help="Batches in flight.")
 @click.option("--encoding", type=click.Choice(["msgpack", "json"]), default="msgpack")
-@click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token for writes.")
+@token_options
 @click.option("--deadline", default=60.0, type=click.FloatRange(1), help="Give up on a batch after (s).")
 @click.option("--seed", default=1, help="Seed of the synthetic readings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from lithair_node.cli.token_option import token_options
 from lithair_node.client.cluster_client import ClusterClient
 from lithair_node.client.load import LoadError, LoadReport, load, open_checkpoint
 from lithair_node.client.progress_line import progress_line
@@ -31,7 +32,7 @@ from lithair_node.client.progress_line import progress_line
 @click.option("--restart", is_flag=True, help="Ignore an existing checkpoint.")
 @click.option("--concurrency", default=4, type=click.IntRange(1, 64), help="Batches in flight.")
 @click.option("--rate", type=click.FloatRange(1), help="Cap on readings per second.")
-@click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token for writes.")
+@token_options
 @click.option("--deadline", default=120.0, type=click.FloatRange(1),
               help="Give up on a batch after this many seconds of retries.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")

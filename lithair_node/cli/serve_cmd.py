@@ -92,6 +92,8 @@ def serve(**options: object) -> None:
         run(config)
     except RaftBindError as exc:  # its message names the port
         raise click.ClickException(str(exc)) from None
+    except ConfigError as exc:  # found at start, e.g. a bad force-voters file
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the HTTP port in use, an unreadable data dir...
         raise click.ClickException(f"cannot start: {exc}") from None
 

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from lithair_node.cli.token_option import token_options
 from lithair_node.client.status_table import gather_rows, render_table
 
 DEFAULT_NODES = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003"
@@ -17,7 +18,7 @@ DEFAULT_NODES = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:80
 @click.option("--nodes", default=DEFAULT_NODES, envvar="LITHAIR_NODES", show_envvar=True,
               help="Node HTTP URLs, comma separated (members they know are added).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--token", envvar="LITHAIR_TOKEN", help="Bearer token, if reads need one.")
+@token_options
 @click.option("--timeout", default=2.0, type=click.FloatRange(0.1), help="Per-node timeout (s).")
 def status(nodes: str, as_json: bool, token: str | None, timeout: float) -> None:
     """Show each node's role, leader, term, indexes, readings, lag and health.

@@ -7,7 +7,6 @@ them exercise exactly the processes a user runs.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 
 from lithair_node import api
 from lithair_node.client.blocking_api import http_json
+from lithair_node.lab.secret_files import PASSWORD_FILE, ensure_secret_file
 from lithair_node.polling import wait_until
 
 
@@ -55,13 +55,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
 
 def ensure_password_file(base_dir: Path) -> Path:
     """The cluster's Raft password, generated once into the data dir (mode 0600)."""
-    path = base_dir / "raft-password"
-    if not path.exists():
-        base_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
-    return path
+    return ensure_secret_file(base_dir, PASSWORD_FILE)
 
 
 def _wait_stopped(pid: int, timeout_s: float = 5.0) -> None:
@@ -95,6 +89,7 @@ class LocalCluster:
     extra_args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     password_file: Path | None = None
+    token_file: Path | None = None  # given to every node as --token-file
     hosts: Sequence[str] | None = None  # per node; None = `host` for every node
     command_prefixes: Sequence[Sequence[str]] | None = None  # per node, prepended to its command
     specs: list[NodeSpec] = field(init=False)
@@ -138,6 +133,7 @@ class LocalCluster:
             "--peers", peers,
             "--data-dir", str(spec.data_dir),
             "--raft-password-file", str(self.password_file),
+            *(("--token-file", str(self.token_file)) if self.token_file else ()),
             *self.extra_args,
         ]
 
@@ -153,6 +149,11 @@ class LocalCluster:
         spec.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(spec.data_dir / "node.log", "ab")  # noqa: SIM115 - owned by the child
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # The secrets come as files (the flags above); a value in the environment as well
+        # would be refused as giving both.
+        env.pop("LITHAIR_RAFT_PASSWORD", None)
+        if self.token_file is not None:
+            env.pop("LITHAIR_TOKEN", None)
         process = subprocess.Popen(self.command(index), stdout=log, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True)
         log.close()

@@ -126,6 +126,14 @@ class InvalidReading(LithairError):
     code = api.INVALID_READING
 
 
+class InvalidMember(LithairError):
+    """A well-formed member address that cannot join: it does not resolve, nothing answers
+    on it, or it does not speak our Raft password."""
+
+    status = 422
+    code = api.INVALID_MEMBER
+
+
 class IdempotencyKeyReused(LithairError):
     status = 422
     code = api.IDEMPOTENCY_KEY_REUSED

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from lithair_node.client.blocking_api import http_json
 from lithair_node.lab.local_cluster import LocalCluster, free_ports
@@ -14,10 +16,11 @@ from lithair_node.polling import wait_until
 from tests.http_helpers import post_json, stats, wait_for
 
 
-def write(url: str, sensor: str, start: int, count: int, key: str | None = None) -> dict:
+def write(url: str, sensor: str, start: int, count: int, key: str | None = None,
+          headers: dict[str, str] | None = None) -> dict:
     body = {"readings": [{"sensor_id": sensor, "timestamp": start + i, "temperature": float(i)}
                          for i in range(count)]}
-    answer = post_json(url, body, key=key)
+    answer = post_json(url, body, key=key, headers=headers)
     assert answer.status == 200, answer
     return answer.body
 
@@ -110,15 +113,46 @@ def free_range(count: int) -> int:
     raise RuntimeError("no free consecutive port range")
 
 
+def assert_no_secret_on_command_lines(data_dir: Path, secrets: list[str]) -> None:
+    """Every process started for this data dir (the nodes, and cluster up itself): no secret
+    in /proc/<pid>/cmdline, which any local user can read (`ps`)."""
+    seen = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:  # not a process, or gone meanwhile
+            continue
+        if str(data_dir).encode() in cmdline:
+            seen += 1
+            assert not any(secret.encode() in cmdline for secret in secrets), cmdline
+    assert seen == 4  # cluster up and its three nodes
+
+
+def assert_cli_finds_the_token(data_dir: Path, url: str) -> None:
+    """`members add` of a malformed address: 400 once authorized, 401 before that."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITHAIR_")}
+    base = [sys.executable, "-m", "lithair_node", "members", "add", "nohost", "--node", url]
+    ways = {"--data-dir": [*base, "--data-dir", str(data_dir)],
+            "LITHAIR_DATA_DIR": base, "LITHAIR_TOKEN_FILE": base, "none": base}
+    envs = {"LITHAIR_DATA_DIR": {**env, "LITHAIR_DATA_DIR": str(data_dir)},
+            "LITHAIR_TOKEN_FILE": {**env, "LITHAIR_TOKEN_FILE": str(data_dir / "token")}}
+    for way, command in ways.items():
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30,
+                              env=envs.get(way, env), cwd=data_dir)
+        assert done.returncode == 1
+        expected = "401 unauthorized" if way == "none" else "400 invalid_parameter"
+        assert expected in done.stderr, (way, done.stderr)
+
+
 def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> None:
     http_port, raft_port = free_range(3), free_range(3)
     command = [sys.executable, "-m", "lithair_node", "cluster", "up", "--data-dir", str(tmp_path),
                "--http-port", str(http_port), "--raft-port", str(raft_port)]
     urls = [f"http://127.0.0.1:{http_port + i}" for i in range(3)]
 
-    def run_until_ready() -> subprocess.Popen[str]:
+    def run_until_ready(env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
+                                   text=True, env={**os.environ, **(env or {})})
         def ready() -> bool:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             return all(http_json(f"{u}/readyz")[0] == 200 for u in urls)
@@ -132,7 +166,13 @@ def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> N
 
     process = run_until_ready()
     try:
-        write(urls[1], "up", 1, 25)
+        token = (tmp_path / "token").read_text().strip()
+        assert post_json(urls[1], {"readings": [{"sensor_id": "up", "timestamp": 1, "t": 1.0}]}
+                         ).status == 401  # a token is generated when none is given
+        write(urls[1], "up", 1, 25, headers={"Authorization": f"Bearer {token}"})
+        assert_no_secret_on_command_lines(tmp_path, [token, (tmp_path / "raft-password")
+                                                     .read_text().strip()])
+        assert_cli_finds_the_token(tmp_path, urls[0])
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         out, _ = process.communicate(timeout=60)
@@ -140,11 +180,16 @@ def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> N
     assert "stopped" in out
     assert all(http_json(f"{u}/health")[0] == 0 for u in urls)  # every node is gone
     assert (tmp_path / "raft-password").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "token").stat().st_mode & 0o077 == 0
 
-    process = run_until_ready()
+    given = "a-token-given-by-the-user"  # by environment: it stays off every command line
+    process = run_until_ready({"LITHAIR_TOKEN": given})
     try:
         wait_for(lambda: stats(urls[0])["total_readings"] == 25, what="the data back")
         assert [stats(u)["total_readings"] for u in urls] == [25, 25, 25]
+        write(urls[2], "up", 100, 1, headers={"Authorization": f"Bearer {given}"})
+        assert (tmp_path / "token").read_text().strip() == given
+        assert_no_secret_on_command_lines(tmp_path, [given])
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)

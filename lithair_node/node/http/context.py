@@ -3,6 +3,7 @@ are made when the application starts and closed when it stops (lifecycle.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,8 @@ class NodeContext:
     raft: RaftNode
     proposer: Proposer
     started_at: float = field(default_factory=time.time)
+    # Held by the leader from a membership change's first check to its commit: one at a time.
+    membership_change: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 NODE = web.AppKey("node", NodeContext)

@@ -6,8 +6,10 @@ leader (by snapshot when the log was compacted). Removing: `DELETE
 /api/v1/members/{raft_address}`, then stop that node.
 
 Changes are carried out by the leader (other nodes forward the request over HTTP), one at a
-time. The leader cannot remove itself: it first hands leadership to its most caught-up
-follower, then forwards the removal to the new leader.
+time, and only after the checks of member_checks.py (the address resolves, a newcomer answers
+with our Raft password, a majority stays connected). The leader cannot remove itself: it
+first hands leadership to its most caught-up follower, then forwards the removal to the new
+leader.
 """
 
 from __future__ import annotations
@@ -15,19 +17,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from lithair_node import api
-from lithair_node.node.config import ConfigError, parse_host_port
 from lithair_node.node.consistency import await_raft
-from lithair_node.node.errors import Conflict, InvalidParameter, Unavailable, raft_failure
+from lithair_node.node.errors import Conflict, Unavailable, raft_failure
 from lithair_node.node.http.bodies import decode_json, json_response, read_raw
 from lithair_node.node.http.cluster_routes import cluster_status
 from lithair_node.node.http.context import NodeContext, node_of
-from lithair_node.node.http.forwarding import forward_headers, forward_session, leader_target
+from lithair_node.node.http.forwarding import (
+    forward_headers,
+    forward_session,
+    leader_target,
+    leader_url,
+)
+from lithair_node.node.http.member_checks import (
+    check_answers_with_password,
+    check_majority_stays,
+    check_resolves_to_a_new_node,
+    parse_member_address,
+)
 from lithair_node.node.raft.types import ProposeError, ProposeFailure
 from lithair_node.polling import wait_until_async
 
@@ -63,29 +76,52 @@ async def post_member(request: web.Request) -> web.Response:
     raw = await read_raw(request, MAX_MEMBER_BODY_BYTES, node.config.body_timeout_s)
     body = decode_json(raw)
     address = body.get("raft_address") if isinstance(body, dict) else None
-    _check_address(address)
+    host, port = parse_member_address(address)
     if leader is not None:
         return await _forward_to_leader(request, leader, raw)
-    if address in _member_addresses(node):
-        raise Conflict(f"{address} is already a member", field="raft_address")
-    await _change(node, "add", address)
+    async with _one_change_at_a_time(node):
+        if address in _member_addresses(node):
+            raise Conflict(f"{address} is already a member", field="raft_address")
+        await check_resolves_to_a_new_node(node, host, port)
+        await check_answers_with_password(node, host, port)
+        check_majority_stays(node, "add", address)
+        await _change(node, "add", address)
     return json_response(members_payload(node))
 
 
 async def delete_member(request: web.Request) -> web.Response:
     node = node_of(request)
     address = request.match_info["raft_address"]
-    _check_address(address)
+    parse_member_address(address)
     leader = await _leader_unless_here(request)
     if leader is not None:
         return await _forward_to_leader(request, leader)
-    if address not in _member_addresses(node):
-        raise Conflict(f"{address} is not a member", field="raft_address")
-    if address == node.config.raft_address:
+    async with _one_change_at_a_time(node):
+        if address not in _member_addresses(node):
+            raise Conflict(f"{address} is not a member", field="raft_address")
+        check_majority_stays(node, "remove", address)
+        if address != node.config.raft_address:
+            await _change(node, "remove", address)
+            return json_response(members_payload(node))
         await _hand_over_leadership(node)
-        return await _forward_to_leader(request, leader_target(request, _CHANGE))
-    await _change(node, "remove", address)
-    return json_response(members_payload(node))
+    # The one deliberate second hop: this node just made another one lead, and that one
+    # carries out its removal (the one-hop rule of leader_target would refuse it).
+    new_leader = leader_url(node)
+    if new_leader is None:
+        raise Unavailable("leadership was handed over but the new leader is not known yet; "
+                          "nothing was removed: retry", retry_after=1)
+    return await _forward_to_leader(request, new_leader.rstrip("/") + request.raw_path)
+
+
+@contextlib.asynccontextmanager
+async def _one_change_at_a_time(node: NodeContext) -> AsyncIterator[None]:
+    """409 at once while another change handled here has not committed (PySyncObj would
+    also deny it, but only after the checks and a proposal)."""
+    if node.membership_change.locked():
+        raise Conflict("another membership change is in progress; retry once it has "
+                       "committed (GET /api/v1/members)", field="raft_address")
+    async with node.membership_change:
+        yield
 
 
 async def _leader_unless_here(request: web.Request) -> str | None:
@@ -120,16 +156,6 @@ async def _forward_to_leader(request: web.Request, url: str,
 def _member_addresses(node: NodeContext) -> set[str]:
     status = node.raft.status()
     return {node.config.raft_address, *(peer.raft_address for peer in status.peers)}
-
-
-def _check_address(address: Any) -> None:
-    if not isinstance(address, str):
-        raise InvalidParameter('give the member as {"raft_address": "host:port"}',
-                               field="raft_address")
-    try:
-        parse_host_port(address, what="raft_address")
-    except ConfigError as exc:
-        raise InvalidParameter(str(exc), field="raft_address") from None
 
 
 async def _change(node: NodeContext, action: str, address: str) -> None:

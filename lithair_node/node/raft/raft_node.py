@@ -21,6 +21,8 @@ from pysyncobj import FAIL_REASON
 from lithair_node.machine.commands import encode_announce
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
+from lithair_node.node.raft.forced_voters import ForcedVoters
+from lithair_node.node.raft.membership_probe import ProbeOutcome, probe_raft_peer
 from lithair_node.node.raft.readiness import caught_up_now
 from lithair_node.node.raft.syncobj import ReplicatedLog, syncobj_conf
 from lithair_node.node.raft.types import (
@@ -98,6 +100,7 @@ class RaftNode:
         self._caught_up = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._forced_voters: ForcedVoters | None = None
         self._raft_calls: queue.SimpleQueue[Callable[[ReplicatedLog], None]] = queue.SimpleQueue()
         self._snapshot_bytes = staggered_snapshot_bytes(
             config.raft.compaction_bytes, config.raft_address, config.peers)
@@ -109,6 +112,8 @@ class RaftNode:
         install_wire_format()  # before the SyncObj: it picks its encryptor when created
         conf = syncobj_conf(self.config, self._on_state_changed)
         self._log = ReplicatedLog(self.config, self.state, conf)
+        self._forced_voters = ForcedVoters.load(self.config.data_dir, self.config.raft_address,
+                                                self._log)
         self._log.addOnTickCallback(self._on_tick)
         self._thread = threading.Thread(target=self._run, name="raft-tick", daemon=True)
         self._thread.start()
@@ -160,6 +165,10 @@ class RaftNode:
         self._on_raft_thread(lambda raft_log: raft_log.transferLeadership(
             callback=_translating(callback)), callback)
 
+    def probe_member(self, host: str, port: int, timeout_s: float) -> ProbeOutcome:
+        """Blocking (run it off the event loop): does host:port answer with our password?"""
+        return probe_raft_peer(host, port, self.config.raft_password, timeout_s)
+
     def _on_raft_thread(self, call: Callable[[ReplicatedLog], None],
                         callback: ProposeCallback) -> None:
         # PySyncObj's admin calls read its internals: run them between ticks, not from the
@@ -187,6 +196,8 @@ class RaftNode:
             return
         while not self._raft_calls.empty():
             self._raft_calls.get_nowait()(raft_log)
+        if self._forced_voters is not None and self._forced_voters.on_tick(raft_log):
+            self._forced_voters = None
         now = time.monotonic()
         if now - self._last_sample >= self.STATUS_PERIOD_S:
             self._last_sample = now

@@ -57,10 +57,7 @@ def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalC
     try:
         http_port, raft_port = free_ports(2)
         new_raft = f"127.0.0.1:{raft_port}"
-        added = members_cli("add", new_raft, "--node", cluster.urls[1], "--json")
-        assert added.returncode == 0, added.stderr
-        assert new_raft in added.stdout
-
+        # Started first: the leader adds only a node that answers with the Raft password.
         peers = ",".join(spec.raft_address for spec in cluster.specs)
         with open(tmp_path / "node4.log", "wb") as log:
             node4 = subprocess.Popen(
@@ -71,6 +68,10 @@ def test_add_a_fourth_node_then_remove_nodes_while_writing(fresh_cluster: LocalC
                 stdout=log, stderr=subprocess.STDOUT)
         url4 = f"http://127.0.0.1:{http_port}"
         try:
+            wait_for(lambda: http_json(f"{url4}/health")[0] == 200, 60, what="node4 serving")
+            added = members_cli("add", new_raft, "--node", cluster.urls[1], "--json")
+            assert added.returncode == 0, added.stderr
+            assert new_raft in added.stdout
             wait_for(lambda: http_json(f"{url4}/readyz")[0] == 200, 60, what="node4 ready")
 
             def same_digest() -> bool:
