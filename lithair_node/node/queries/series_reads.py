@@ -140,6 +140,13 @@ def describe_stats(stats: np.ndarray, names: list[str]) -> dict[str, dict[str, A
     return dict(sorted(out.items()))
 
 
+def stored_metrics(view: SeriesView, names: list[str], running: np.ndarray | None) -> list[str]:
+    """The view's metric names, sorted; with its running aggregates, only those it holds a
+    value of (a series keeps a row for every metric of the batches that wrote it)."""
+    rows = range(len(view.metric_ids)) if running is None else np.flatnonzero(running[0] > 0)
+    return sorted(names[view.metric_ids[row]] for row in rows)
+
+
 def count_between(view: SeriesView, start_us: int, end_us: int) -> int:
     """How many readings fall in [start_us, end_us): four binary searches."""
     b0, b1 = np.searchsorted(view.base_ts, (start_us, end_us))
