@@ -50,6 +50,12 @@ _READS = (
 )
 
 
+def _any_segment(path: str) -> str:
+    """aiohttp's plain `{sensor_id}` refuses a segment holding `{` or `}`; any accepted id must
+    be routable, so the id is any one (percent-decoded) path segment."""
+    return path.replace("{sensor_id}", "{sensor_id:[^/]+}")
+
+
 def make_app(config: NodeConfig) -> web.Application:
     # aiohttp refuses bigger bodies itself; our own check gives the JSON error first.
     app = web.Application(
@@ -60,7 +66,8 @@ def make_app(config: NodeConfig) -> web.Application:
     app[SENSOR_DIRECTORY] = SensorDirectory()
     app.add_routes([
         web.post(api.BATCHES, access(WRITE, write_routes.post_batch)),
-        *(web.get(path, access(READ, consistent(handler))) for path, handler in _READS),
+        *(web.get(_any_segment(path), access(READ, consistent(handler)))
+          for path, handler in _READS),
         web.put(api.ANOMALY_SETTINGS, access(WRITE, anomaly_routes.put_anomaly_settings)),
         web.get(api.CLUSTER_STATUS, access(READ, cluster_routes.get_cluster_status)),
         web.get(api.MEMBERS, access(READ, member_routes.get_members)),

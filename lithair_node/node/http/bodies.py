@@ -21,11 +21,14 @@ from lithair_node.node.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from lithair_node.node.http.duplicate_keys import check_unique_keys
 
 log = logging.getLogger(__name__)
 
 JSON_TYPES = frozenset({api.JSON_TYPE})
 MSGPACK_TYPES = frozenset({api.MSGPACK_TYPE, "application/x-msgpack", "application/vnd.msgpack"})
+# RFC 8259 lets a parser ignore a byte order mark; orjson refuses it, so it is dropped first.
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -88,16 +91,35 @@ class NonStandardJson(InvalidJson):
 
 
 def decode_json(raw: bytes) -> Any:
+    """The decoded body; 400 if it is not JSON, 422 if an object repeats a key."""
+    if raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM):]
     try:
-        return orjson.loads(raw)
+        decoded = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        message = f"body is not valid JSON: {exc}"
-        try:
-            lenient = json.loads(raw, parse_constant=float)
-        except (ValueError, RecursionError):
-            raise InvalidJson(message) from None
-        raise NonStandardJson(message + " (NaN and Infinity are not JSON numbers)",
-                              lenient) from None
+        raise _not_json(raw, exc) from None
+    check_unique_keys(raw, decoded)
+    return decoded
+
+
+def _not_json(raw: bytes, exc: orjson.JSONDecodeError) -> InvalidJson:
+    """What is wrong, naming NaN/Infinity only when the body holds one."""
+    message = f"body is not valid JSON: {exc}"
+    constants: list[str] = []
+
+    def constant(name: str) -> float:
+        constants.append(name)
+        return float(name)
+
+    try:
+        lenient = json.loads(raw, parse_constant=constant)
+    except (ValueError, RecursionError):
+        return InvalidJson(message)
+    if constants:
+        return NonStandardJson(f"{message} (NaN and Infinity are not JSON numbers)", lenient)
+    if "infinity" in str(exc):  # orjson: "number is infinity when parsed as double"
+        return NonStandardJson(f"{message} (beyond the float64 range)", lenient)
+    return InvalidJson(message)
 
 
 def decode_msgpack(raw: bytes) -> Any:

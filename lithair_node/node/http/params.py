@@ -1,15 +1,22 @@
-"""Query-string parsing shared by the read routes: every bad value is a 400 that names it."""
+"""Query-string parsing shared by the read routes: every bad value is a 400 that names it.
+
+Numbers are ASCII digits only (`str.isdigit` also takes superscripts and other scripts,
+which `int` then refuses), with a bounded length (`int` refuses > 4,300 digits).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
+from multidict import MultiMapping
+
 from lithair_node.node.errors import InvalidParameter
 from lithair_node.node.timestamps import MAX_US, MIN_US, parse_rfc3339, parse_timestamp
 
-_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?")
-_DURATION_PART = re.compile(r"([0-9]+)(us|ms|s|m|h|d|w)")
+_NUMBER = re.compile(r"[0-9]{1,20}(\.[0-9]{0,20})?")
+_INTEGER = re.compile(r"[0-9]{1,20}")
+_DURATION_PART = re.compile(r"([0-9]{1,20})(us|ms|s|m|h|d|w)")
 _UNIT_US = {"us": 1, "ms": 1_000, "s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000,
             "d": 86_400_000_000, "w": 604_800_000_000}
 
@@ -21,7 +28,7 @@ def time_param(query: Mapping[str, str], name: str, default: int) -> int:
         return default
     try:
         if _NUMBER.fullmatch(text):
-            seconds: int | float = int(text) if text.isdigit() else float(text)
+            seconds: int | float = int(text) if _INTEGER.fullmatch(text) else float(text)
             return parse_timestamp(seconds)
         return parse_rfc3339(text)
     except ValueError as exc:
@@ -58,17 +65,23 @@ def int_param(query: Mapping[str, str], name: str, default: int, low: int, high:
     text = query.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not _INTEGER.fullmatch(text) or not low <= int(text) <= high:
         raise InvalidParameter(f"{name} must be an integer from {low} to {high}", field=name)
     return int(text)
 
 
-def list_param(query: Mapping[str, str], name: str, allowed: tuple[str, ...] | None = None,
+def list_param(query: MultiMapping[str], name: str, allowed: tuple[str, ...] | None = None,
                default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    text = query.get(name)
-    if not text:
+    """`name=a&name=b`: each value verbatim (empty ones skipped), so any id can be named;
+    `name=a,b` (given once): split on commas and stripped. Repeated values win: they are
+    never split. Duplicates are dropped, the first order kept."""
+    given = query.getall(name, [])
+    if not any(given):
         return default
-    items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if len(given) > 1:
+        items = tuple(dict.fromkeys(text for text in given if text))
+    else:
+        items = tuple(dict.fromkeys(part.strip() for part in given[0].split(",") if part.strip()))
     if not items:
         raise InvalidParameter(f"{name} is empty", field=name)
     if allowed is not None:
@@ -97,6 +110,6 @@ def timestamp_cursor(text: str | None, start: int, end: int) -> int:
     """A readings cursor is the first timestamp of the next page (opaque to clients)."""
     if text is None:
         return start
-    if not text.isdigit() or not MIN_US <= int(text) <= MAX_US + 1:
+    if not _INTEGER.fullmatch(text) or not MIN_US <= int(text) <= MAX_US + 1:
         raise InvalidParameter("cursor is not one this node handed out", field="cursor")
     return min(max(int(text), start), end)

@@ -30,8 +30,9 @@ def one_sensor(node: NodeContext, sensor_id: str, *,
 
 
 def selected(request: web.Request, *, unknown_location_is_404: bool,
-             sort_ids: bool = False) -> ReadView:
-    """The series named by `sensor_id=` or `location=`, or all; 404 for an unknown id."""
+             sort_ids: bool = False, running: bool = False) -> ReadView:
+    """The series named by `sensor_id=` or `location=`, or all; 404 for an unknown id.
+    `running`: with each view's running aggregates."""
     node = node_of(request)
     query = request.query
     sensor_ids = list_param(query, "sensor_id")
@@ -46,7 +47,7 @@ def selected(request: web.Request, *, unknown_location_is_404: bool,
         ids = sorted(sensor_ids) if sort_ids else list(sensor_ids)
     else:
         ids = all_sensor_ids(request)
-    read = node.state.read(ids)
+    read = node.state.read(ids, running=running)
     if sensor_ids and len(read.views) < len(sensor_ids):
         known = {v.sensor_id for v in read.views}
         missing = next(s for s in sensor_ids if s not in known)

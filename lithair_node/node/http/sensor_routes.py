@@ -24,9 +24,11 @@ async def get_sensors(request: web.Request) -> web.Response:
     location = query.get("location")
     ids = node.state.sensors_at(location) if location else all_sensor_ids(request)
     chosen, next_cursor = page_after(ids, cursor_param(query), limit)
-    read = node.state.read(chosen)
+    read = node.state.read(chosen, running=True)
+    running = read.running or []
     return answer(request, {
-        "sensors": [summary(view, read.metric_names) for view in read.views],
+        "sensors": [summary(view, read.metric_names, stats)
+                    for view, stats in zip(read.views, running, strict=True)],
         "total": len(ids),
         "next_cursor": next_cursor,
     }, read.applied_index)

@@ -17,7 +17,14 @@ import numpy as np
 
 from lithair_node.machine.commands import TS_DTYPE, VALUE_DTYPE
 from lithair_node.node.errors import InvalidReading
-from lithair_node.node.timestamps import MAX_US, MIN_US, US_PER_SECOND, parse_rfc3339, parse_timestamp
+from lithair_node.node.timestamps import (
+    MAX_US,
+    MIN_US,
+    US_PER_SECOND,
+    checked_micros,
+    parse_rfc3339,
+    parse_timestamp,
+)
 
 RESERVED_FIELDS = frozenset({"sensor_id", "timestamp", "location", "values"})
 MAX_SENSOR_ID_CHARS = 128
@@ -27,7 +34,9 @@ MAX_METRICS_PER_READING = 64
 METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 # Finite float64 range: ints beyond it cannot be stored as a metric value.
 MAX_FLOAT = 1.7976931348623157e308
-_MAX_EPOCH_S = MAX_US / US_PER_SECOND
+# A coarse bound in seconds that keeps the float -> int64 cast defined; the exact bound is
+# checked in microseconds after rounding (MAX_US / 1e6 rounds up to the first second of 10000).
+_CAST_BOUND_S = 2 * MAX_US / US_PER_SECOND
 NUMBER_TYPES = (frozenset({float}), frozenset({int}), frozenset({float, int}))
 
 
@@ -66,13 +75,9 @@ def timestamp_of(reading: dict[str, Any], index: int) -> int:
     if "timestamp" not in reading:
         raise InvalidReading("timestamp is required", reading=index, field="timestamp")
     value = reading["timestamp"]
-    if type(value) is msgpack.Timestamp:  # msgpack's native timestamp extension
-        micros = value.seconds * US_PER_SECOND + value.nanoseconds // 1000
-        if not MIN_US <= micros <= MAX_US:
-            raise InvalidReading("timestamp out of range (1970 to 9999)", reading=index,
-                                 field="timestamp")
-        return micros
     try:
+        if type(value) is msgpack.Timestamp:  # msgpack's native timestamp extension
+            return checked_micros(value.seconds * US_PER_SECOND + value.nanoseconds // 1000)
         return parse_timestamp(value)
     except ValueError as exc:
         raise InvalidReading(str(exc), reading=index, field="timestamp") from None
@@ -150,23 +155,29 @@ def fast_timestamps(stamps: list[Any]) -> np.ndarray | None:
     if kinds == {float}:
         seconds = np.asarray(stamps, dtype=np.float64)
         # NaN fails both comparisons; the per-reading path rounds the same IEEE product.
-        if not ((seconds >= 0) & (seconds <= _MAX_EPOCH_S)).all():
+        if not ((seconds > -1) & (seconds < _CAST_BOUND_S)).all():
             return None
-        return np.rint(seconds * US_PER_SECOND).astype(TS_DTYPE)
+        micros = np.rint(seconds * US_PER_SECOND).astype(TS_DTYPE)
+        return micros if _in_range(micros) else None
     if kinds == {int}:
         try:
             whole = np.asarray(stamps, dtype=np.int64)
         except OverflowError:
             return None
-        if not ((whole >= 0) & (whole <= _MAX_EPOCH_S)).all():
+        if not ((whole >= 0) & (whole < _CAST_BOUND_S)).all():
             return None
-        return whole * US_PER_SECOND
+        micros = whole * US_PER_SECOND
+        return micros if _in_range(micros) else None
     if kinds == {str}:
         try:
             return np.fromiter(map(parse_rfc3339, stamps), dtype=TS_DTYPE, count=len(stamps))
         except ValueError:
             return None
     return None
+
+
+def _in_range(micros: np.ndarray) -> bool:
+    return bool(micros.min() >= MIN_US and micros.max() <= MAX_US)
 
 
 def fast_metric(column: list[Any]) -> np.ndarray | None:

@@ -35,12 +35,14 @@ class BucketPartials:
         bucket = ts // every_us
         starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
         count = np.diff(np.append(starts, ts.shape[0])).astype(np.float64)
-        total = np.add.reduceat(x, starts)
-        mean = total / count
-        spread = x - np.repeat(mean, count.astype(np.int64))
-        m2 = np.add.reduceat(spread * spread, starts)
-        partials = np.vstack((count, mean, m2, np.minimum.reduceat(x, starts),
-                              np.maximum.reduceat(x, starts)))
+        low, high = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduceat(x, starts)
+            mean = stats.rescued_means(total / count, count, low, high,
+                                       lambda scale: np.add.reduceat(x * scale, starts))
+            spread = x - np.repeat(mean, count.astype(np.int64))
+            m2 = np.add.reduceat(spread * spread, starts)
+        partials = np.vstack((count, mean, m2, low, high))
         self.parts.append((bucket[starts], partials, total))
 
     def combine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,13 +61,17 @@ class BucketPartials:
 
 def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
               functions: tuple[str, ...]) -> list[dict[str, Any]]:
-    """`series`: per sensor, (ts ascending, metric values). One dict per non-empty bucket."""
+    """`series`: per sensor, (ts ascending, metric values). One dict per non-empty bucket.
+    A sum or stddev beyond float64 is null, and the bucket's `overflow` lists it."""
     partials = BucketPartials()
     for ts, x in series:
         partials.add(ts, x, every_us)
     bucket, combined, total = partials.combine()
-    count, _, m2, low, high = combined
-    mean = total / np.maximum(count, 1)
+    count, partial_mean, m2, low, high = combined
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # The exact sum's mean, or the partials' (rescued) one where the sum overflowed.
+        mean = np.where(np.isfinite(total), total / np.maximum(count, 1), partial_mean)
+        std = np.sqrt(np.maximum(m2, 0.0) / (count - 1))
     columns: dict[str, list[Any]] = {}
     for name in functions:
         if name == "count":
@@ -79,10 +85,9 @@ def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
         elif name == "sum":
             columns[name] = total.tolist()
         elif name == "stddev":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                std = np.sqrt(np.maximum(m2, 0.0) / (count - 1))
             columns[name] = [None if c < 2 else s for c, s in zip(count.tolist(), std.tolist(),
                                                                   strict=True)]
+    overflowed = _overflowed(functions, total, std, count)
     starts = bucket * every_us
     stamps = format_timestamps(starts)
     out = []
@@ -90,5 +95,19 @@ def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
         row: dict[str, Any] = {"start": stamp, "start_us": start}
         for name in functions:
             row[name] = columns[name][i]
+        if i in overflowed:
+            row["overflow"] = overflowed[i]
         out.append(row)
     return out
+
+
+def _overflowed(functions: tuple[str, ...], total: np.ndarray, std: np.ndarray,
+                count: np.ndarray) -> dict[int, list[str]]:
+    """Bucket index -> the asked functions whose value is beyond float64 (sent as null)."""
+    lost = {"sum": ~np.isfinite(total), "stddev": (count > 1) & ~np.isfinite(std)}
+    found: dict[int, list[str]] = {}
+    for name in functions:
+        if name in lost:
+            for i in np.flatnonzero(lost[name]).tolist():
+                found.setdefault(i, []).append(name)
+    return found

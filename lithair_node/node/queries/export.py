@@ -16,7 +16,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
 from lithair_node.machine.series import SeriesView
-from lithair_node.node.queries.series_reads import CHUNK_ROWS, format_timestamps, iter_chunks
+from lithair_node.node.queries.series_reads import CHUNK_ROWS, format_timestamps, iter_chunks, stored_metrics
 
 FORMATS = ("csv", "parquet")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
@@ -48,9 +48,14 @@ class _Spool(io.RawIOBase):
         return data
 
 
-def metric_columns(views: list[SeriesView], names: list[str]) -> list[str]:
-    """Sorted union of the metrics of `views` (`names` maps metric id -> name)."""
-    return sorted({names[m] for view in views for m in view.metric_ids})
+def metric_columns(views: list[SeriesView], names: list[str],
+                   running: list[np.ndarray] | None = None) -> list[str]:
+    """Sorted union of the metrics of `views` (`names` maps metric id -> name); with their
+    running aggregates, only the metrics they hold a value of."""
+    if running is None:
+        return sorted({names[m] for view in views for m in view.metric_ids})
+    return sorted({name for view, stats in zip(views, running, strict=True)
+                   for name in stored_metrics(view, names, stats)})
 
 
 def schema_for(metrics: list[str], fmt: str) -> pa.Schema:
@@ -69,11 +74,15 @@ def record_batches(views: list[SeriesView], names: list[str], start_us: int, end
     position = {name: i for i, name in enumerate(metrics)}
     csv = schema.field("timestamp").type == pa.string()
     for view in views:
-        targets = [position[names[m]] for m in view.metric_ids]
+        # A series may keep rows of metrics it holds no value of: the schema leaves them out.
+        kept = [(row, position[names[m]]) for row, m in enumerate(view.metric_ids)
+                if names[m] in position]
+        sources = np.asarray([row for row, _ in kept], dtype=np.intp)
+        targets = np.asarray([target for _, target in kept], dtype=np.intp)
         for ts, values in iter_chunks(view, start_us, end_us, rows):
             k = ts.shape[0]
             full = np.full((len(metrics), k), np.nan)
-            full[targets] = values
+            full[targets] = values[sources]
             times = (pa.array(format_timestamps(ts), pa.string()) if csv
                      else pa.array(ts, pa.timestamp("us", tz="UTC")))
             columns = [pa.array(np.full(k, view.sensor_id, dtype=object), pa.string()), times,

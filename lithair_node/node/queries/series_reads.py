@@ -7,6 +7,7 @@ the whole series.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,40 +98,53 @@ def range_stats(view: SeriesView, start_us: int, end_us: int) -> np.ndarray:
 def values_stats(values: np.ndarray) -> np.ndarray:
     """count/mean/m2/min/max of each row of `values` (NaN = absent), two-pass for accuracy."""
     n = values.shape[1]
-    if n and not np.isnan(values).any():  # the usual case: every metric in every reading
-        mean = values.sum(axis=1) / n
-        spread = values - mean[:, None]
-        return np.vstack((np.full(values.shape[0], float(n)), mean,
-                          np.einsum("ij,ij->i", spread, spread), values.min(axis=1),
-                          values.max(axis=1)))
-    present = ~np.isnan(values)
-    count = present.sum(axis=1).astype(np.float64)
-    filled = np.where(present, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, filled.sum(axis=1) / count, 0.0)
-    spread = np.where(present, values - mean[:, None], 0.0)
-    m2 = (spread * spread).sum(axis=1)
-    low = np.where(present, values, np.inf).min(axis=1, initial=np.inf)
-    high = np.where(present, values, -np.inf).max(axis=1, initial=-np.inf)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if n and not np.isnan(values).any():  # the usual case: every metric in every reading
+            count = np.full(values.shape[0], float(n))
+            low, high = values.min(axis=1), values.max(axis=1)
+            mean = stats.rescued_means(values.sum(axis=1) / n, count, low, high,
+                                       lambda scale: (values * scale).sum(axis=1))
+            spread = values - mean[:, None]
+            return np.vstack((count, mean, np.einsum("ij,ij->i", spread, spread), low, high))
+        present = ~np.isnan(values)
+        count = present.sum(axis=1).astype(np.float64)
+        filled = np.where(present, values, 0.0)
+        low = np.where(present, values, np.inf).min(axis=1, initial=np.inf)
+        high = np.where(present, values, -np.inf).max(axis=1, initial=-np.inf)
+        mean = stats.rescued_means(np.where(count > 0, filled.sum(axis=1) / count, 0.0), count,
+                                   low, high, lambda scale: (filled * scale).sum(axis=1))
+        spread = np.where(present, values - mean[:, None], 0.0)
+        m2 = (spread * spread).sum(axis=1)
     return np.vstack((count, mean, m2, low, high))
 
 
 def describe_stats(stats: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:
     """{metric: {count, min, max, mean, stddev}}; stddev is the sample one (n - 1), null
-    below two readings. Metrics with no reading in range are left out."""
+    below two readings. Metrics with no reading in range are left out. Where the sum of
+    squares overflowed float64 (values spread over more than ~1e154), stddev is null and
+    `overflow` lists it."""
     out: dict[str, dict[str, Any]] = {}
     for row, name in enumerate(names):
         count, mean, m2, low, high = (float(v) for v in stats[:, row])
         if count <= 0:
             continue
-        out[name] = {
-            "count": int(count),
-            "min": low,
-            "max": high,
-            "mean": mean,
-            "stddev": float(np.sqrt(max(m2, 0.0) / (count - 1))) if count > 1 else None,
-        }
+        described: dict[str, Any] = {"count": int(count), "min": low, "max": high, "mean": mean,
+                                     "stddev": None}
+        if count > 1:
+            stddev = math.sqrt(max(m2, 0.0) / (count - 1))
+            if math.isfinite(stddev):
+                described["stddev"] = stddev
+            else:
+                described["overflow"] = ["stddev"]
+        out[name] = described
     return dict(sorted(out.items()))
+
+
+def stored_metrics(view: SeriesView, names: list[str], running: np.ndarray | None) -> list[str]:
+    """The view's metric names, sorted; with its running aggregates, only those it holds a
+    value of (a series keeps a row for every metric of the batches that wrote it)."""
+    rows = range(len(view.metric_ids)) if running is None else np.flatnonzero(running[0] > 0)
+    return sorted(names[view.metric_ids[row]] for row in rows)
 
 
 def count_between(view: SeriesView, start_us: int, end_us: int) -> int:

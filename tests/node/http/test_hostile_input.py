@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import msgpack
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lithair_node import api
 from lithair_node.lab.local_cluster import LocalCluster
 from tests.cluster_fixtures import start_cluster
 from tests.http_helpers import Answer, first_answer, get, post_raw, stats
@@ -204,3 +206,135 @@ def test_node_log_has_no_tracebacks(target) -> None:
     log = Path(cluster.specs[0].data_dir / "node.log").read_text()
     assert "Traceback" not in log, log[-3000:]
     assert "RuntimeWarning" not in log, log[-3000:]
+
+
+# -- issue 13, sections 2 and 3, against a 3-node cluster -------------------------------------
+# Each case gets its answer, then every node must be healthy, ready and agree (totals and
+# digests): strict parsing never costs a node, and nothing refused is stored anywhere.
+
+SUPERSCRIPTS = ["\u00b2", "1\u00b2", "\u0661", "\uff11", "9" * 5000]
+PAST_THE_END = ["253402300800", "253402300800.0", "253402300799.9999999", "9999-12-31T23:59:60Z"]
+NON_ASCII_TIMES = ["\uff12\uff10\uff12\uff14-01-01T00:00:00Z", "2024-01-01T00:00:0\u0660Z",
+                   "\u0662024-01-01T00:00:00Z"]
+
+
+def query_url(url: str, path: str, **params: str | list[str]) -> str:
+    pairs = [(k, v) for k, vs in params.items() for v in (vs if isinstance(vs, list) else [vs])]
+    return f"{url}{path}?{urlencode(pairs, quote_via=quote)}"
+
+
+def all_agree(cluster: LocalCluster) -> None:
+    for url in cluster.urls:
+        assert get(f"{url}{api.HEALTH}").status == 200
+        assert get(f"{url}{api.READYZ}").status == 200
+    converged = cluster.wait_converged()
+    assert len({(s["total_readings"], s["state_digest"]) for s in converged}) == 1, converged
+
+
+def refused(answer: Answer, status: int, code: str, field: str | None) -> None:
+    assert answer.status == status, answer
+    assert set(answer.error) == {"code", "message", "reading", "field"}, answer
+    assert (answer.error["code"], answer.error["field"]) == (code, field), answer
+
+
+@pytest.fixture(scope="module")
+def written(cluster: LocalCluster) -> LocalCluster:
+    body = {"readings": [{"sensor_id": "hostile-13", "timestamp": 1, "t": 1.0}]}
+    assert post_raw(cluster.urls[0], json.dumps(body).encode(), api.JSON_TYPE).status == 200
+    return cluster
+
+
+@pytest.mark.parametrize("text", SUPERSCRIPTS)
+@pytest.mark.parametrize(("path", "name"), [
+    (api.SENSORS, "limit"), (api.sensor_path(api.SENSOR_READINGS, "hostile-13"), "limit"),
+    (api.sensor_path(api.SENSOR_READINGS, "hostile-13"), "cursor"), (api.ANOMALIES, "limit"),
+])
+def test_query_integers_must_be_ascii(written: LocalCluster, path: str, name: str, text: str) -> None:
+    refused(get(query_url(written.urls[1], path, **{name: text})), 400, api.INVALID_PARAMETER, name)
+    all_agree(written)
+
+
+@pytest.mark.parametrize("text", PAST_THE_END + NON_ASCII_TIMES)
+@pytest.mark.parametrize(("path", "name"), [
+    (api.sensor_path(api.SENSOR_READINGS, "hostile-13"), "from"),
+    (api.sensor_path(api.SENSOR_STATS, "hostile-13"), "to"), (api.EXPORT, "from"),
+    (api.ANOMALIES, "since"),
+])
+def test_query_times_past_the_end_or_not_ascii(written: LocalCluster, path: str, name: str,
+                                               text: str) -> None:
+    refused(get(query_url(written.urls[2], path, **{name: text})), 400, api.INVALID_PARAMETER, name)
+    all_agree(written)
+
+
+@pytest.mark.parametrize("stamp", [253402300800.0, 253402300800, *NON_ASCII_TIMES,
+                                   "9999-12-31T23:59:60Z"])
+@pytest.mark.parametrize("shape", ["rows", "columns"])
+def test_body_timestamps_past_the_end_or_not_ascii(written: LocalCluster, stamp: object,
+                                                   shape: str) -> None:
+    body = ({"readings": [{"sensor_id": "h13-ts", "timestamp": stamp, "t": 1.0}]} if shape == "rows"
+            else {"columns": {"sensor_id": ["h13-ts"], "timestamp": [stamp], "t": [1.0]}})
+    for raw, kind in ((json.dumps(body).encode(), api.JSON_TYPE),
+                      (msgpack.packb(body), api.MSGPACK_TYPE)):
+        answer = post_raw(written.urls[0], raw, kind)
+        refused(answer, 422, api.INVALID_READING, "timestamp")
+    all_agree(written)
+    assert get(f"{written.urls[0]}{api.sensor_path(api.SENSOR_LATEST, 'h13-ts')}").status == 404
+
+
+def test_a_leap_second_is_the_next_second(written: LocalCluster) -> None:
+    body = {"readings": [{"sensor_id": "h13-leap", "timestamp": "2016-12-31T23:59:60.5Z", "t": 1.0}]}
+    assert post_raw(written.urls[0], json.dumps(body).encode(), api.JSON_TYPE).status == 200
+    latest = get(query_url(written.urls[1], api.sensor_path(api.SENSOR_LATEST, "h13-leap"),
+                           consistency="linearizable"))
+    assert latest.body["timestamp"] == "2017-01-01T00:00:00.500000Z", latest
+    all_agree(written)
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    (b'{"readings": [{"sensor_id": "h13-dup", "timestamp": 1, "t": 1, "t": 2}]}', "t"),
+    (b'{"readings": [{"sensor_id": "h13-dup", "sensor_id": "x", "timestamp": 1, "t": 1}]}', "sensor_id"),
+    (b'{"readings": [{"sensor_id": "h13-dup", "timestamp": 1, "values": {"t": 1, "t" : 1}}]}', "t"),
+    (b'{"columns": {"sensor_id": ["h13-dup"], "timestamp": [1], "t": [1]}, "columns": {}}', "columns"),
+])
+def test_duplicate_keys_are_422_naming_the_key(written: LocalCluster, raw: bytes, key: str) -> None:
+    refused(post_raw(written.urls[2], raw, api.JSON_TYPE), 422, api.INVALID_BATCH, key)
+    all_agree(written)
+    assert get(f"{written.urls[2]}{api.sensor_path(api.SENSOR_LATEST, 'h13-dup')}").status == 404
+
+
+def test_a_byte_order_mark_is_ignored(written: LocalCluster) -> None:
+    body = b'\xef\xbb\xbf{"readings": [{"sensor_id": "h13-bom", "timestamp": 5, "t": 2.5}]}'
+    assert post_raw(written.urls[1], body, api.JSON_TYPE).body["accepted"] == 1
+    refused(post_raw(written.urls[1], b"\xef\xbb\xbf{", api.JSON_TYPE), 400, api.INVALID_JSON, None)
+    assert "NaN" not in post_raw(written.urls[1], b"\xef\xbb\xbf{", api.JSON_TYPE).error["message"]
+    all_agree(written)
+
+
+def test_aggregates_stay_finite_near_the_float64_limit(written: LocalCluster) -> None:
+    values = [1.7e308] * 40 + [-1.7e308]
+    body = {"readings": [{"sensor_id": "h13-big", "timestamp": i, "x": v} for i, v in enumerate(values)]}
+    assert post_raw(written.urls[0], json.dumps(body).encode(), api.JSON_TYPE).status == 200
+    all_agree(written)
+    mean = 1.7e308 / 41 * 39
+    for url in written.urls:  # running aggregates, computed by apply on every node
+        for params in ({}, {"from": "0"}):
+            stats_url = query_url(url, api.sensor_path(api.SENSOR_STATS, "h13-big"), **params)
+            row = get(stats_url).body["metrics"]["x"]
+            assert row["mean"] == pytest.approx(mean, rel=1e-12), row
+            assert row["stddev"] is None and row["overflow"] == ["stddev"], row
+        (bucket,) = get(query_url(url, api.AGGREGATE, metric="x", every="1d", sensor_id="h13-big",
+                                  fn="mean,sum,count")).body["buckets"]
+        assert bucket["mean"] == pytest.approx(mean, rel=1e-12) and bucket["count"] == 41
+        assert bucket["sum"] is None and bucket["overflow"] == ["sum"], bucket
+
+
+@pytest.mark.parametrize("sensor", ["{x}", "}{", "a,b", " pad ", "100%", "a/b"])
+def test_every_accepted_id_is_routable_and_selectable(written: LocalCluster, sensor: str) -> None:
+    body = {"readings": [{"sensor_id": sensor, "timestamp": 7, "t": 3.0}]}
+    assert post_raw(written.urls[0], json.dumps(body).encode(), api.JSON_TYPE).status == 200
+    url = written.urls[0]
+    assert get(f"{url}{api.sensor_path(api.SENSOR_LATEST, sensor)}").body["sensor_id"] == sensor
+    found = get(query_url(url, api.LATEST, sensor_id=[sensor, "hostile-13"])).body
+    assert sorted(r["sensor_id"] for r in found["sensors"]) == sorted([sensor, "hostile-13"])
+    assert found["unknown_sensors"] == []
+    all_agree(written)
