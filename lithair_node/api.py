@@ -32,6 +32,7 @@ MEMBERS: Final = f"{PREFIX}/members"
 MEMBER: Final = f"{PREFIX}/members/{{raft_address}}"
 HEALTH: Final = "/health"
 READYZ: Final = "/readyz"
+OPENAPI: Final = "/openapi.yaml"
 
 
 def sensor_path(template: str, sensor_id: str) -> str:

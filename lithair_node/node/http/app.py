@@ -11,6 +11,7 @@ from lithair_node.node.http import (
     aggregate_routes,
     anomaly_routes,
     cluster_routes,
+    docs_routes,
     export_routes,
     member_routes,
     reading_routes,
@@ -58,5 +59,6 @@ def make_app(config: NodeConfig) -> web.Application:
         web.delete(api.MEMBER, access(WRITE, member_routes.delete_member)),
         web.get(api.HEALTH, access(OPEN, cluster_routes.get_health)),
         web.get(api.READYZ, access(OPEN, cluster_routes.get_readyz)),
+        web.get(api.OPENAPI, access(OPEN, docs_routes.get_openapi)),
     ])
     return app
