@@ -22,7 +22,8 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
-from tests.http_helpers import get
+from tests.cluster_fixtures import start_cluster
+from tests.http_helpers import get, request
 
 SPEC: dict[str, Any] = yaml.safe_load(
     files("lithair_node.node.http").joinpath("openapi.yaml").read_text(encoding="utf-8"))
@@ -55,7 +56,7 @@ def test_the_node_serves_its_spec(cluster: LocalCluster) -> None:
 
 # -- schemathesis against a live node ----------------------------------------------------------
 
-EXAMPLES_PER_OPERATION = 200
+EXAMPLES_PER_OPERATION = 120  # the module runs in ~1.5 min on a shared 2-core box
 # A fuzzed membership change would add or remove real Raft members (a bogus member costs the
 # cluster its quorum); the membership routes are checked by their own tests.
 UNFUZZED = ("addMember", "removeMember")
@@ -219,6 +220,15 @@ def test_a_known_failure_class_is_refused_with_a_400(cluster: LocalCluster, exam
     answer = get(cluster.urls[0] + example)
     assert answer.status == 400
     assert answer.error["field"] in example
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 (middleware.py): a non-ASCII Authorization "
+                   "header is a 500 (UnicodeEncodeError in the token comparison)")
+def test_a_non_ascii_token_is_refused_with_a_401(tmp_path: Path) -> None:
+    with start_cluster(tmp_path, nodes=1, extra_args=("--token", "t")) as node:
+        answer = request("POST", f"{node.urls[0]}/api/v1/batches", b"{}",
+                         {"Content-Type": "application/json", "Authorization": "Bearer \xe9"})
+    assert answer.status == 401
 
 
 def test_the_cluster_is_whole_after_the_fuzzing(cluster: LocalCluster) -> None:
