@@ -33,6 +33,7 @@ MEMBER: Final = f"{PREFIX}/members/{{raft_address}}"
 HEALTH: Final = "/health"
 READYZ: Final = "/readyz"
 OPENAPI: Final = "/openapi.yaml"
+DOCS: Final = "/docs"
 
 
 def sensor_path(template: str, sensor_id: str) -> str:

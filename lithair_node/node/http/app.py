@@ -60,5 +60,6 @@ def make_app(config: NodeConfig) -> web.Application:
         web.get(api.HEALTH, access(OPEN, cluster_routes.get_health)),
         web.get(api.READYZ, access(OPEN, cluster_routes.get_readyz)),
         web.get(api.OPENAPI, access(OPEN, docs_routes.get_openapi)),
+        web.get(api.DOCS, access(OPEN, docs_routes.get_docs)),
     ])
     return app

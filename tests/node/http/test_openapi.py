@@ -54,6 +54,16 @@ def test_the_node_serves_its_spec(cluster: LocalCluster) -> None:
     assert yaml.safe_load(answer.body) == SPEC
 
 
+def test_the_docs_page_names_every_operation_and_loads_nothing(cluster: LocalCluster) -> None:
+    answer = get(f"{cluster.urls[0]}/docs")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/html")
+    page = answer.body.decode()
+    for operation in OPERATIONS:
+        assert f'id="{operation["operationId"]}"' in page
+    assert not any(tag in page for tag in ("<script", "<link", "src=", "@import"))
+
+
 # -- schemathesis against a live node ----------------------------------------------------------
 
 EXAMPLES_PER_OPERATION = 120  # the module runs in ~1.5 min on a shared 2-core box
@@ -182,6 +192,7 @@ VALID_CASES: list[tuple[str, dict[str, Any]]] = [
     ("getHealth", {}),
     ("getReadyz", {}),
     ("getOpenApi", {}),
+    ("getDocs", {}),
 ]
 VALID_CHECKS = [check for check in CHECKS if check is not openapi_checks.negative_data_rejection]
 
