@@ -36,6 +36,8 @@ READYZ: Final = "/readyz"
 INFLUX_V2_WRITE: Final = "/api/v2/write"
 INFLUX_V1_WRITE: Final = "/write"
 METRICS: Final = "/metrics"
+OPENAPI: Final = "/openapi.yaml"
+DOCS: Final = "/docs"
 
 
 def sensor_path(template: str, sensor_id: str) -> str:

@@ -11,6 +11,7 @@ from lithair_node.node.http import (
     aggregate_routes,
     anomaly_routes,
     cluster_routes,
+    docs_routes,
     export_routes,
     influx_routes,
     member_routes,
@@ -78,5 +79,7 @@ def make_app(config: NodeConfig) -> web.Application:
         web.post(api.INFLUX_V2_WRITE, access(WRITE, influx_routes.post_v2_write)),
         web.post(api.INFLUX_V1_WRITE, access(WRITE, influx_routes.post_v1_write)),
         web.get(api.METRICS, access(READ, metrics_routes.get_metrics)),
+        web.get(api.OPENAPI, access(OPEN, docs_routes.get_openapi)),
+        web.get(api.DOCS, access(OPEN, docs_routes.get_docs)),
     ])
     return app
