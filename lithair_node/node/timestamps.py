@@ -35,6 +35,9 @@ def parse_timestamp(value: object) -> int:
     if kind is float:
         if not math.isfinite(value):  # type: ignore[arg-type]
             raise ValueError("timestamp must be a finite number")
+        # A coarse bound first: a huge finite float times 10^6 overflows to infinity.
+        if not -1.0 <= value <= MAX_US / US_PER_SECOND + 1.0:  # type: ignore[operator]
+            raise ValueError(RANGE_ERROR)
         return checked_micros(round(value * US_PER_SECOND))  # type: ignore[operator]
     raise ValueError("timestamp must be an RFC 3339 string or epoch seconds")
 

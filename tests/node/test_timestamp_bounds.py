@@ -99,3 +99,10 @@ def test_leap_second_is_the_first_second_of_the_next_minute() -> None:
             == parse_timestamp("2017-01-01T00:00:00.5Z"))
     with pytest.raises(ValueError):
         parse_timestamp("2016-12-31T23:59:61Z")
+
+
+def test_a_huge_finite_float_is_out_of_range_not_an_overflow() -> None:
+    """Found by schemathesis: 1e308 seconds times 10^6 is infinity, and round() raised."""
+    for seconds in (1e308, -1e308, 1.7e308):
+        with pytest.raises(ValueError, match="out of range"):
+            parse_timestamp(seconds)
