@@ -24,6 +24,7 @@ from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft.readiness import caught_up_now
 from lithair_node.node.raft.syncobj import ReplicatedLog, syncobj_conf
 from lithair_node.node.raft.types import (
+    AppliedListener,
     PeerStatus,
     ProposeCallback,
     ProposeError,
@@ -98,6 +99,8 @@ class RaftNode:
         self._caught_up = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called on the Raft thread after each apply (see types.AppliedListener).
+        self.on_applied: list[AppliedListener] = []
         self._raft_calls: queue.SimpleQueue[Callable[[ReplicatedLog], None]] = queue.SimpleQueue()
         self._snapshot_bytes = staggered_snapshot_bytes(
             config.raft.compaction_bytes, config.raft_address, config.peers)
@@ -109,6 +112,7 @@ class RaftNode:
         install_wire_format()  # before the SyncObj: it picks its encryptor when created
         conf = syncobj_conf(self.config, self._on_state_changed)
         self._log = ReplicatedLog(self.config, self.state, conf)
+        self._log.on_applied = self.on_applied
         self._log.addOnTickCallback(self._on_tick)
         self._thread = threading.Thread(target=self._run, name="raft-tick", daemon=True)
         self._thread.start()
