@@ -2,7 +2,7 @@
 # The Debian packages the tests run for real: Prometheus (promtool lints our /metrics; a
 # server scrapes a live cluster). Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
-PACKAGES=(prometheus)
+PACKAGES=(prometheus chromium)
 missing=()
 for package in "${PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
