@@ -60,7 +60,9 @@ async def get_stream(request: web.Request) -> web.StreamResponse:
         if resumption.gap is not None:
             await response.write(sse.frame(sse.GAP, resumption.gap))
         for entry in resumption.entries:  # awaited one by one: a slow reader delays only itself
-            for data in subscriber.frames_of(entry, resumption.anomalies.get(entry.index, []), None):
+            frames = subscriber.frames_of(entry, resumption.anomalies.get(entry.index, []), None)
+            entry.release()
+            for data in frames:
                 await response.write(data)
         quiet_since = asyncio.get_running_loop().time()
         while True:

@@ -29,7 +29,7 @@ class ReadingFilter:
 class AppliedEntry:
     """One applied entry. `payload` is the very bytes object of the log: no copy is made."""
 
-    __slots__ = ("_batches", "index", "payload", "stored", "term")
+    __slots__ = ("_batches", "_rows", "index", "payload", "stored", "term")
 
     def __init__(self, index: int, term: int, payload: bytes, result: ApplyResult) -> None:
         self.index = index
@@ -39,6 +39,13 @@ class AppliedEntry:
         self.stored = tuple(i for i, outcome in enumerate(result.batches)
                             if outcome.status == "ok" and not outcome.duplicate_batch)
         self._batches: list[BatchColumns] | None = None
+        # Rows per (filter, limit): subscribers asking the same get the same list.
+        self._rows: dict[tuple[ReadingFilter, int], tuple[list[dict[str, Any]], int]] = {}
+
+    def release(self) -> None:
+        """Drop what was decoded for the subscribers: the ring keeps only the payload."""
+        self._batches = None
+        self._rows = {}
 
     @property
     def has_readings(self) -> bool:
@@ -52,6 +59,12 @@ class AppliedEntry:
 
     def readings(self, wanted: ReadingFilter, limit: int) -> tuple[list[dict[str, Any]], int]:
         """(up to `limit` matching readings as JSON rows, how many matched in all)."""
+        key = (wanted, limit)
+        if key not in self._rows:
+            self._rows[key] = self._matching(wanted, limit)
+        return self._rows[key]
+
+    def _matching(self, wanted: ReadingFilter, limit: int) -> tuple[list[dict[str, Any]], int]:
         rows: list[dict[str, Any]] = []
         matched = 0
         for columns in self.batches():

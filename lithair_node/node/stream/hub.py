@@ -115,6 +115,7 @@ class StreamHub:
         for entry in pending:
             for subscriber in list(self._subscribers):
                 subscriber.offer(entry, anomalies.get(entry.index, []), now)
+            entry.release()
 
     def _anomalies_between(self, after: int, up_to: int) -> dict[int, list[Anomaly]]:
         by_index: dict[int, list[Anomaly]] = defaultdict(list)
