@@ -30,6 +30,12 @@ EXPORT: Final = f"{PREFIX}/export"
 CLUSTER_STATUS: Final = f"{PREFIX}/cluster/status"
 MEMBERS: Final = f"{PREFIX}/members"
 MEMBER: Final = f"{PREFIX}/members/{{raft_address}}"
+STREAM: Final = f"{PREFIX}/stream"  # Server-Sent Events: readings, anomalies, cluster events
+STREAM_CLIENTS: Final = f"{PREFIX}/stream/clients"
+INGEST_HISTORY: Final = f"{PREFIX}/ingest/history"  # readings/s, batches/s over the last minutes
+CLUSTER_NODES: Final = f"{PREFIX}/cluster/nodes"  # every member's status, asked by this node
+DASHBOARD: Final = "/dashboard"
+DASHBOARD_STATIC: Final = "/dashboard/static"
 HEALTH: Final = "/health"
 READYZ: Final = "/readyz"
 # InfluxDB-compatible writes (its v2 and v1 APIs) and the Prometheus scrape.
@@ -52,6 +58,7 @@ def member_path(raft_address: str) -> str:
 # -- headers --------------------------------------------------------------------------------
 
 IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+LAST_EVENT_ID: Final = "Last-Event-ID"
 RETRY_AFTER: Final = "Retry-After"
 AUTHORIZATION: Final = "Authorization"
 APPLIED_INDEX_HEADER: Final = "X-Lithair-Applied-Index"
@@ -97,6 +104,7 @@ UNAVAILABLE: Final = "unavailable"
 STARTING: Final = "starting"
 NO_LEADER: Final = "no_leader"
 OUTCOME_UNKNOWN: Final = "outcome_unknown"
+TOO_MANY_STREAMS: Final = "too_many_streams"
 
 # 503s that say a write surely did not commit: a client retries elsewhere without doubt.
 DEFINITE_FAILURES: Final = frozenset({NO_LEADER})

@@ -2,7 +2,7 @@
 # The Debian packages the tests run for real: Prometheus (promtool lints our /metrics; a
 # server scrapes a live cluster). Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
-PACKAGES=(prometheus)
+PACKAGES=(prometheus chromium)  # chromium: the dashboard's browser test
 PACKAGES+=(mosquitto)  # the MQTT bridge tests start a real broker
 missing=()
 for package in "${PACKAGES[@]}"; do

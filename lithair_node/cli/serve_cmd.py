@@ -57,6 +57,8 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
       help="Refuse new writes (429) once the oldest waiting write has waited this long (s).")
 @_opt("--max-pending-readings", env="MAX_PENDING_READINGS", type=click.IntRange(1),
       default=200_000, help="Readings waiting to commit on this node before 429.")
+@_opt("--max-stream-clients", env="MAX_STREAM_CLIENTS", type=click.IntRange(1), default=32,
+      help="Stream (Server-Sent Events) clients served at once before 503.")
 @_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
       default=RaftTuning.compaction_min_entries, help="Snapshot after this many log entries.")
 @_opt("--snapshot-bytes", env="SNAPSHOT_BYTES", type=click.IntRange(1024, MAX_COMPACTION_BYTES),
@@ -162,6 +164,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         commit_timeout_s=float(options["commit_timeout"]),  # type: ignore[arg-type]
         max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]
         max_queue_delay_s=float(options["max_queue_delay"]),  # type: ignore[arg-type]
+        max_stream_clients=int(options["max_stream_clients"]),  # type: ignore[call-overload]
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,

@@ -73,6 +73,7 @@ class NodeConfig:
     max_pending_readings: int = 200_000
     # ... or once the oldest waiting write has waited this long (bounds accepted latency).
     max_queue_delay_s: float = 0.5
+    max_stream_clients: int = 32  # GET /api/v1/stream clients at once; past it, 503
     # HTTPS when both are set (PEM files).
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -149,6 +149,12 @@ class Unavailable(LithairError):
     code = api.UNAVAILABLE
 
 
+class TooManyStreams(Unavailable):
+    """This node already serves as many streams (GET /api/v1/stream) as it allows."""
+
+    code = api.TOO_MANY_STREAMS
+
+
 class Starting(Unavailable):
     """The node has not caught up since it started: serving now could go back in time."""
 

@@ -16,8 +16,9 @@ from lithair_node.node.http.bodies import read_body
 from lithair_node.node.http.context import node_of
 from lithair_node.node.http.forwarding import require_leader
 from lithair_node.node.http.params import int_param, list_param, time_param
+from lithair_node.node.queries.anomaly_rows import anomaly_row
 from lithair_node.node.raft.types import ProposeError
-from lithair_node.node.timestamps import MIN_US, format_timestamp
+from lithair_node.node.timestamps import MIN_US
 
 MAX_SETTINGS_BODY_BYTES = 64 * 1024
 
@@ -41,15 +42,7 @@ async def get_anomalies(request: web.Request) -> web.Response:
         "settings": _settings_body(settings),
         "total_detected": total,
         "matching": len(matching),
-        "anomalies": [{
-            "sensor_id": r.sensor_id,
-            "timestamp": format_timestamp(r.timestamp_us),
-            "timestamp_us": r.timestamp_us,
-            "raft_index": r.raft_index,
-            "metrics": {name: {"value": value, "mean": mean, "stddev": std,
-                               "sigmas": abs(value - mean) / std if std > 0 else None}
-                        for name, value, mean, std in r.metrics},
-        } for r in matching[-limit:]],
+        "anomalies": [anomaly_row(r) for r in matching[-limit:]],
     }, index)
 
 

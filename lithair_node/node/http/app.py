@@ -11,6 +11,7 @@ from lithair_node.node.http import (
     aggregate_routes,
     anomaly_routes,
     cluster_routes,
+    dashboard_routes,
     docs_routes,
     export_routes,
     influx_routes,
@@ -19,10 +20,11 @@ from lithair_node.node.http import (
     reading_routes,
     sensor_routes,
     stats_routes,
+    stream_routes,
     write_routes,
 )
 from lithair_node.node.http.consistent_reads import consistent
-from lithair_node.node.http.lifecycle import forwarding_session, replica
+from lithair_node.node.http.lifecycle import forwarding_session, live_views, replica
 from lithair_node.node.http.middleware import (
     OPEN,
     READ,
@@ -63,7 +65,7 @@ def make_app(config: NodeConfig) -> web.Application:
         client_max_size=config.max_body_bytes,
         middlewares=[metrics_middleware, error_middleware, auth_middleware],
     )
-    app.cleanup_ctx.extend([replica(config), forwarding_session])
+    app.cleanup_ctx.extend([replica(config), forwarding_session, live_views])
     app[SENSOR_DIRECTORY] = SensorDirectory()
     app.add_routes([
         web.post(api.BATCHES, access(WRITE, write_routes.post_batch)),
@@ -81,5 +83,13 @@ def make_app(config: NodeConfig) -> web.Application:
         web.get(api.METRICS, access(READ, metrics_routes.get_metrics)),
         web.get(api.OPENAPI, access(OPEN, docs_routes.get_openapi)),
         web.get(api.DOCS, access(OPEN, docs_routes.get_docs)),
+        web.get(api.STREAM, access(READ, stream_routes.get_stream)),
+        web.get(api.STREAM_CLIENTS, access(READ, stream_routes.get_stream_clients)),
+        web.get(api.INGEST_HISTORY, access(READ, dashboard_routes.get_ingest_history)),
+        web.get(api.CLUSTER_NODES, access(READ, dashboard_routes.get_cluster_nodes)),
+        # The page and its files hold no data: open, so that it can ask for a read token.
+        web.get("/", access(OPEN, dashboard_routes.get_dashboard)),
+        web.get(api.DASHBOARD, access(OPEN, dashboard_routes.get_dashboard)),
+        web.get(api.DASHBOARD_STATIC + "/{name}", access(OPEN, dashboard_routes.get_static)),
     ])
     return app

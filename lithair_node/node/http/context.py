@@ -14,8 +14,10 @@ from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.consistency import ReadBarrier
 from lithair_node.node.ingest.proposer import Proposer
+from lithair_node.node.ingest_history import IngestHistory
 from lithair_node.node.metrics import NodeMetrics
 from lithair_node.node.raft.raft_node import RaftNode
+from lithair_node.node.stream.hub import StreamHub
 
 
 @dataclass
@@ -33,6 +35,8 @@ NODE = web.AppKey("node", NodeContext)
 READ_BARRIER = web.AppKey("read_barrier", ReadBarrier)
 FORWARD_SESSION = web.AppKey("forward_session", aiohttp.ClientSession)
 METRICS = web.AppKey("metrics", NodeMetrics)
+STREAM_HUB = web.AppKey("stream_hub", StreamHub)
+INGEST_HISTORY = web.AppKey("ingest_history", IngestHistory)
 
 
 def node_of(request: web.Request) -> NodeContext:

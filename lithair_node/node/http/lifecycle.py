@@ -13,10 +13,20 @@ from aiohttp import web
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.consistency import ReadBarrier
-from lithair_node.node.http.context import FORWARD_SESSION, METRICS, NODE, READ_BARRIER, NodeContext
+from lithair_node.node.http.context import (
+    FORWARD_SESSION,
+    INGEST_HISTORY,
+    METRICS,
+    NODE,
+    READ_BARRIER,
+    STREAM_HUB,
+    NodeContext,
+)
 from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
+from lithair_node.node.ingest_history import IngestHistory
 from lithair_node.node.metrics import NodeMetrics, ProposerFigures
 from lithair_node.node.raft.raft_node import RaftNode
+from lithair_node.node.stream.hub import HubLimits, StreamHub
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
@@ -63,3 +73,20 @@ async def forwarding_session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         app[FORWARD_SESSION] = session
         yield
+
+
+async def live_views(app: web.Application) -> AsyncIterator[None]:
+    """What the stream and the dashboard read: the hub of GET /api/v1/stream, listening to
+    the replica's applied entries, and the ingest history."""
+    node = app[NODE]
+    hub = StreamHub(node.state, node.raft, HubLimits(max_clients=node.config.max_stream_clients))
+    await hub.start()
+    app[STREAM_HUB] = hub
+    history = IngestHistory(node.state, node.proposer)
+    await history.start()
+    app[INGEST_HISTORY] = history
+    try:
+        yield
+    finally:
+        await history.stop()
+        await hub.stop()

@@ -26,6 +26,7 @@ from lithair_node.node.raft.membership_probe import ProbeOutcome, probe_raft_pee
 from lithair_node.node.raft.readiness import caught_up_now
 from lithair_node.node.raft.syncobj import ReplicatedLog, syncobj_conf
 from lithair_node.node.raft.types import (
+    AppliedListener,
     PeerStatus,
     ProposeCallback,
     ProposeError,
@@ -101,6 +102,8 @@ class RaftNode:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._forced_voters: ForcedVoters | None = None
+        # Called on the Raft thread after each apply (see types.AppliedListener).
+        self.on_applied: list[AppliedListener] = []
         self._raft_calls: queue.SimpleQueue[Callable[[ReplicatedLog], None]] = queue.SimpleQueue()
         self._snapshot_bytes = staggered_snapshot_bytes(
             config.raft.compaction_bytes, config.raft_address, config.peers)
@@ -114,6 +117,7 @@ class RaftNode:
         self._log = ReplicatedLog(self.config, self.state, conf)
         self._forced_voters = ForcedVoters.load(self.config.data_dir, self.config.raft_address,
                                                 self._log)
+        self._log.on_applied = self.on_applied
         self._log.addOnTickCallback(self._on_tick)
         self._thread = threading.Thread(target=self._run, name="raft-tick", daemon=True)
         self._thread.start()

@@ -26,7 +26,7 @@ from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft import heap
 from lithair_node.node.raft.snapshot_store import SnapshotStore
-from lithair_node.node.raft.types import RaftBindError
+from lithair_node.node.raft.types import AppliedListener, RaftBindError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class ReplicatedLog(SyncObj):
     def __init__(self, config: NodeConfig, state: StateMachine, conf: SyncObjConf) -> None:
         self._state = state
         self._config = config
+        self.on_applied: list[AppliedListener] = []  # RaftNode hands its own list in
         # Envelope bytes applied since the last snapshot capture, whatever triggered it (ours,
         # or PySyncObj's entry count and interval): RaftNode._on_tick's byte trigger reads it.
         self.bytes_since_snapshot = 0
@@ -173,7 +174,13 @@ class ReplicatedLog(SyncObj):
         if not isinstance(payload, bytes):
             payload = b""  # refused by the state machine as an undecodable envelope
         self.bytes_since_snapshot += len(payload)
-        return self._state.apply(LogEntry(index, term, payload))
+        result = self._state.apply(LogEntry(index, term, payload))
+        for listener in self.on_applied:
+            try:
+                listener(index, term, payload, result)
+            except Exception:  # a raising listener would make PySyncObj apply the entry again
+                log.exception("on_applied listener failed at index %d", index)
+        return result
 
 
 def syncobj_conf(config: NodeConfig, on_state_changed: Callable[[int, int], None]) -> SyncObjConf:

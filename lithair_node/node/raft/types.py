@@ -49,6 +49,9 @@ class RaftBindError(OSError):
 
 
 ProposeCallback = Callable[[ApplyResult | None, ProposeError | None], None]
+# Called on the Raft thread after each apply with (index, term, payload, result): it must
+# return at once (hand the reference over, never decode or block there).
+AppliedListener = Callable[[int, int, bytes, ApplyResult], None]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from lithair_node.lab.local_cluster import LocalCluster
+from lithair_node.node import errors
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
 from tests.cluster_fixtures import start_cluster
@@ -69,7 +70,10 @@ EXAMPLES_PER_OPERATION = 120  # the module runs in ~1.5 min on a shared 2-core b
 # Not fuzzed here: member changes add or remove real Raft members (tests/node/raft/ has
 # them); the line-protocol writes speak InfluxDB's error shape and are driven by the official
 # clients in test_influx_routes.py; /metrics is linted by promtool in test_metrics_route.py.
-UNFUZZED = ("addMember", "removeMember", "postInfluxV2Write", "postInfluxV1Write", "getMetrics")
+# The stream never ends (test_stream.py drives it) and the dashboard's page and files are
+# driven by a real browser (test_dashboard.py).
+UNFUZZED = ("addMember", "removeMember", "postInfluxV2Write", "postInfluxV1Write", "getMetrics",
+            "getStream", "getRoot", "getDashboard", "getDashboardFile")
 CHECKS = [
     checks.not_a_server_error,
     openapi_checks.status_code_conformance,
@@ -163,6 +167,9 @@ VALID_CASES: list[tuple[str, dict[str, Any]]] = [
     ("getReadyz", {}),
     ("getOpenApi", {}),
     ("getDocs", {}),
+    ("getStreamClients", {}),
+    ("getIngestHistory", {}),
+    ("getClusterNodes", {}),
 ]
 VALID_CHECKS = [check for check in CHECKS if check is not openapi_checks.negative_data_rejection]
 
@@ -215,3 +222,11 @@ def test_the_cluster_is_whole_after_the_fuzzing(cluster: LocalCluster) -> None:
         assert get(f"{url}/health").status == 200
         assert get(f"{url}/readyz").status == 200
     cluster.wait_converged(timeout_s=30)
+
+
+def test_the_error_codes_in_the_spec_are_the_nodes() -> None:
+    """Every code a typed error can carry is in the spec's error shape, and no other."""
+    defined = {kind.code for kind in vars(errors).values()
+               if isinstance(kind, type) and issubclass(kind, errors.LithairError)}
+    code = SPEC["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]
+    assert set(code["enum"]) == defined
