@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -15,7 +16,9 @@ from lithair_node.node.config import (
     RaftTuning,
     parse_host_port,
     read_secret_file,
+    unsynced_writes_for_tests,
 )
+from lithair_node.node.raft.journal import Durability, JournalCorrupt
 
 
 def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -69,6 +72,10 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--leader-fallback-timeout", env="LEADER_FALLBACK_TIMEOUT", type=click.FloatRange(0.5),
       help="A leader that has not heard from a majority this long steps down "
            "(default: max(3, 1.5 x the election timeout's MAX)).")
+@_opt("--durability", env="DURABILITY", type=click.Choice([str(d) for d in Durability]),
+      default=str(Durability.FSYNC),
+      help="fsync: a write is acknowledged once on disk on a majority (survives a power cut); "
+           "none: never fsync'd (faster, survives kill -9 but not a power cut).")
 @_opt("--log-level", env="LOG_LEVEL", default="info",
       type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(**options: object) -> None:
@@ -87,7 +94,7 @@ def serve(**options: object) -> None:
 
     try:
         run(config)
-    except RaftBindError as exc:  # its message names the port
+    except (RaftBindError, JournalCorrupt) as exc:  # their messages name the port / file
         raise click.ClickException(str(exc)) from None
     except OSError as exc:  # the HTTP port in use, an unreadable data dir...
         raise click.ClickException(f"cannot start: {exc}") from None
@@ -160,6 +167,8 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,
+        durability=Durability(str(options["durability"])),
+        unsynced_writes_for_tests=unsynced_writes_for_tests(os.environ),
     )
 
 
