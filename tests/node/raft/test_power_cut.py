@@ -28,6 +28,10 @@ def _terms_and_votes(cluster: LocalCluster, durability: str) -> dict[str, tuple[
         status = cluster.status(index)
         assert status is not None, f"{spec.node_id} did not answer"
         assert status["durability"] == status["journal"]["durability"] == durability
+        # The fsync latency histogram: the syncs of the group commit, none without them.
+        syncs = status["journal"]["fsync_latency_s"]["count"]
+        assert (syncs > 0) if durability == "fsync" else (syncs == 0), status["journal"]
+        assert status["journal"]["durable_index"] > 0 or durability == "none"
         seen[spec.node_id] = (status["journal"]["term"], status["journal"]["voted_for"])
     return seen
 
