@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lithair_node import __version__
+from lithair_node.cli.check_cmd import check
 from lithair_node.cli.cluster_cmd import cluster
 from lithair_node.cli.inject_cmd import inject
 from lithair_node.cli.load_cmd import load_command
@@ -27,6 +28,7 @@ cli.add_command(inject)
 cli.add_command(load_command)
 cli.add_command(members)
 cli.add_command(mqtt_bridge)
+cli.add_command(check)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -15,7 +16,9 @@ from lithair_node.node.config import (
     RaftTuning,
     parse_host_port,
     read_secret_file,
+    unsynced_writes_for_tests,
 )
+from lithair_node.node.raft.journal import Durability, JournalCorrupt
 
 
 def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -74,6 +77,10 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--lp-sensor-tag", env="LP_SENSOR_TAG", default="sensor_id",
       help="InfluxDB line protocol: the tag holding the sensor id (falls back to sensor_id, "
            "mote_id, device_id, host).")
+@_opt("--durability", env="DURABILITY", type=click.Choice([str(d) for d in Durability]),
+      default=str(Durability.FSYNC),
+      help="fsync: a write is acknowledged once on disk on a majority (survives a power cut); "
+           "none: never fsync'd (faster, survives kill -9 but not a power cut).")
 @_opt("--log-level", env="LOG_LEVEL", default="info",
       type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(**options: object) -> None:
@@ -92,7 +99,7 @@ def serve(**options: object) -> None:
 
     try:
         run(config)
-    except RaftBindError as exc:  # its message names the port
+    except (RaftBindError, JournalCorrupt) as exc:  # their messages name the port / file
         raise click.ClickException(str(exc)) from None
     except ConfigError as exc:  # found at start, e.g. a bad force-voters file
         raise click.ClickException(str(exc)) from None
@@ -169,6 +176,8 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,
         lp_sensor_tag=str(options.get("lp_sensor_tag") or "sensor_id"),
+        durability=Durability(str(options["durability"])),
+        unsynced_writes_for_tests=unsynced_writes_for_tests(os.environ),
     )
 
 

@@ -26,6 +26,8 @@ class NodeRow:
     has_quorum: bool = False
     health: str = "unreachable"
     state_digest: str | None = None
+    # fsync, or none: acknowledged writes are not power-cut safe (DURABILITY_NONE_NOTE).
+    durability: str | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ def _rows(answers: dict[str, dict[str, Any] | str]) -> list[NodeRow]:
             lag=lag,
             has_quorum=answer["has_quorum"],
             state_digest=answer.get("state_digest"),
+            durability=answer.get("durability"),
         )
         row.health = _health(row, answer)
         rows.append(row)
@@ -96,7 +99,11 @@ COLUMNS = [
     ("ID", "node_id"), ("HTTP", "http_url"), ("ROLE", "role"), ("LEADER", "leader_id"),
     ("TERM", "term"), ("COMMIT", "commit_index"), ("APPLIED", "applied_index"),
     ("LOG", "log_length"), ("READINGS", "readings"), ("LAG", "lag"), ("HEALTH", "health"),
+    ("DURABILITY", "durability"),
 ]
+
+DURABILITY_NONE_NOTE = ("durability none: entries are never fsync'd; a power cut can lose "
+                        "acknowledged writes")
 
 
 def render_table(rows: list[NodeRow]) -> str:
@@ -105,5 +112,8 @@ def render_table(rows: list[NodeRow]) -> str:
         values = row.as_dict()
         cells.append(["-" if values[key] is None else str(values[key]) for _, key in COLUMNS])
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                     for line in cells)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                      for line in cells)
+    if any(row.durability == "none" for row in rows):
+        table += f"\nnote: {DURABILITY_NONE_NOTE}"
+    return table

@@ -188,7 +188,7 @@ def write_atomic(path: Path, view: StateView, raft_meta: dict[str, Any],
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return size
 
 
@@ -197,7 +197,8 @@ def read_file(path: Path) -> tuple[StateView, dict[str, Any]]:
         return load(source)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """A rename is durable only once its directory is (write_atomic, installed snapshots)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

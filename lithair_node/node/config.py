@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lithair_node.node.raft.journal.journal import Durability
 
 MIB = 1024 * 1024
 MAX_COMPACTION_BYTES = 1024 * MIB
@@ -84,6 +87,10 @@ class NodeConfig:
     raft: RaftTuning = field(default_factory=RaftTuning)
     # The line-protocol tag holding the sensor id (then sensor_id, mote_id, device_id, host).
     lp_sensor_tag: str = "sensor_id"
+    # fsync: an entry counts (commit, acknowledgement) only once on disk; none: never synced.
+    durability: Durability = Durability.FSYNC
+    # Test-only (LITHAIR_TEST_UNSYNCED_WRITES, see node/raft/node_io.py): never a CLI option.
+    unsynced_writes_for_tests: str | None = None
 
     def __post_init__(self) -> None:
         if not self.node_id or len(self.node_id) > 64:
@@ -137,12 +144,35 @@ class NodeConfig:
         return f"{self.raft_bind_host or host}:{port}"
 
     @property
-    def journal_path(self) -> Path:
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+    @property
+    def legacy_journal_path(self) -> Path:
+        """PySyncObj's journal, written by earlier versions (node/raft/legacy_journal.py)."""
         return self.data_dir / "raft.journal"
 
     @property
     def snapshot_path(self) -> Path:
         return self.data_dir / "snapshot.lsnap"
+
+
+UNSYNCED_WRITES_BUFFER = "buffer"
+TESTING_ENV = "LITHAIR_TESTING"
+UNSYNCED_WRITES_ENV = "LITHAIR_TEST_UNSYNCED_WRITES"
+
+
+def unsynced_writes_for_tests(environ: Mapping[str, str]) -> str | None:
+    """The test-only I/O mode of the environment, refused outside tests: a node in it loses
+    its unsynced writes on any kill, on purpose (power-cut tests with real processes)."""
+    mode = environ.get(UNSYNCED_WRITES_ENV) or None
+    if mode is None:
+        return None
+    if mode != UNSYNCED_WRITES_BUFFER:
+        raise ConfigError(f"{UNSYNCED_WRITES_ENV} must be {UNSYNCED_WRITES_BUFFER!r}")
+    if environ.get(TESTING_ENV) != "1":
+        raise ConfigError(f"{UNSYNCED_WRITES_ENV} is for tests only (it needs {TESTING_ENV}=1)")
+    return mode
 
 
 def parse_host_port(value: str, *, what: str) -> tuple[str, int]:

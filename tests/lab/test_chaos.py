@@ -79,10 +79,10 @@ def test_seeded_fault_run_loses_nothing_and_applies_nothing_twice(tmp_path: Path
 
 
 def _persisted_commit_index(data_dir: Path) -> int:
-    """The commit index PySyncObj saved in its journal's meta file (at most once a second)."""
-    from pysyncobj.pickle import loads
+    """The commit index the journal saved beside its entries (lazily, at most once a second)."""
+    from lithair_node.node.raft.journal import inspect_journal
 
-    return int(loads((data_dir / "raft.journal.meta").read_bytes()).get("raftCommitIndex", 1))
+    return int(inspect_journal(data_dir / "journal")["commit_index"] or 1)
 
 
 def _write_until(url: str, stop: threading.Event, run: str) -> None:

@@ -50,6 +50,9 @@ def main() -> None:
                              "restores and installs happen during the faults (0: the default)")
     parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                         help="an extra `lithair serve` argument (repeatable)")
+    parser.add_argument("--power-cut", action="store_true",
+                        help="run the nodes in the test I/O mode (unsynced writes stay in the "
+                             "process) and add power_cut faults: kill -9 of every node at once")
     parser.add_argument("--recovery-timeout", type=float, default=120.0)
     parser.add_argument("--data-dir", type=Path, help="keep the nodes' data and logs here")
     parser.add_argument("--out", type=Path)
@@ -60,7 +63,7 @@ def main() -> None:
         seed=seed, faults=args.faults, duration_s=args.duration, writers=args.writers,
         concurrency=args.concurrency, batch_size=args.batch_size, rate=args.rate or None,
         network=False if args.no_netns else None, required=tuple(args.require),
-        recovery_timeout_s=args.recovery_timeout,
+        recovery_timeout_s=args.recovery_timeout, power_cut=args.power_cut,
         extra_args=(*(["--snapshot-entries", str(args.snapshot_entries)] if args.snapshot_entries
                       else []), *args.serve_arg),
     )

@@ -140,6 +140,7 @@ def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None =
                                     "digests_equal": len({s["state_digest"] for s in stats}) == 1}
             status = cluster.status(leader) or {}
             summary["leader_changes"] = status.get("leader_changes")
+            summary["journal"] = status.get("journal")  # durability, fsync latency
         finally:
             cluster.stop()
     return summary

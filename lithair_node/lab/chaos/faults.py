@@ -17,6 +17,7 @@ from lithair_node.lab.chaos import plan as kinds
 from lithair_node.lab.chaos.plan import PlannedFault
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.lab.netlab import NetworkLab
+from lithair_node.node.config import UNSYNCED_WRITES_BUFFER, UNSYNCED_WRITES_ENV
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class ClusterFaults:
     def stop_all(self, crash: bool) -> None:
         cluster = self.cluster
         if crash:
+            # SIGKILL to every node first: they die together, as in a power cut.
+            for index in range(cluster.nodes):
+                cluster.signal_node(index, signal.SIGKILL)
             for index in range(cluster.nodes):
                 cluster.kill_node(index)
             return
@@ -145,6 +149,14 @@ def _restart_cluster(faults: ClusterFaults, aim: Aim) -> Fault:
                  "kill -9 of every node" if crash else "SIGTERM to every node")
 
 
+def _power_cut(faults: ClusterFaults, aim: Aim) -> Fault:
+    if faults.cluster.env.get(UNSYNCED_WRITES_ENV) != UNSYNCED_WRITES_BUFFER:
+        raise ValueError("a power cut needs nodes in the test I/O mode (ChaosOptions.power_cut)")
+    return Fault(functools.partial(faults.stop_all, True), faults.cluster.start,
+                 faults.ids(list(range(aim.nodes))),
+                 "power cut: kill -9 of every node, unsynced writes lost")
+
+
 _MAKERS: dict[str, Callable[[ClusterFaults, Aim], Fault]] = {
     **dict.fromkeys(kinds.KILLS, _kill),
     **dict.fromkeys(kinds.PAUSES, _pause),
@@ -152,4 +164,5 @@ _MAKERS: dict[str, Callable[[ClusterFaults, Aim], Fault]] = {
     kinds.ISOLATE_FOLLOWER: _isolate,
     kinds.BRIDGE: _bridge,
     kinds.RESTART_CLUSTER: _restart_cluster,
+    kinds.POWER_CUT: _power_cut,
 }

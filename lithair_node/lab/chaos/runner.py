@@ -37,8 +37,10 @@ from lithair_node.lab.history import History, checkable_batches
 from lithair_node.lab.leader_watch import LeaderWatch
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.lab.netlab import NetworkLab
+from lithair_node.node.config import TESTING_ENV, UNSYNCED_WRITES_BUFFER, UNSYNCED_WRITES_ENV
 from lithair_node.polling import wait_until
 
+POWER_CUT_ENV = {TESTING_ENV: "1", UNSYNCED_WRITES_ENV: UNSYNCED_WRITES_BUFFER}
 NAMESPACES = ("network namespaces: one per node (ip netns), veth pairs on one bridge; a link "
               "is cut with blackhole routes inside both namespaces; the host (clients, "
               "watchers) reaches every node throughout")
@@ -58,6 +60,8 @@ class ChaosOptions:
     recovery_timeout_s: float = 120.0
     client_deadline_s: float = 60.0
     extra_args: tuple[str, ...] = ()  # for every `lithair serve`
+    # Nodes in the test I/O mode (a kill -9 loses unsynced writes), and power_cut faults.
+    power_cut: bool = False
 
 
 class ChaosRun:
@@ -239,7 +243,7 @@ def run_chaos(options: ChaosOptions, base_dir: Path,
         mechanism = ("none: network namespaces unavailable here (needs root and iproute2); "
                      "nodes on loopback; partition faults skipped")
     plan = plan_faults(options.seed, options.faults, options.duration_s, network=use_network,
-                       required=options.required)
+                       required=options.required, power_cut=options.power_cut)
     skipped = sorted(set(options.required) & set(kinds.PARTITIONS)) if not use_network else []
     log(f"chaos seed {options.seed}: {options.faults} faults over {options.duration_s:.0f} s; "
         f"partitions: {mechanism.split(':')[0] if use_network else mechanism}")
@@ -253,6 +257,7 @@ def run_chaos(options: ChaosOptions, base_dir: Path,
             Path(base_dir), nodes=3, extra_args=options.extra_args,
             hosts=lab.hosts if lab else None,
             command_prefixes=lab.command_prefixes if lab else None,
+            env=POWER_CUT_ENV if options.power_cut else {},
         )
         cluster.start()
         run = ChaosRun(cluster, plan, options, lab, log)

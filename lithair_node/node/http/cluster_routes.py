@@ -56,6 +56,8 @@ def cluster_status(node: NodeContext) -> dict[str, Any]:
         "resends_avoided": raft.resends_avoided,
         "entries_received_again": raft.entries_received_again,
         "snapshot": raft.snapshot,
+        "durability": str(config.durability),
+        "journal": node.raft.journal_status(),
         "total_readings": stats["total_readings"],
         "state_digest": node.state.digest(),
         "pending_readings": node.proposer.pending_readings,

@@ -7,11 +7,6 @@ from the heap too): resident memory then stays near the peak of journal plus sta
 malloc_trim(0) after log compaction gives the free pages back. (A fixed, low mmap threshold
 gave 40 MB less at 3M readings but cost ~25% of ingest throughput in page faults: not used.)
 On a libc without malloc_trim (musl, macOS) this is a no-op.
-
-The same goes for PySyncObj's journal, a file mapped in memory (MAP_SHARED) that only grows:
-after compaction its pages stay resident although only the head is live. drop_mapped_pages
-unmaps them from the process (the data stays in the file and the page cache; a later
-access faults the page back in).
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import mmap
 import threading
 import time
 
@@ -61,14 +55,3 @@ def _trim() -> None:
     finally:
         _trimming.release()
 
-
-def drop_mapped_pages(mapping: mmap.mmap) -> bool:
-    """Drop a shared file mapping's resident pages (MADV_DONTNEED keeps the file's data)."""
-    advice = getattr(mmap, "MADV_DONTNEED", None)
-    if advice is None:
-        return False
-    try:
-        mapping.madvise(advice)
-    except (OSError, ValueError):  # closed, or a platform that refuses
-        return False
-    return True

@@ -185,6 +185,13 @@ class RaftNode:
     def status(self) -> RaftStatus:
         return self._status
 
+    def journal_status(self) -> dict[str, Any]:
+        """The durable journal's describe() (durability mode, indexes, fsync latency), read
+        on demand: it is safe from any thread."""
+        raft_log = self._log
+        return raft_log.journal.describe() if raft_log is not None else \
+            {"durability": str(self.config.durability)}
+
     def force_snapshot(self) -> None:
         if self._log is not None:
             self._log.forceLogCompaction()

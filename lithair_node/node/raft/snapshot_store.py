@@ -136,9 +136,22 @@ class SnapshotStore(Serializer):
         the received file into place; PySyncObj then calls deserialize()."""
         if data is None or not data[2]:  # not the last chunk
             return bool(super().setTransmissionData(data))
+        chunk, is_first, _ = data
+        # PySyncObj renames the received file without fsync. Write the last chunk as a
+        # middle one, fsync the temp file, then let PySyncObj close and rename it (an empty
+        # last chunk), then fsync the directory: once PySyncObj clears the journal for this
+        # snapshot, the snapshot is on disk.
+        if not super().setTransmissionData((chunk, is_first, False)):
+            incoming = self._Serializer__incomingTransmissionFile  # type: ignore[attr-defined]
+            if incoming is None:
+                return False
+            incoming.flush()
+            os.fsync(incoming.fileno())
         with self._rename_lock:
             self._installs += 1
-            complete = bool(super().setTransmissionData(data))
+            complete = bool(super().setTransmissionData((b"", False, True)))
+        if complete:
+            snapshot_file.fsync_dir(self._path.parent)
         self._receiving = complete
         return complete
 

@@ -8,13 +8,14 @@ PySyncObj 0.3.17 is pinned: the overrides below rely on a few of its internals, 
 - the leader's handling of a follower's acknowledgement (`_SyncObj__onMessageReceived`):
   PySyncObj moves the follower's next index *back* to the acknowledged one, so every entry
   still in flight was sent a second time (see ReplicatedLog._SyncObj__onMessageReceived);
-- the journal, aligned with a restored snapshot and released after compaction.
+- the journal: ours (journal/, a DurableJournal plugged in by DurableJournalHooks, whose
+  internals tests/node/raft/journal/test_pysyncobj_hooks.py checks), aligned with a
+  restored snapshot.
 """
 
 from __future__ import annotations
 
 import logging
-import mmap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,14 +26,20 @@ from pysyncobj.syncobj import SyncObjException
 from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft import heap
+from lithair_node.node.raft.journal import DurableJournal
+from lithair_node.node.raft.journal.pysyncobj_hooks import DurableJournalHooks
+from lithair_node.node.raft.legacy_journal import migrate_legacy_journal
+from lithair_node.node.raft.node_io import node_file_io
 from lithair_node.node.raft.snapshot_store import SnapshotStore
 from lithair_node.node.raft.types import AppliedListener, RaftBindError
 
 log = logging.getLogger(__name__)
 
 
-class ReplicatedLog(SyncObj):
-    """The PySyncObj object. Exactly one replicated method, taking a versioned envelope."""
+class ReplicatedLog(DurableJournalHooks, SyncObj):
+    """The PySyncObj object. Exactly one replicated method, taking a versioned envelope.
+    Its journal is our DurableJournal in <data-dir>/journal/ (PySyncObj is built with
+    journalFile=None, so it first makes a MemoryJournal that the hooks replace)."""
 
     def __init__(self, config: NodeConfig, state: StateMachine, conf: SyncObjConf) -> None:
         self._state = state
@@ -47,13 +54,24 @@ class ReplicatedLog(SyncObj):
         self.longest_tick_s = 0.0
         self.resends_avoided = 0
         self.entries_received_again = 0
+        # Opened before the SyncObj binds its port: a damaged journal (JournalCorrupt) stops
+        # the node before it joins the cluster.
+        journal = DurableJournal(config.journal_dir, durability=config.durability,
+                                 io=node_file_io(config))
         try:
+            migrate_legacy_journal(config.legacy_journal_path, journal)
             super().__init__(config.raft_address, list(config.peers), conf)
         except SyncObjException as exc:
+            journal.close()
             if exc.args != ("BindError",):  # the only one raised here with autoTick=False
                 raise
             raise RaftBindError(f"cannot bind the Raft port {config.raft_bind} (in use, or "
                                 "not an address of this host)") from exc
+        except BaseException:
+            journal.close()
+            raise
+        self.install_durable_journal(journal)
+        self.journal = journal
         # Replace PySyncObj's pickle serializer (see SnapshotStore). Safe here: with
         # autoTick=False nothing has ticked yet, so no snapshot has been loaded.
         self.snapshots = SnapshotStore(config, state)
@@ -110,13 +128,9 @@ class ReplicatedLog(SyncObj):
             notifier.notify()
 
     def release_compacted_memory(self) -> None:
-        """After log compaction: return the dropped entries' heap memory and the journal
-        file's stale resident pages to the OS (see heap.py). Raft thread only."""
+        """After log compaction: return the dropped entries' heap memory to the OS (see
+        heap.py). Raft thread only."""
         heap.release_free_memory_soon()
-        journal_file = getattr(self._SyncObj__raftLog, "_FileJournal__journalFile", None)
-        mapping = getattr(journal_file, "_ResizableFile__mm", None)
-        if isinstance(mapping, mmap.mmap):
-            heap.drop_mapped_pages(mapping)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # PySyncObj's name
         """On a successful append, PySyncObj sets the follower's next index to the index it
@@ -190,7 +204,8 @@ def syncobj_conf(config: NodeConfig, on_state_changed: Callable[[int, int], None
     return SyncObjConf(
         password=config.raft_password,
         bindAddress=config.raft_bind,
-        journalFile=str(config.journal_path),
+        # Our DurableJournal replaces the MemoryJournal this gives (ReplicatedLog.__init__).
+        journalFile=None,
         fullDumpFile=str(config.snapshot_path),
         # Send each appended entry at once (group commit happens before the log, in
         # proposer.py); with True, entries wait for the next heartbeat (0.1 s).

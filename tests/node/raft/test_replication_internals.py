@@ -6,7 +6,9 @@ import sys
 import textwrap
 
 import pysyncobj
+import pysyncobj.journal
 import pysyncobj.pickle
+import pysyncobj.pipe_notifier
 import pytest
 from cryptography.exceptions import InvalidTag
 from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, tcp_connection
@@ -131,3 +133,44 @@ def test_snapshot_triggers_are_staggered_across_members() -> None:
     assert raft_node.staggered_snapshot_bytes(1000, "b:1", ("c:1", "a:1")) == \
         raft_node.staggered_snapshot_bytes(1000, "b:1", ("a:1", "c:1")) == 1125
     assert raft_node.staggered_snapshot_bytes(1000, "a:1", ()) == 1000  # a single node
+
+
+# -- the durable journal's hooks (journal/pysyncobj_hooks.py, syncobj.ReplicatedLog) -------
+
+
+def test_internals_the_durable_journal_hooks_rely_on() -> None:
+    init = inspect.getsource(SyncObj.__init__)
+    # journalFile=None gives a MemoryJournal with a NO_OP at index 1, which the hooks replace
+    # right after __init__, redoing the reads that follow createJournal.
+    assert "return MemoryJournal()" in inspect.getsource(pysyncobj.journal.createJournal)
+    assert "self.__raftLog.add(_bchr(_COMMAND_TYPE.NO_OP), 1, self.__raftCurrentTerm)" in init
+    assert "self.__votedForNodeId = self.__raftLog.getVotedForNodeId()" in init
+    assert "self.__raftCommitIndex = self.__raftLog.getRaftCommitIndex()" in init
+    assert "self._poller = createPoller(" in init
+    # The leader's commit index is only ever assigned (the property caps it), computed from
+    # the followers' match indexes, and re-computed every tick.
+    tick = inspect.getsource(SyncObj._onTick)
+    assert "self.__raftCommitIndex = nextCommitIdx" in tick
+    assert "if self.__raftMatchIndex[node] >= commitIdx:" in tick
+    assert "for node in self.__otherNodes:" in tick
+    assert "self.__leaderCommitIndex = self.__raftCommitIndex" in tick
+    # A follower acknowledges through this one method, whose signature the hook repeats.
+    assert str(inspect.signature(SyncObj._SyncObj__sendNextNodeIdx)) == \
+        "(self, node, reset=False, nextNodeIdx=None, success=False)"
+    # Term and vote go to the journal before the vote is sent (the journal makes them durable).
+    assert "self.__raftLog.setCurrentTerm(term, votedForNodeId)" in \
+        inspect.getsource(SyncObj._SyncObj__setCurrentTerm)
+    assert "self.__raftLog._destroy()" in inspect.getsource(SyncObj._doDestroy)
+    assert "self.__raftLog.onOneSecondTimer()" in tick
+    assert list(inspect.signature(pysyncobj.pipe_notifier.PipeNotifier).parameters) == \
+        ["poller", "callback"]
+
+
+def test_internals_the_installed_snapshot_fsync_relies_on() -> None:
+    received = inspect.getsource(Serializer.setTransmissionData)
+    assert "self.__incomingTransmissionFile = open(tmpFile, 'wb')" in received
+    assert "self.__incomingTransmissionFile.write(data)" in received
+    assert "if isLast:\n            self.__incomingTransmissionFile.close()" in received
+    assert "atomicReplace(tmpFile, self.__fileName)" in received
+    assert "self.__loadDumpFile(clearJournal=True)" in \
+        inspect.getsource(SyncObj._SyncObj__onMessageReceived)
