@@ -83,7 +83,7 @@ def force_members(data_dirs: tuple[Path, ...], voters: str) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     for data_dir in data_dirs:
-        if not any((data_dir / name).exists() for name in ("raft.journal", "snapshot.lsnap")):
+        if not any((data_dir / name).exists() for name in ("journal", "raft.journal", "snapshot.lsnap")):
             raise click.ClickException(f"{data_dir} holds no journal or snapshot: not a node's "
                                        "data dir")
     for data_dir in data_dirs:
