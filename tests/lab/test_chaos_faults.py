@@ -11,6 +11,7 @@ import pytest
 from lithair_node.lab.chaos import plan as kinds
 from lithair_node.lab.chaos.faults import ClusterFaults
 from lithair_node.lab.chaos.plan import PlannedFault
+from lithair_node.node.config import UNSYNCED_WRITES_BUFFER, UNSYNCED_WRITES_ENV
 
 
 @dataclass
@@ -24,6 +25,7 @@ class StandIn:
 
     nodes: int = 3
     calls: list[tuple[Any, ...]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # the nodes' environment (LocalCluster)
 
     @property
     def specs(self) -> list[Spec]:
@@ -40,6 +42,8 @@ def planned(kind: str, pick: float = 0.0) -> PlannedFault:
 @pytest.mark.parametrize("kind", kinds.ALL_KINDS)
 def test_every_kind_has_a_fault_that_undoes_itself(kind: str) -> None:
     cluster, lab = StandIn(), StandIn()
+    if kind == kinds.POWER_CUT:  # only nodes in the test I/O mode can lose unsynced writes
+        cluster.env[UNSYNCED_WRITES_ENV] = UNSYNCED_WRITES_BUFFER
     fault = ClusterFaults(cluster, lab).prepare(planned(kind), leader=1)  # type: ignore[arg-type]
     assert fault.targets and fault.detail
     fault.start()
@@ -73,3 +77,8 @@ def test_faults_aim_at_the_leader_or_a_follower_as_their_kind_says() -> None:
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         ClusterFaults(StandIn(), None).prepare(planned("flood"), leader=0)  # type: ignore[arg-type]
+
+
+def test_a_power_cut_needs_nodes_that_buffer_unsynced_writes() -> None:
+    with pytest.raises(ValueError, match="test I/O mode"):
+        ClusterFaults(StandIn(), StandIn()).prepare(planned(kinds.POWER_CUT), leader=0)  # type: ignore[arg-type]
