@@ -1,0 +1,1 @@
+"""The storage engine for wide batches (issue 11): not wired into StateMachine yet."""
