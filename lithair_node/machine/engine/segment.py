@@ -34,11 +34,12 @@ class Segment:
     ts_frames: tuple[bytes, ...]
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]]  # metric -> block -> frame
 
-    def rows_of(self, sensor: int) -> tuple[int, int]:
+    def span(self, sensor: int) -> tuple[int, int, int, int]:
+        """(first row, end row, first ts, last ts) of the sensor here; rows empty if absent."""
         i = int(np.searchsorted(self.sensors, sensor))
         if i == self.sensors.shape[0] or self.sensors[i] != sensor:
-            return 0, 0
-        return int(self.starts[i]), int(self.starts[i + 1])
+            return 0, 0, 0, -1
+        return int(self.starts[i]), int(self.starts[i + 1]), int(self.min_ts[i]), int(self.max_ts[i])
 
     def ts_between(self, a: int, b: int) -> np.ndarray:
         return _gather(self, -1, a, b)
