@@ -63,7 +63,8 @@ class Engine:
         self.cells = CellIndex()
         self.running = RunningStats()
         self.latest = LatestValues()
-        self.hot = HotBuffer()
+        # Room for the rows sealing allows plus one large batch, so the buffer never regrows.
+        self.hot = HotBuffer(seal_rows + 65_536, 0)
         self.segments: list[Segment] = []
         self.last_ts = np.empty(0, dtype=np.int64)  # per sensor number
         self.location = np.empty(0, dtype=np.int64)  # location number, -2: none

@@ -44,20 +44,21 @@ class HotView:
 def _grown(array: np.ndarray, needed: int) -> np.ndarray:
     if needed <= array.shape[0]:
         return array
-    bigger = np.empty(max(needed, 2 * array.shape[0], 1024), dtype=array.dtype)
+    bigger = np.empty(max(needed, array.shape[0] * 3 // 2, 1024), dtype=array.dtype)
     bigger[: array.shape[0]] = array
     return bigger
 
 
 class HotBuffer:
-    def __init__(self) -> None:
+    def __init__(self, rows: int = 0, triples: int = 0) -> None:
+        """`rows`, `triples`: capacity to reserve (pages are touched only when written)."""
         self.rows = 0
         self.triples = 0
-        self._sensor = np.empty(0, dtype=np.int32)
-        self._ts = np.empty(0, dtype=np.int64)
-        self._row = np.empty(0, dtype=np.int32)
-        self._metric = np.empty(0, dtype=np.int32)
-        self._value = np.empty(0, dtype=np.float64)
+        self._sensor = np.empty(rows, dtype=np.int32)
+        self._ts = np.empty(rows, dtype=np.int64)
+        self._row = np.empty(triples, dtype=np.int32)
+        self._metric = np.empty(triples, dtype=np.int32)
+        self._value = np.empty(triples, dtype=np.float64)
 
     def append(self, sensors: np.ndarray, ts: np.ndarray, metric_ids: np.ndarray,
                values: np.ndarray) -> None:
@@ -87,14 +88,11 @@ class HotBuffer:
 
     def clear(self) -> None:
         # Fresh arrays rather than rewinding: views handed to readers stay valid.
-        capacity = (self._ts.shape[0], self._value.shape[0])
-        self.__init__()  # type: ignore[misc]
-        self._sensor, self._ts = np.empty(capacity[0], np.int32), np.empty(capacity[0], np.int64)
-        self._row, self._metric = np.empty(capacity[1], np.int32), np.empty(capacity[1], np.int32)
-        self._value = np.empty(capacity[1], np.float64)
+        self.__init__(self._ts.shape[0], self._value.shape[0])  # type: ignore[misc]
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self._sensor, self._ts, self._row, self._metric, self._value))
+        """Bytes of what is held (capacity beyond it is allocated but never touched)."""
+        return self.rows * 12 + self.triples * 16
 
     def load(self, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
              value: np.ndarray) -> None:

@@ -97,7 +97,7 @@ def _metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tu
     return blocks
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)  # <= 16 MB of decoded blocks
 def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
     """One decoded block of a column (metric -1: timestamps), NaN where absent; read-only."""
     size = min(BLOCK_ROWS, segment.rows - block * BLOCK_ROWS)
