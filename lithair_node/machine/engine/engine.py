@@ -15,13 +15,12 @@ from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.cells import CellIndex, cell_keys
 from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
-from lithair_node.machine.engine.latest import LatestValues
+from lithair_node.machine.engine.latest import NO_TS, CellLatest
 from lithair_node.machine.engine.numbering import Numbering
 from lithair_node.machine.engine.running import RunningStats
 from lithair_node.machine.engine.segment import Segment
 
 SEAL_ROWS = 1 << 19
-NO_TS = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class StoredBatch:
     ts: np.ndarray
     values: np.ndarray
     moved: np.ndarray  # sensor numbers whose location this batch changed
+    moved_from: np.ndarray  # their previous location numbers (-2: none)
 
 
 # Called before the batch's statistics are folded in (the detector judges readings against
@@ -62,7 +62,7 @@ class Engine:
         self.locations = Numbering()
         self.cells = CellIndex()
         self.running = RunningStats()
-        self.latest = LatestValues()
+        self.latest = CellLatest()
         # Room for the rows sealing allows plus one large batch, so the buffer never regrows.
         self.hot = HotBuffer(seal_rows + 65_536, 0)
         self.segments: list[Segment] = []
@@ -76,7 +76,7 @@ class Engine:
     def apply_batch(self, columns: BatchColumns, observer: Observer | None = None) -> StoredBatch:
         numbers = self._sensor_numbers(columns.sensors)
         metric_ids = self._metric_ids(columns.metrics)
-        moved = self._set_locations(numbers, columns.locations)
+        moved, moved_from = self._set_locations(numbers, columns.locations)
         counts = columns.counts.astype(np.int64)
         sensor_of = np.repeat(numbers, counts)
         ts, values = columns.ts, columns.values
@@ -90,7 +90,7 @@ class Engine:
             numbers, counts = numbers[nonempty], counts[nonempty]
             group_sensors = [s for s, ne in zip(columns.sensors, nonempty.tolist(), strict=True) if ne]
         cell_of = np.full((metric_ids.shape[0], counts.shape[0]), -1, dtype=np.int64)
-        stored = StoredBatch(keep, group_sensors, counts, cell_of, ts, values, moved)
+        stored = StoredBatch(keep, group_sensors, counts, cell_of, ts, values, moved, moved_from)
         if ts.shape[0]:
             self._store(stored, numbers, metric_ids, sensor_of, observer)
         return stored
@@ -104,13 +104,16 @@ class Engine:
         metric_row, group = np.nonzero(has)
         cells, created = self.cells.cells_of(cell_keys(numbers[group], metric_ids[metric_row]))
         self.running.add_cells(created)
+        self.latest.add_cells(self.cells.count)
         stored.cell_of[has] = cells
         if observer is not None:
             observer(stored, self.running.running())
         self.running.merge(cells, [row[has] for row in partials])
         newest = ends - 1
-        newer = ts[newest] > self.last_ts[numbers]
-        self.latest.update(numbers[newer], metric_ids, values[:, newest[newer]])
+        newer = ts[newest] > self.last_ts[numbers]  # late readings never change the latest
+        newest_value = values[metric_row, newest[group]]
+        update = newer[group] & ~np.isnan(newest_value)
+        self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
         self.last_ts[numbers[newer]] = ts[newest[newer]]
         self.hot.append(sensor_of, ts, metric_ids, values)
         self.total_readings += int(ts.shape[0])
@@ -147,7 +150,6 @@ class Engine:
             self.location = np.concatenate((self.location, np.full(k, Numbering.NONE_NUMBER)))
             self.sensor_hash = np.concatenate(
                 (self.sensor_hash, np.fromiter(map(text_hash, fresh), np.uint64, k)))
-            self.latest.grow_sensors(len(self.sensors))
         return numbers
 
     def _metric_ids(self, names: list[str]) -> np.ndarray:
@@ -157,11 +159,14 @@ class Engine:
                 (self.metric_hash, np.fromiter(map(text_hash, fresh), np.uint64, len(fresh))))
         return ids
 
-    def _set_locations(self, numbers: np.ndarray, locations: list[str | None]) -> np.ndarray:
+    def _set_locations(self, numbers: np.ndarray,
+                       locations: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
         given, _ = self.locations.numbers(locations)
         changed = (given >= 0) & (self.location[numbers] != given)
-        self.location[numbers[changed]] = given[changed]
-        return numbers[changed]
+        moved = numbers[changed]
+        before = self.location[moved]
+        self.location[moved] = given[changed]
+        return moved, before
 
     def view(self) -> EngineView:
         return EngineView(tuple(self.segments), self.hot.view(), self.cells.keys,

@@ -6,14 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 from lithair_node.machine.engine.engine import Engine
+from lithair_node.machine.engine.latest import NO_TS
 
 
 def latest(engine: Engine, sensor_id: str) -> tuple[int, dict[str, float]] | None:
     """(timestamp, {metric: value}) of the sensor's newest reading, metrics sorted."""
     sensor = engine.sensors.get(sensor_id)
-    if sensor < 0 or engine.last_ts[sensor] == np.iinfo(np.int64).min:
+    if sensor < 0 or engine.last_ts[sensor] == NO_TS:
         return None
-    metric_ids, values = engine.latest.of(sensor)
+    metric_ids, cells = engine.cells.metrics_of(sensor)
+    newest, values = engine.latest.of(cells, int(engine.last_ts[sensor]))
+    metric_ids = metric_ids[newest]
     names = engine.metrics.names
     found = {names[m]: v for m, v in zip(metric_ids.tolist(), values.tolist(), strict=True)}
     return int(engine.last_ts[sensor]), dict(sorted(found.items()))

@@ -2,7 +2,7 @@
 
     state  = msgpack [FORMAT, seal_rows, sensor ids, metric names, location names,
                       last_ts, location, cell keys, cells, running (5 x cells),
-                      latest (length per sensor, metric ids, values), hot buffer columns,
+                      latest (ts, value per cell), hot buffer columns,
                       total_readings, readings_hash, segment count]       (arrays: <LE bytes)
     segment blobs: segment.encode(), named by their seal number
 
@@ -34,13 +34,13 @@ def _a(data: bytes, dtype: str) -> np.ndarray:
 
 def dump_state(engine: Engine) -> bytes:
     hot = engine.hot.view()
-    length, metric, value = engine.latest.export()
+    latest_ts, latest_value = engine.latest.export(engine.cells.count)
     return msgpack.packb([
         FORMAT_VERSION, engine.seal_rows, engine.sensors.names, engine.metrics.names,
         engine.locations.names, _b(engine.last_ts, "<i8"), _b(engine.location, "<i8"),
         _b(engine.cells.keys, "<i8"), _b(engine.cells.cells, "<i8"),
         _b(engine.running.data[:, : engine.running.size], "<f8"),
-        _b(length, "<i8"), _b(metric, "<i4"), _b(value, "<f8"),
+        _b(latest_ts, "<i8"), _b(latest_value, "<f8"),
         _b(hot.sensor, "<i4"), _b(hot.ts, "<i8"), _b(hot.row, "<i4"), _b(hot.metric, "<i4"),
         _b(hot.value, "<f8"), engine.total_readings, engine.readings_hash, len(engine.segments),
     ], use_bin_type=True)
@@ -53,7 +53,7 @@ def new_segments(engine: Engine, have: int) -> dict[int, bytes]:
 
 def load(state: bytes, blobs: Mapping[int, bytes]) -> Engine:
     (version, seal_rows, sensor_ids, metric_names, location_names, last_ts, location, keys,
-     cells, running, length, metric, value, hot_sensor, hot_ts, hot_row, hot_metric, hot_value,
+     cells, running, latest_ts, latest_value, hot_sensor, hot_ts, hot_row, hot_metric, hot_value,
      total, readings_hash, segment_count) = msgpack.unpackb(state)
     if version != FORMAT_VERSION:
         raise ValueError(f"unsupported engine snapshot format {version!r}")
@@ -64,7 +64,7 @@ def load(state: bytes, blobs: Mapping[int, bytes]) -> Engine:
     engine.last_ts, engine.location = _a(last_ts, "<i8"), _a(location, "<i8")
     engine.cells.load(_a(keys, "<i8"), _a(cells, "<i8"))
     engine.running.load(_a(running, "<f8"))
-    engine.latest.load(_a(length, "<i8"), _a(metric, "<i4"), _a(value, "<f8"))
+    engine.latest.load(_a(latest_ts, "<i8"), _a(latest_value, "<f8"))
     engine.hot.load(_a(hot_sensor, "<i4"), _a(hot_ts, "<i8"), _a(hot_row, "<i4"),
                     _a(hot_metric, "<i4"), _a(hot_value, "<f8"))
     engine.segments = [segments.decode(blobs[number]) for number in range(segment_count)]

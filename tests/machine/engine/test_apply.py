@@ -72,3 +72,13 @@ def test_one_hundred_thousand_sensors(sensors):
     assert point_reads.latest(engine, "sensor-49999")[0] == START_US + 2_000_000
     names, partials = point_reads.running_stats(engine, "sensor-00007")
     assert partials[0].tolist() == [3.0] * len(names)
+
+
+def test_a_batch_reports_the_sensors_it_moves_and_where_from():
+    engine = Engine()
+    first = engine.apply_batch(make_columns([("a", 1, {"x": 1.0}, "lab"), ("b", 1, {"x": 1.0}, None)]))
+    assert first.moved.tolist() == [0] and first.moved_from.tolist() == [-2]
+    again = engine.apply_batch(make_columns([("a", 2, {"x": 1.0}, "lab"), ("b", 2, {"x": 1.0}, "hall")]))
+    assert again.moved.tolist() == [1]
+    moved = engine.apply_batch(make_columns([("a", 3, {"x": 1.0}, "hall")]))
+    assert moved.moved.tolist() == [0] and moved.moved_from.tolist() == [engine.locations.get("lab")]
