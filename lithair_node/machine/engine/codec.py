@@ -55,21 +55,31 @@ def decode_timestamps(frame: bytes, n: int) -> np.ndarray:
     return np.cumsum(deltas)
 
 
-def decimal_scale(values: np.ndarray) -> int:
-    """The fewest decimals d <= MAX_DECIMALS that represent every value exactly, or RAW."""
-    bits = values.view(np.uint64)
+def _exact_at(values: np.ndarray, decimals: int) -> bool | None:
+    """Whether `decimals` represent every value exactly; None when too large to try more."""
+    factor = 10.0**decimals
+    scaled = np.rint(values * factor) + 0.0  # as decoding sees it: -0.0 becomes 0.0
+    if np.abs(scaled).max(initial=0.0) >= _EXACT_LIMIT:
+        return None
+    return bool(((scaled / factor).view(np.uint64) == values.view(np.uint64)).all())
+
+
+def decimal_scale(values: np.ndarray, hint: int = RAW) -> int:
+    """`hint` if it represents every value exactly, else the fewest decimals d <=
+    MAX_DECIMALS that do, or RAW (deterministic: it depends only on the values and hint)."""
+    if hint >= 0 and _exact_at(values, hint):
+        return hint
     for decimals in range(MAX_DECIMALS + 1):
-        factor = 10.0**decimals
-        scaled = np.rint(values * factor) + 0.0  # as decoding sees it: -0.0 becomes 0.0
-        if np.abs(scaled).max(initial=0.0) >= _EXACT_LIMIT:
+        exact = _exact_at(values, decimals)
+        if exact is None:
             return RAW
-        if ((scaled / factor).view(np.uint64) == bits).all():
+        if exact:
             return decimals
     return RAW
 
 
-def encode_floats(values: np.ndarray) -> tuple[int, bytes]:
-    decimals = decimal_scale(values)
+def encode_floats(values: np.ndarray, hint: int = RAW) -> tuple[int, bytes]:
+    decimals = decimal_scale(values, hint)
     if decimals == RAW:
         return RAW, _shuffled(values.view(np.uint64))
     integers = np.rint(values * 10.0**decimals).astype(np.int64)

@@ -70,15 +70,22 @@ class HotBuffer:
         self._sensor[r : r + n] = sensors
         self._ts[r : r + n] = ts
         by_reading = values.T
-        present = ~np.isnan(by_reading)
-        reading, metric = np.nonzero(present)  # reading-major: triples stay in row order
-        k, t = reading.shape[0], self.triples
+        absent = np.isnan(by_reading)
+        m, t = metric_ids.shape[0], self.triples
+        k = n * m if not absent.any() else n * m - int(absent.sum())
         self._row = _grown(self._row, t + k)
         self._metric = _grown(self._metric, t + k)
         self._value = _grown(self._value, t + k)
-        self._row[t : t + k] = reading + r
-        self._metric[t : t + k] = metric_ids[metric]
-        self._value[t : t + k] = by_reading[present]
+        if k == n * m:  # every reading carries every metric (the usual batch): no index pass
+            self._row[t : t + k].reshape(n, m)[:] = np.arange(r, r + n, dtype=np.int32)[:, None]
+            self._metric[t : t + k].reshape(n, m)[:] = metric_ids
+            self._value[t : t + k].reshape(n, m)[:] = by_reading
+        else:
+            present = ~absent
+            reading, metric = np.nonzero(present)  # reading-major: triples stay in row order
+            self._row[t : t + k] = reading + r
+            self._metric[t : t + k] = metric_ids[metric]
+            self._value[t : t + k] = by_reading[present]
         self.rows, self.triples = r + n, t + k
 
     def view(self) -> HotView:

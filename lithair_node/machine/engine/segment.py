@@ -60,7 +60,7 @@ class Segment:
 def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
          value: np.ndarray) -> Segment:
     """A segment holding the hot buffer's columns (rows and their value triples)."""
-    order = np.lexsort((ts, sensor))
+    order = _by_sensor_then_ts(sensor, ts)
     sensor, ts = sensor[order].astype(np.int64), ts[order]
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
@@ -80,8 +80,19 @@ def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metri
                    ts_frames, columns)
 
 
+def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Rows in (sensor, ts) order. Rows arrive in time order per sensor unless late, so a
+    stable sort by sensor alone (radix-like, cheaper than lexsort) is usually enough."""
+    order = np.argsort(sensor, kind="stable")
+    s, t = sensor[order], ts[order]
+    if ((s[1:] != s[:-1]) | (t[1:] > t[:-1])).all():
+        return order
+    return np.lexsort((ts, sensor))
+
+
 def _metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tuple[int, bytes, bytes]]:
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
+    hint = codec.RAW  # the previous block's scale, tried first (neighbouring blocks agree)
     block_of = rows // BLOCK_ROWS
     cuts = np.flatnonzero(np.diff(block_of, prepend=-1))
     for a, b in zip(cuts.tolist(), [*cuts[1:].tolist(), rows.shape[0]], strict=True):
@@ -92,7 +103,8 @@ def _metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tu
             bitmap = np.zeros(size, dtype=bool)
             bitmap[rows[a:b] - block * BLOCK_ROWS] = True
             presence = codec.compress(np.packbits(bitmap).tobytes())
-        scale, frame = codec.encode_floats(values[a:b])
+        scale, frame = codec.encode_floats(values[a:b], hint)
+        hint = scale
         blocks[block] = (scale, presence, frame)
     return blocks
 
