@@ -1,0 +1,101 @@
+"""Lossless column codecs of sealed segments (the shapes of Gorilla / Prometheus chunks and
+InfluxDB TSM, built from numpy passes and zstd instead of bit-level Python):
+
+- timestamps: delta-of-delta, zigzag, byte-shuffled, zstd (regular intervals -> zeros);
+- floats: decimal scaling where it is exact (v == round(v * 10**d) / 10**d bit for bit, for
+  every value of the block), then deltas of the integers, zigzag, shuffle, zstd; otherwise
+  the raw float64 bytes shuffled and zstd-compressed.
+
+A frame is (scale, bytes): scale -1 means raw float64, -2 an int64 timestamp frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import zstandard
+
+ZSTD_LEVEL = 3
+MAX_DECIMALS = 6
+RAW = -1
+TIMESTAMPS = -2
+_EXACT_LIMIT = float(2**53)
+
+_compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+_decompressor = zstandard.ZstdDecompressor()
+
+
+def _zigzag(x: np.ndarray) -> np.ndarray:
+    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+
+
+def _unzigzag(z: np.ndarray) -> np.ndarray:
+    return ((z >> np.uint64(1)).view(np.int64)) ^ -((z & np.uint64(1)).view(np.int64))
+
+
+def _shuffled(words: np.ndarray) -> bytes:
+    """Byte i of every 8-byte word together: slowly varying words leave long zero runs."""
+    return _compressor.compress(np.ascontiguousarray(words.view(np.uint8).reshape(-1, 8).T).tobytes())
+
+
+def _unshuffled(frame: bytes, n: int) -> np.ndarray:
+    planes = np.frombuffer(_decompressor.decompress(frame, max_output_size=8 * n), np.uint8)
+    return np.ascontiguousarray(planes.reshape(8, n).T).view(np.uint64).reshape(n)
+
+
+def encode_timestamps(ts: np.ndarray) -> bytes:
+    deltas = np.diff(ts, prepend=np.int64(0))  # [ts0, d1, d2, ...]
+    deltas[2:] = np.diff(deltas[1:])  # [ts0, d1, d2 - d1, ...]
+    return _shuffled(_zigzag(deltas))
+
+
+def decode_timestamps(frame: bytes, n: int) -> np.ndarray:
+    deltas = _unzigzag(_unshuffled(frame, n))
+    if n > 2:
+        deltas[1:] = np.cumsum(deltas[1:])
+    return np.cumsum(deltas)
+
+
+def _exact_at(values: np.ndarray, decimals: int) -> bool | None:
+    """Whether `decimals` represent every value exactly; None when too large to try more."""
+    factor = 10.0**decimals
+    scaled = np.rint(values * factor) + 0.0  # as decoding sees it: -0.0 becomes 0.0
+    if np.abs(scaled).max(initial=0.0) >= _EXACT_LIMIT:
+        return None
+    return bool(((scaled / factor).view(np.uint64) == values.view(np.uint64)).all())
+
+
+def decimal_scale(values: np.ndarray, hint: int = RAW) -> int:
+    """`hint` if it represents every value exactly, else the fewest decimals d <=
+    MAX_DECIMALS that do, or RAW (deterministic: it depends only on the values and hint)."""
+    if hint >= 0 and _exact_at(values, hint):
+        return hint
+    for decimals in range(MAX_DECIMALS + 1):
+        exact = _exact_at(values, decimals)
+        if exact is None:
+            return RAW
+        if exact:
+            return decimals
+    return RAW
+
+
+def encode_floats(values: np.ndarray, hint: int = RAW) -> tuple[int, bytes]:
+    decimals = decimal_scale(values, hint)
+    if decimals == RAW:
+        return RAW, _shuffled(values.view(np.uint64))
+    integers = np.rint(values * 10.0**decimals).astype(np.int64)
+    return decimals, _shuffled(_zigzag(np.diff(integers, prepend=np.int64(0))))
+
+
+def decode_floats(scale: int, frame: bytes, n: int) -> np.ndarray:
+    words = _unshuffled(frame, n)
+    if scale == RAW:
+        return words.view(np.float64)
+    return np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale
+
+
+def compress(data: bytes) -> bytes:
+    return _compressor.compress(data)
+
+
+def decompress(frame: bytes, size: int) -> bytes:
+    return _decompressor.decompress(frame, max_output_size=size)

@@ -1,0 +1,180 @@
+"""The storage engine: apply of one batch in a fixed number of vectorised passes, whatever
+the number of sensors it touches (see the package docstring for the layout)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lithair_node.machine import stats
+from lithair_node.machine.commands import BatchColumns
+from lithair_node.machine.digest import MASK64, cells_hash, text_hash
+from lithair_node.machine.engine import segment as segments
+from lithair_node.machine.engine.cells import CellIndex, cell_keys
+from lithair_node.machine.engine.dedup import already_stored
+from lithair_node.machine.engine.hot import HotBuffer, HotView
+from lithair_node.machine.engine.latest import NO_TS, CellLatest
+from lithair_node.machine.engine.numbering import Numbering
+from lithair_node.machine.engine.running import RunningStats
+from lithair_node.machine.engine.segment import Segment
+
+SEAL_ROWS = 1 << 19
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """What apply stored of a batch, in the shape the anomaly detector reads (anomalies.py's
+    observe): groups are the batch's sensor groups that kept at least one reading."""
+
+    keep: np.ndarray | None  # per reading of the batch (None: all stored)
+    sensors: list[str]  # of the groups
+    counts: np.ndarray
+    cell_of: np.ndarray  # (metrics x groups), -1 where the group has no value of the metric
+    ts: np.ndarray
+    values: np.ndarray
+    moved: np.ndarray  # sensor numbers whose location this batch changed
+    moved_from: np.ndarray  # their previous location numbers (-2: none)
+
+
+# Called before the batch's statistics are folded in (the detector judges readings against
+# the statistics that precede them): (stored batch, running count/mean/m2 of every cell).
+Observer = Callable[[StoredBatch, np.ndarray], None]
+
+
+@dataclass(frozen=True)
+class EngineView:
+    """An immutable picture for reads outside the lock: sealed segments, the hot buffer's
+    columns, the cell index (its arrays are replaced, never written in place)."""
+
+    segments: tuple[Segment, ...]
+    hot: HotView
+    cell_keys: np.ndarray
+    metric_names: tuple[str, ...]
+
+
+class Engine:
+    def __init__(self, seal_rows: int = SEAL_ROWS) -> None:
+        self.seal_rows = seal_rows
+        self.sensors = Numbering()
+        self.metrics = Numbering()
+        self.locations = Numbering()
+        self.cells = CellIndex()
+        self.running = RunningStats()
+        self.latest = CellLatest()
+        # Room for the rows sealing allows plus one large batch, so the buffer never regrows.
+        self.hot = HotBuffer(seal_rows + 65_536, 0)
+        self.segments: list[Segment] = []
+        self.last_ts = np.empty(0, dtype=np.int64)  # per sensor number
+        self.location = np.empty(0, dtype=np.int64)  # location number, -2: none
+        self.sensor_hash = np.empty(0, dtype=np.uint64)
+        self.metric_hash = np.empty(0, dtype=np.uint64)
+        self.total_readings = 0
+        self.readings_hash = 0  # digest.py's sum over every stored cell
+
+    def apply_batch(self, columns: BatchColumns, observer: Observer | None = None) -> StoredBatch:
+        numbers = self._sensor_numbers(columns.sensors)
+        metric_ids = self._metric_ids(columns.metrics)
+        moved, moved_from = self._set_locations(numbers, columns.locations)
+        counts = columns.counts.astype(np.int64)
+        sensor_of = np.repeat(numbers, counts)
+        ts, values = columns.ts, columns.values
+        keep = self._unstored(sensor_of, ts)
+        group_sensors = columns.sensors
+        if keep is not None:
+            sensor_of, ts, values = sensor_of[keep], ts[keep], values[:, keep]
+            counts = np.bincount(np.repeat(np.arange(counts.shape[0]), counts)[keep],
+                                 minlength=counts.shape[0])
+            nonempty = counts > 0
+            numbers, counts = numbers[nonempty], counts[nonempty]
+            group_sensors = [s for s, ne in zip(columns.sensors, nonempty.tolist(), strict=True) if ne]
+        cell_of = np.full((metric_ids.shape[0], counts.shape[0]), -1, dtype=np.int64)
+        stored = StoredBatch(keep, group_sensors, counts, cell_of, ts, values, moved, moved_from)
+        if ts.shape[0]:
+            self._store(stored, numbers, metric_ids, sensor_of, observer)
+        return stored
+
+    def _store(self, stored: StoredBatch, numbers: np.ndarray, metric_ids: np.ndarray,
+               sensor_of: np.ndarray, observer: Observer | None) -> None:
+        counts, ts, values = stored.counts, stored.ts, stored.values
+        ends = np.cumsum(counts)
+        partials = stats.grouped(values, ends - counts)
+        has = partials[0] > 0  # (metric, group) pairs with a value: their cells
+        metric_row, group = np.nonzero(has)
+        cells, created = self.cells.cells_of(cell_keys(numbers[group], metric_ids[metric_row]))
+        self.running.add_cells(created)
+        self.latest.add_cells(self.cells.count)
+        stored.cell_of[has] = cells
+        if observer is not None:
+            observer(stored, self.running.running())
+        self.running.merge(cells, [row[has] for row in partials])
+        newest = ends - 1
+        newer = ts[newest] > self.last_ts[numbers]  # late readings never change the latest
+        newest_value = values[metric_row, newest[group]]
+        update = newer[group] & ~np.isnan(newest_value)
+        self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
+        self.last_ts[numbers[newer]] = ts[newest[newer]]
+        self.hot.append(sensor_of, ts, metric_ids, values)
+        self.total_readings += int(ts.shape[0])
+        self.readings_hash = (self.readings_hash + cells_hash(
+            self.sensor_hash[sensor_of], ts, self.metric_hash[metric_ids], values)) & MASK64
+        if self.hot.rows >= self.seal_rows:  # cut at a batch boundary: the same on every node
+            self.seal()
+
+    def seal(self) -> None:
+        hot = self.hot.view()
+        if hot.ts.shape[0]:
+            self.segments.append(segments.seal(len(self.segments), hot.sensor, hot.ts, hot.row,
+                                               hot.metric, hot.value))
+            self.hot.clear()
+
+    def _unstored(self, sensor_of: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+        """Keep-mask of readings not stored yet (None: all). In-order readings need no
+        lookup; only late ones are searched for (dedup.py)."""
+        late = np.flatnonzero(ts <= self.last_ts[sensor_of])
+        if not late.shape[0]:
+            return None
+        found = already_stored(sensor_of[late], ts[late], self.hot.view(), self.segments)
+        if not found.any():
+            return None
+        keep = np.ones(ts.shape[0], dtype=bool)
+        keep[late[found]] = False
+        return keep
+
+    def _sensor_numbers(self, sensor_ids: list[str]) -> np.ndarray:
+        numbers, fresh = self.sensors.numbers(sensor_ids)
+        if fresh:
+            k = len(fresh)
+            self.last_ts = np.concatenate((self.last_ts, np.full(k, NO_TS)))
+            self.location = np.concatenate((self.location, np.full(k, Numbering.NONE_NUMBER)))
+            self.sensor_hash = np.concatenate(
+                (self.sensor_hash, np.fromiter(map(text_hash, fresh), np.uint64, k)))
+        return numbers
+
+    def _metric_ids(self, names: list[str]) -> np.ndarray:
+        ids, fresh = self.metrics.numbers(names)
+        if fresh:
+            self.metric_hash = np.concatenate(
+                (self.metric_hash, np.fromiter(map(text_hash, fresh), np.uint64, len(fresh))))
+        return ids
+
+    def _set_locations(self, numbers: np.ndarray,
+                       locations: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        given, _ = self.locations.numbers(locations)
+        changed = (given >= 0) & (self.location[numbers] != given)
+        moved = numbers[changed]
+        before = self.location[moved]
+        self.location[moved] = given[changed]
+        return moved, before
+
+    def view(self) -> EngineView:
+        return EngineView(tuple(self.segments), self.hot.view(), self.cells.keys,
+                          tuple(self.metrics.names))
+
+    def nbytes(self) -> int:
+        """Bytes held in arrays and frames (what a reading costs, without Python overhead)."""
+        per_sensor = sum(a.nbytes for a in (self.last_ts, self.location, self.sensor_hash))
+        return (per_sensor + self.latest.nbytes() + self.hot.nbytes() + self.running.data.nbytes
+                + self.cells.keys.nbytes + self.cells.cells.nbytes
+                + sum(s.nbytes() for s in self.segments))

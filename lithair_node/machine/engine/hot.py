@@ -1,0 +1,109 @@
+"""The hot buffer: whole batches appended in arrival order, in columns (Prometheus' head).
+
+Rows hold (sensor number, timestamp); metric values are stored sparsely as (row, metric,
+value) triples in row order, so a reading costs only the values it carries. Sealing
+(segment.py) takes everything and the buffer starts empty again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lithair_node.machine.engine.ranges import ranges_to_indices
+
+
+@dataclass(frozen=True)
+class HotView:
+    sensor: np.ndarray  # per row
+    ts: np.ndarray
+    row: np.ndarray  # per triple, ascending
+    metric: np.ndarray
+    value: np.ndarray
+
+    def rows_of(self, sensor: int) -> np.ndarray:
+        """Rows of one sensor, in arrival order: one vectorised compare over the buffer,
+        which sealing keeps bounded."""
+        return np.flatnonzero(self.sensor == sensor)
+
+    def dense(self, rows: np.ndarray, row_of_metric: np.ndarray, width: int) -> np.ndarray:
+        """Values of `rows` as (width x len(rows)), NaN = absent; row_of_metric maps a metric
+        id to its output row (-1: not wanted)."""
+        out = np.full((width, rows.shape[0]), np.nan)
+        lo = np.searchsorted(self.row, rows)
+        hi = np.searchsorted(self.row, rows, side="right")
+        picked = ranges_to_indices(lo, hi)
+        position = np.repeat(np.arange(rows.shape[0]), hi - lo)
+        out_row = row_of_metric[self.metric[picked]]
+        wanted = out_row >= 0
+        out[out_row[wanted], position[wanted]] = self.value[picked[wanted]]
+        return out
+
+
+def _grown(array: np.ndarray, needed: int) -> np.ndarray:
+    if needed <= array.shape[0]:
+        return array
+    bigger = np.empty(max(needed, array.shape[0] * 3 // 2, 1024), dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+class HotBuffer:
+    def __init__(self, rows: int = 0, triples: int = 0) -> None:
+        """`rows`, `triples`: capacity to reserve (pages are touched only when written)."""
+        self.rows = 0
+        self.triples = 0
+        self._sensor = np.empty(rows, dtype=np.int32)
+        self._ts = np.empty(rows, dtype=np.int64)
+        self._row = np.empty(triples, dtype=np.int32)
+        self._metric = np.empty(triples, dtype=np.int32)
+        self._value = np.empty(triples, dtype=np.float64)
+
+    def append(self, sensors: np.ndarray, ts: np.ndarray, metric_ids: np.ndarray,
+               values: np.ndarray) -> None:
+        """Readings (sensor number, ts) with their dense values (metrics x readings, NaN =
+        absent; the log entry's layout), kept as triples of the present values."""
+        n, r = ts.shape[0], self.rows
+        self._sensor = _grown(self._sensor, r + n)
+        self._ts = _grown(self._ts, r + n)
+        self._sensor[r : r + n] = sensors
+        self._ts[r : r + n] = ts
+        by_reading = values.T
+        absent = np.isnan(by_reading)
+        m, t = metric_ids.shape[0], self.triples
+        k = n * m if not absent.any() else n * m - int(absent.sum())
+        self._row = _grown(self._row, t + k)
+        self._metric = _grown(self._metric, t + k)
+        self._value = _grown(self._value, t + k)
+        if k == n * m:  # every reading carries every metric (the usual batch): no index pass
+            self._row[t : t + k].reshape(n, m)[:] = np.arange(r, r + n, dtype=np.int32)[:, None]
+            self._metric[t : t + k].reshape(n, m)[:] = metric_ids
+            self._value[t : t + k].reshape(n, m)[:] = by_reading
+        else:
+            present = ~absent
+            reading, metric = np.nonzero(present)  # reading-major: triples stay in row order
+            self._row[t : t + k] = reading + r
+            self._metric[t : t + k] = metric_ids[metric]
+            self._value[t : t + k] = by_reading[present]
+        self.rows, self.triples = r + n, t + k
+
+    def view(self) -> HotView:
+        """What is held now, as views that later appends and clear() leave unchanged."""
+        r, t = self.rows, self.triples
+        return HotView(self._sensor[:r], self._ts[:r], self._row[:t], self._metric[:t], self._value[:t])
+
+    def clear(self) -> None:
+        # Fresh arrays rather than rewinding: views handed to readers stay valid.
+        self.__init__(self._ts.shape[0], self._value.shape[0])  # type: ignore[misc]
+
+    def nbytes(self) -> int:
+        """Bytes of what is held (capacity beyond it is allocated but never touched)."""
+        return self.rows * 12 + self.triples * 16
+
+    def load(self, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
+             value: np.ndarray) -> None:
+        self._sensor, self._ts = sensor.astype(np.int32), ts.astype(np.int64)
+        self._row, self._metric, self._value = (row.astype(np.int32), metric.astype(np.int32),
+                                                value.astype(np.float64))
+        self.rows, self.triples = int(ts.shape[0]), int(value.shape[0])

@@ -1,0 +1,33 @@
+"""Vectorised helpers over runs of rows and (sensor, timestamp) pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def ranges_to_indices(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The indices start_0..end_0-1, start_1..end_1-1, ... in one array, no Python loop."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets
+
+
+def pairs_in(sensors: np.ndarray, ts: np.ndarray, known_sensors: np.ndarray,
+             known_ts: np.ndarray) -> np.ndarray:
+    """Which (sensors[i], ts[i]) occur among the known pairs (each set free of repeats)."""
+    k = sensors.shape[0]
+    if not known_sensors.shape[0]:
+        return np.zeros(k, dtype=bool)
+    all_sensors = np.concatenate((known_sensors, sensors))
+    all_ts = np.concatenate((known_ts, ts))
+    order = np.lexsort((all_ts, all_sensors))
+    s, t = all_sensors[order], all_ts[order]
+    repeated = np.zeros(order.shape[0], dtype=bool)
+    repeated[1:] = (s[1:] == s[:-1]) & (t[1:] == t[:-1])  # the second of an equal pair
+    found = np.zeros(k, dtype=bool)
+    hits = order[repeated] - known_sensors.shape[0]
+    found[hits[hits >= 0]] = True
+    return found

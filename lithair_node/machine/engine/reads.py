@@ -1,0 +1,131 @@
+"""Reads over an EngineView (taken under the state lock, used outside it), with the
+semantics of node/queries: a sensor's readings in [start, end) in timestamp order across
+sealed segments and the hot buffer, pages with cursors, range statistics, time buckets.
+(sensor, timestamp) is unique, so every merge by timestamp is unambiguous."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from lithair_node.machine import stats
+from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
+from lithair_node.machine.engine.engine import EngineView
+
+
+def metrics_of(view: EngineView, sensor: int) -> np.ndarray:
+    """Metric ids the sensor has values of, ascending (from the cell index)."""
+    keys = view.cell_keys
+    lo, hi = np.searchsorted(keys, (sensor << METRIC_BITS, (sensor + 1) << METRIC_BITS))
+    return keys[lo:hi] & METRIC_MASK
+
+
+def parts(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int, end: int,
+          limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(ts, values (metrics x k)) runs, each in timestamp order: one per segment holding the
+    sensor in range, then the hot buffer's. `limit`: at most the first `limit` of each."""
+    for segment in view.segments:
+        a, b, first, last = segment.span(sensor)
+        if a == b or last < start or first >= end:
+            continue
+        ts = segment.ts_between(a, b)
+        lo, hi = (int(i) for i in np.searchsorted(ts, (start, end)))
+        if limit is not None:
+            hi = min(hi, lo + limit)
+        if hi > lo:
+            values = np.empty((metric_ids.shape[0], hi - lo))
+            for row, metric in enumerate(metric_ids.tolist()):
+                values[row] = segment.values_between(metric, a + lo, a + hi)
+            yield ts[lo:hi], values
+    rows = view.hot.rows_of(sensor)
+    ts = view.hot.ts[rows]
+    inside = (ts >= start) & (ts < end)
+    if inside.any():
+        rows, ts = rows[inside], ts[inside]
+        order = np.argsort(ts)[:limit]  # late readings make arrival order differ from ts order
+        row_of_metric = np.full(len(view.metric_names), -1, dtype=np.int64)
+        row_of_metric[metric_ids] = np.arange(metric_ids.shape[0])
+        yield ts[order], view.hot.dense(rows[order], row_of_metric, metric_ids.shape[0])
+
+
+def readings(view: EngineView, sensor: int, start: int, end: int,
+             limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(metric ids, ts, values): the first `limit` (None: all) readings in range, in order."""
+    metric_ids = metrics_of(view, sensor)
+    found = list(parts(view, sensor, metric_ids, start, end, limit))
+    if not found:
+        return metric_ids, np.empty(0, dtype=np.int64), np.empty((metric_ids.shape[0], 0))
+    ts = np.concatenate([t for t, _ in found])
+    values = np.concatenate([v for _, v in found], axis=1)
+    order = np.argsort(ts, kind="stable")[:limit]
+    return metric_ids, ts[order], values[:, order]
+
+
+def page(view: EngineView, sensor: int, start: int, end: int,
+         limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
+    """Up to `limit` readings from `start` on and the cursor of the next page (the first
+    timestamp not returned; None when nothing is left before `end`)."""
+    metric_ids, ts, values = readings(view, sensor, start, end, limit + 1)
+    if ts.shape[0] > limit:
+        return metric_ids, ts[:limit], values[:, :limit], int(ts[limit])
+    return metric_ids, ts, values, None
+
+
+def range_stats(view: EngineView, sensor: int, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(metric ids, count/mean/m2/min/max per metric (5 x metrics)) over [start, end):
+    reduced part by part and merged (order-free, nothing sorted)."""
+    metric_ids = metrics_of(view, sensor)
+    partials = stats.empty(metric_ids.shape[0])
+    for _, values in parts(view, sensor, metric_ids, start, end):
+        partials = stats.merge(partials, values_stats(values))
+    return metric_ids, partials
+
+
+def values_stats(values: np.ndarray) -> np.ndarray:
+    """count/mean/m2/min/max of each row (NaN = absent), two-pass."""
+    present = ~np.isnan(values)
+    count = present.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, np.where(present, values, 0.0).sum(axis=1) / count, 0.0)
+    spread = np.where(present, values - mean[:, None], 0.0)
+    return np.vstack((count, mean, (spread * spread).sum(axis=1),
+                      np.where(present, values, np.inf).min(axis=1, initial=np.inf),
+                      np.where(present, values, -np.inf).max(axis=1, initial=-np.inf)))
+
+
+def buckets(view: EngineView, sensor: int, metric: int, start: int, end: int,
+            every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bucket start timestamps, partials (5 x buckets), exact sums) of one metric in
+    epoch-aligned buckets of `every` microseconds; empty buckets left out."""
+    wanted = np.asarray([metric], dtype=np.int64)
+    found = list(parts(view, sensor, wanted, start, end))
+    if not found:
+        return np.empty(0, dtype=np.int64), stats.empty(0), np.empty(0)
+    ts = np.concatenate([t for t, _ in found])
+    x = np.concatenate([v[0] for _, v in found])
+    present = ~np.isnan(x)
+    ts, x = ts[present], x[present]
+    order = np.argsort(ts, kind="stable")
+    ts, x = ts[order], x[order]
+    if not ts.shape[0]:
+        return np.empty(0, dtype=np.int64), stats.empty(0), np.empty(0)
+    bucket = ts // every
+    starts = np.flatnonzero(np.diff(bucket, prepend=bucket[0] - 1))
+    count = np.diff(np.append(starts, ts.shape[0]))
+    total = np.add.reduceat(x, starts)
+    mean = total / count
+    spread = x - np.repeat(mean, count)
+    partials = np.vstack((count.astype(np.float64), mean, np.add.reduceat(spread * spread, starts),
+                          np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)))
+    return bucket[starts] * every, partials, total
+
+
+def chunks(view: EngineView, sensor: int, start: int, end: int,
+           rows: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The range as (metric ids, ts, values) chunks of `rows` readings, for exports."""
+    cursor: int | None = start
+    while cursor is not None:
+        metric_ids, ts, values, cursor = page(view, sensor, cursor, end, rows)
+        if ts.shape[0]:
+            yield metric_ids, ts, values

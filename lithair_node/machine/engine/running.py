@@ -1,0 +1,39 @@
+"""Running per-cell statistics (count, mean, M2, min, max), folded per batch with the very
+merge of machine/stats.py, so the results equal those of the current engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lithair_node.machine import stats
+
+
+class RunningStats:
+    def __init__(self) -> None:
+        self.data = stats.empty(0)  # (5, capacity); columns past `size` are unused
+        self.size = 0
+
+    def add_cells(self, k: int) -> None:
+        if self.size + k > self.data.shape[1]:
+            grown = stats.empty(max(self.size + k, 2 * self.data.shape[1], 64))
+            grown[:, : self.size] = self.data[:, : self.size]
+            self.data = grown
+        self.size += k
+
+    def merge(self, cells: np.ndarray, partials: stats.Partials) -> None:
+        """Fold partials (5 x len(cells)) into distinct `cells`, row by row (gathering one
+        row at a time is the fast way, as in aggregates.py)."""
+        merged = stats.merge([row[cells] for row in self.data], partials)
+        for row, values in zip(self.data, merged, strict=True):
+            row[cells] = values
+
+    def running(self) -> np.ndarray:
+        """count/mean/m2 of every cell, (3, cells): what the anomaly detector reads."""
+        return self.data[:3, : self.size]
+
+    def export(self, cells: np.ndarray) -> np.ndarray:
+        return self.data[:, cells].copy()
+
+    def load(self, data: np.ndarray) -> None:
+        self.data = np.array(data, dtype=np.float64).reshape(5, -1)
+        self.size = self.data.shape[1]

@@ -1,0 +1,164 @@
+"""Sealed segments: immutable, sorted by (sensor number, timestamp), compressed by column.
+
+    index:    sensors (ascending), starts (row range of each sensor), min_ts / max_ts per sensor
+    ts:       one delta-of-delta frame per block of BLOCK_ROWS rows
+    metric m: per block holding any of its values: (scale, presence, values) where presence
+              is a zstd'd bitmap of the block's rows that carry m (empty: every row does)
+
+Blocks keep a read cheap: a sensor's rows lie in one or two blocks, and only the blocks and
+metric columns a read needs are decompressed (then cached, see dense_block).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+
+from lithair_node.machine.engine import codec
+
+BLOCK_ROWS = 4096
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (the block cache's key)
+class Segment:
+    number: int  # seal order: the same on every node
+    rows: int
+    sensors: np.ndarray  # int64, ascending
+    starts: np.ndarray  # int64, len(sensors) + 1
+    min_ts: np.ndarray
+    max_ts: np.ndarray
+    ts_frames: tuple[bytes, ...]
+    columns: dict[int, dict[int, tuple[int, bytes, bytes]]]  # metric -> block -> frame
+
+    def span(self, sensor: int) -> tuple[int, int, int, int]:
+        """(first row, end row, first ts, last ts) of the sensor here; rows empty if absent."""
+        i = int(np.searchsorted(self.sensors, sensor))
+        if i == self.sensors.shape[0] or self.sensors[i] != sensor:
+            return 0, 0, 0, -1
+        return int(self.starts[i]), int(self.starts[i + 1]), int(self.min_ts[i]), int(self.max_ts[i])
+
+    def ts_between(self, a: int, b: int) -> np.ndarray:
+        return _gather(self, -1, a, b)
+
+    def values_between(self, metric: int, a: int, b: int) -> np.ndarray:
+        """The metric's values of rows [a, b), NaN where absent."""
+        if metric not in self.columns:
+            return np.full(b - a, np.nan)
+        return _gather(self, metric, a, b)
+
+    def nbytes(self) -> int:
+        index = sum(x.nbytes for x in (self.sensors, self.starts, self.min_ts, self.max_ts))
+        frames = sum(map(len, self.ts_frames)) + sum(
+            len(p) + len(v) for blocks in self.columns.values() for _, p, v in blocks.values())
+        return index + frames
+
+
+def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
+         value: np.ndarray) -> Segment:
+    """A segment holding the hot buffer's columns (rows and their value triples)."""
+    order = _by_sensor_then_ts(sensor, ts)
+    sensor, ts = sensor[order].astype(np.int64), ts[order]
+    rank = np.empty(order.shape[0], dtype=np.int64)
+    rank[order] = np.arange(order.shape[0])
+    new_row = rank[row]
+    by_metric = np.lexsort((new_row, metric))  # values grouped by metric, in row order
+    metric, new_row, value = metric[by_metric], new_row[by_metric], value[by_metric]
+    firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
+    starts = np.append(firsts, sensor.shape[0])
+    ends = starts[1:] - 1
+    n = ts.shape[0]
+    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
+    columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
+    metric_starts = np.flatnonzero(np.diff(metric, prepend=-1))
+    for a, b in zip(metric_starts.tolist(), [*metric_starts[1:].tolist(), metric.shape[0]], strict=True):
+        columns[int(metric[a])] = _metric_blocks(new_row[a:b], value[a:b], n)
+    return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts], ts[ends],
+                   ts_frames, columns)
+
+
+def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Rows in (sensor, ts) order. Rows arrive in time order per sensor unless late, so a
+    stable sort by sensor alone (radix-like, cheaper than lexsort) is usually enough."""
+    order = np.argsort(sensor, kind="stable")
+    s, t = sensor[order], ts[order]
+    if ((s[1:] != s[:-1]) | (t[1:] > t[:-1])).all():
+        return order
+    return np.lexsort((ts, sensor))
+
+
+def _metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tuple[int, bytes, bytes]]:
+    blocks: dict[int, tuple[int, bytes, bytes]] = {}
+    hint = codec.RAW  # the previous block's scale, tried first (neighbouring blocks agree)
+    block_of = rows // BLOCK_ROWS
+    cuts = np.flatnonzero(np.diff(block_of, prepend=-1))
+    for a, b in zip(cuts.tolist(), [*cuts[1:].tolist(), rows.shape[0]], strict=True):
+        block = int(block_of[a])
+        size = min(BLOCK_ROWS, n - block * BLOCK_ROWS)
+        presence = b""
+        if b - a < size:
+            bitmap = np.zeros(size, dtype=bool)
+            bitmap[rows[a:b] - block * BLOCK_ROWS] = True
+            presence = codec.compress(np.packbits(bitmap).tobytes())
+        scale, frame = codec.encode_floats(values[a:b], hint)
+        hint = scale
+        blocks[block] = (scale, presence, frame)
+    return blocks
+
+
+@functools.lru_cache(maxsize=512)  # <= 16 MB of decoded blocks
+def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
+    """One decoded block of a column (metric -1: timestamps), NaN where absent; read-only."""
+    size = min(BLOCK_ROWS, segment.rows - block * BLOCK_ROWS)
+    if metric < 0:
+        out = codec.decode_timestamps(segment.ts_frames[block], size)
+    else:
+        out = np.full(size, np.nan)
+        frame = segment.columns[metric].get(block)
+        if frame is not None:
+            scale, presence, data = frame
+            if presence:
+                bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
+                mask = np.unpackbits(bits, count=size).astype(bool)
+                out[mask] = codec.decode_floats(scale, data, int(mask.sum()))
+            else:
+                out[:] = codec.decode_floats(scale, data, size)
+    out.flags.writeable = False
+    return out
+
+
+def _gather(segment: Segment, metric: int, a: int, b: int) -> np.ndarray:
+    if b <= a:
+        return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
+    first, last = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
+    parts = [dense_block(segment, metric, block) for block in range(first, last + 1)]
+    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    offset = first * BLOCK_ROWS
+    return joined[a - offset : b - offset]
+
+
+# -- blobs: a segment's bytes in a snapshot ----------------------------------------------
+
+
+def encode(segment: Segment) -> bytes:
+    return msgpack.packb([
+        FORMAT_VERSION, segment.number, segment.rows,
+        *(np.ascontiguousarray(x, dtype="<i8").tobytes()
+          for x in (segment.sensors, segment.starts, segment.min_ts, segment.max_ts)),
+        list(segment.ts_frames),
+        [[metric, [[block, *frame] for block, frame in sorted(blocks.items())]]
+         for metric, blocks in sorted(segment.columns.items())],
+    ], use_bin_type=True)
+
+
+def decode(blob: bytes) -> Segment:
+    version, number, rows, sensors, starts, min_ts, max_ts, ts_frames, columns = msgpack.unpackb(blob)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"unsupported segment format {version!r}")
+    arrays = [np.frombuffer(x, dtype="<i8").astype(np.int64) for x in (sensors, starts, min_ts, max_ts)]
+    return Segment(number, rows, *arrays, tuple(ts_frames),
+                   {metric: {block: (scale, presence, data) for block, scale, presence, data in blocks}
+                    for metric, blocks in columns})
