@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from lithair_node.node.raft.types import RaftStatus
 
@@ -53,14 +58,16 @@ class IngestCounters:
 class NodeMetrics:
     def __init__(self, *, raft_status: Callable[[], RaftStatus],
                  state_stats: Callable[[], Mapping[str, Any]],
-                 proposer: Callable[[], ProposerFigures]) -> None:
+                 proposer: Callable[[], ProposerFigures],
+                 fsync_latency: Callable[[], Mapping[str, Any] | None] = lambda: None) -> None:
         self.registry = CollectorRegistry()
         self.ingest = IngestCounters()
         self.http_request_duration = Histogram(
             "lithair_http_request_duration_seconds", "HTTP requests by route template and status.",
             ["route", "status"], registry=self.registry)
         ProcessCollector(registry=self.registry)
-        self.registry.register(_NodeCollector(raft_status, state_stats, proposer, self.ingest))
+        self.registry.register(_NodeCollector(raft_status, state_stats, proposer, self.ingest,
+                                              fsync_latency))
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """One answered request; `route` is the route's template (a few values), never the
@@ -77,8 +84,10 @@ class _NodeCollector:
 
     def __init__(self, raft_status: Callable[[], RaftStatus],
                  state_stats: Callable[[], Mapping[str, Any]],
-                 proposer: Callable[[], ProposerFigures], ingest: IngestCounters) -> None:
+                 proposer: Callable[[], ProposerFigures], ingest: IngestCounters,
+                 fsync_latency: Callable[[], Mapping[str, Any] | None]) -> None:
         self._raft_status = raft_status
+        self._fsync_latency = fsync_latency
         self._state_stats = state_stats
         self._proposer = proposer
         self._ingest = ingest
@@ -86,6 +95,12 @@ class _NodeCollector:
     def collect(self) -> Iterator[Metric]:
         yield from self._raft(self._raft_status(), self._proposer())
         yield from self._ingest_and_state(self._state_stats())
+        latency = self._fsync_latency()
+        if latency is not None:  # the journal's histogram (node/raft/journal/histogram.py)
+            yield HistogramMetricFamily(
+                "lithair_journal_fsync_duration_seconds",
+                "How long the journal's group-commit fdatasync calls took.",
+                buckets=list(latency["buckets"].items()), sum_value=latency["sum"])
 
     def _raft(self, raft: RaftStatus, proposer: ProposerFigures) -> Iterator[Metric]:
         yield _gauge("lithair_raft_has_leader", "1 if this node knows a leader.", raft.leader is not None)

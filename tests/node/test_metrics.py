@@ -18,9 +18,14 @@ LEADER = RaftStatus(role="leader", leader="10.0.0.1:4321", term=7, commit_index=
 STATE = {"total_readings": 5000, "active_sensors": 12, "duplicate_readings": 40}
 
 
+# The journal's histogram as its describe() gives it (cumulative counts per bound).
+FSYNC = {"buckets": {"0.001": 3, "0.01": 9, "+Inf": 10}, "count": 10, "sum": 0.042}
+
+
 def node_metrics(raft: RaftStatus = LEADER) -> NodeMetrics:
     return NodeMetrics(raft_status=lambda: raft, state_stats=lambda: STATE,
-                       proposer=lambda: ProposerFigures(pending_proposals=4, failed_proposals=2))
+                       proposer=lambda: ProposerFigures(pending_proposals=4, failed_proposals=2),
+                       fsync_latency=lambda: FSYNC)
 
 
 def scrape(metrics: NodeMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -99,3 +104,13 @@ def test_promtool_finds_nothing_to_fix() -> None:
                              capture_output=True, timeout=60, check=False)
     assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), (
         checked.stdout + checked.stderr).decode()
+
+
+def test_the_journal_fsync_latency_is_a_histogram() -> None:
+    samples = scrape(node_metrics())
+    name = "lithair_journal_fsync_duration_seconds"
+    assert samples[(f"{name}_bucket", (("le", "0.001"),))] == 3
+    assert samples[(f"{name}_bucket", (("le", "0.01"),))] == 9
+    assert samples[(f"{name}_bucket", (("le", "+Inf"),))] == 10
+    assert samples[(f"{name}_count", ())] == 10
+    assert samples[(f"{name}_sum", ())] == 0.042

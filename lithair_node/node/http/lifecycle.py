@@ -65,6 +65,7 @@ def node_metrics(raft: RaftNode, state: StateMachine, proposer: Proposer) -> Nod
         state_stats=state.stats,
         proposer=lambda: ProposerFigures(pending_proposals=proposer.pending_batches,
                                          failed_proposals=proposer.stats["failed"]),
+        fsync_latency=lambda: raft.journal_status().get("fsync_latency_s"),
     )
 
 
