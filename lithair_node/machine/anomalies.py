@@ -111,6 +111,9 @@ class AnomalyDetector:
 
     # -- apply ---------------------------------------------------------------------------
 
+    # Values near float64's limit overflow a deviation or its square to inf: that is the
+    # honest answer (the reading is judged on it), not a warning on stderr for every batch.
+    @np.errstate(over="ignore", invalid="ignore", divide="ignore")
     def observe(
         self,
         sensors: list[str],

@@ -73,7 +73,8 @@ def combine_by_key(partials: np.ndarray, keys: np.ndarray, size: int,
     do); by default it is count x mean."""
     count = np.bincount(keys, partials[0], size)
     if totals is None:
-        totals = partials[0] * partials[1]
+        with np.errstate(over="ignore"):  # an overflowed total is rescued below
+            totals = partials[0] * partials[1]
     sums = np.bincount(keys, totals, size)
     low, high = np.full(size, np.inf), np.full(size, -np.inf)
     np.minimum.at(low, keys, partials[3])
