@@ -66,13 +66,17 @@ class NodeApi:
         self.token = token
         self.timeout_s = timeout_s
 
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        sent = dict(headers or {})
+        if self.token:
+            sent[api.AUTHORIZATION] = f"Bearer {self.token}"
+        return sent
+
     async def request(self, method: str, path: str, *, data: bytes | None = None,
                       headers: dict[str, str] | None = None,
                       timeout_s: float | None = None) -> Answer:
         """One exchange, whatever the status; raises only when no answer came back."""
-        sent = dict(headers or {})
-        if self.token:
-            sent[api.AUTHORIZATION] = f"Bearer {self.token}"
+        sent = self._headers(headers)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s if timeout_s is None else timeout_s)
         async with self.session.request(method, f"{self.url}{path}", data=data, headers=sent,
                                         timeout=timeout) as response:
@@ -82,7 +86,7 @@ class NodeApi:
                        chunk_bytes: int = 1 << 20) -> int:
         """GET `path` and hand its body to `sink` chunk by chunk (never whole); returns the
         bytes received. ApiError unless 200; `timeout_s` bounds each read, not the total."""
-        sent = {api.AUTHORIZATION: f"Bearer {self.token}"} if self.token else {}
+        sent = self._headers(None)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout_s,
                                         sock_read=self.timeout_s)
         async with self.session.get(f"{self.url}{path}", headers=sent,
