@@ -27,6 +27,7 @@ LOCATIONS: Final = f"{PREFIX}/locations"
 ANOMALIES: Final = f"{PREFIX}/anomalies"
 ANOMALY_SETTINGS: Final = f"{PREFIX}/settings/anomalies"
 EXPORT: Final = f"{PREFIX}/export"
+BACKUP: Final = f"{PREFIX}/backup"  # the state at one applied index, as a backup file
 CLUSTER_STATUS: Final = f"{PREFIX}/cluster/status"
 MEMBERS: Final = f"{PREFIX}/members"
 MEMBER: Final = f"{PREFIX}/members/{{raft_address}}"
@@ -71,6 +72,7 @@ MAX_IDEMPOTENCY_KEY_CHARS: Final = 128
 
 JSON_TYPE: Final = "application/json"
 MSGPACK_TYPE: Final = "application/msgpack"
+BACKUP_TYPE: Final = "application/vnd.lithair.backup"
 
 # -- read consistency levels ----------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from lithair_node import __version__
+from lithair_node.cli.backup_cmd import backup, restore_command
 from lithair_node.cli.check_cmd import check
 from lithair_node.cli.cluster_cmd import cluster
 from lithair_node.cli.inject_cmd import inject
@@ -29,6 +30,8 @@ cli.add_command(load_command)
 cli.add_command(members)
 cli.add_command(mqtt_bridge)
 cli.add_command(check)
+cli.add_command(backup)
+cli.add_command(restore_command)
 
 
 def main() -> None:

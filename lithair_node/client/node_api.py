@@ -8,6 +8,7 @@ raises one of `NO_ANSWER`. Blocking code uses the same calls through blocking_ap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,21 +66,38 @@ class NodeApi:
         self.token = token
         self.timeout_s = timeout_s
 
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        sent = dict(headers or {})
+        if self.token:
+            sent[api.AUTHORIZATION] = f"Bearer {self.token}"
+        return sent
+
     async def request(self, method: str, path: str, *, data: bytes | None = None,
                       headers: dict[str, str] | None = None,
                       timeout_s: float | None = None) -> Answer:
         """One exchange, whatever the status; raises only when no answer came back."""
-        sent = dict(headers or {})
-        if self.token:
-            sent[api.AUTHORIZATION] = f"Bearer {self.token}"
+        sent = self._headers(headers)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s if timeout_s is None else timeout_s)
         async with self.session.request(method, f"{self.url}{path}", data=data, headers=sent,
                                         timeout=timeout) as response:
-            try:
-                body = orjson.loads(await response.read())
-            except (ValueError, aiohttp.ClientError):  # the status alone is the answer
-                body = None
-            return Answer(response.status, body, _seconds(response.headers.get(api.RETRY_AFTER)))
+            return await _answer(response)
+
+    async def download(self, path: str, sink: Callable[[bytes], object],
+                       chunk_bytes: int = 1 << 20) -> int:
+        """GET `path` and hand its body to `sink` chunk by chunk (never whole); returns the
+        bytes received. ApiError unless 200; `timeout_s` bounds each read, not the total."""
+        sent = self._headers(None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout_s,
+                                        sock_read=self.timeout_s)
+        async with self.session.get(f"{self.url}{path}", headers=sent,
+                                    timeout=timeout) as response:
+            if response.status != 200:
+                (await _answer(response)).json()
+            size = 0
+            async for chunk in response.content.iter_chunked(chunk_bytes):
+                sink(chunk)
+                size += len(chunk)
+            return size
 
     async def _object(self, method: str, path: str,
                       payload: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -117,6 +135,14 @@ class NodeApi:
                                     headers={hdrs.CONTENT_TYPE: content_type,
                                              api.IDEMPOTENCY_KEY: key})
         return answer.json()
+
+
+async def _answer(response: aiohttp.ClientResponse) -> Answer:
+    try:
+        body = orjson.loads(await response.read())
+    except (ValueError, aiohttp.ClientError):  # the status alone is the answer
+        body = None
+    return Answer(response.status, body, _seconds(response.headers.get(api.RETRY_AFTER)))
 
 
 def _seconds(value: str | None) -> float | None:

@@ -12,6 +12,9 @@ from lithair_node.node.raft.journal.journal import Durability
 
 MIB = 1024 * 1024
 MAX_COMPACTION_BYTES = 1024 * MIB
+# A data dir's layout (also written by node/raft/seed.py for `lithair restore`).
+JOURNAL_DIR = "journal"
+SNAPSHOT_FILE = "snapshot.lsnap"
 
 
 class ConfigError(ValueError):
@@ -145,7 +148,7 @@ class NodeConfig:
 
     @property
     def journal_dir(self) -> Path:
-        return self.data_dir / "journal"
+        return self.data_dir / JOURNAL_DIR
 
     @property
     def legacy_journal_path(self) -> Path:
@@ -154,7 +157,7 @@ class NodeConfig:
 
     @property
     def snapshot_path(self) -> Path:
-        return self.data_dir / "snapshot.lsnap"
+        return self.data_dir / SNAPSHOT_FILE
 
 
 UNSYNCED_WRITES_BUFFER = "buffer"

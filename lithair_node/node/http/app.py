@@ -10,6 +10,7 @@ from lithair_node.node.config import NodeConfig
 from lithair_node.node.http import (
     aggregate_routes,
     anomaly_routes,
+    backup_routes,
     cluster_routes,
     dashboard_routes,
     docs_routes,
@@ -72,6 +73,8 @@ def make_app(config: NodeConfig) -> web.Application:
         *(web.get(_any_segment(path), access(READ, consistent(handler)))
           for path, handler in _READS),
         web.put(api.ANOMALY_SETTINGS, access(WRITE, anomaly_routes.put_anomaly_settings)),
+        # An admin route (the whole state): the write token.
+        web.get(api.BACKUP, access(WRITE, consistent(backup_routes.get_backup))),
         web.get(api.CLUSTER_STATUS, access(READ, cluster_routes.get_cluster_status)),
         web.get(api.MEMBERS, access(READ, member_routes.get_members)),
         web.post(api.MEMBERS, access(WRITE, member_routes.post_member)),
