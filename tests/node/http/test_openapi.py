@@ -170,6 +170,7 @@ VALID_CASES: list[tuple[str, dict[str, Any]]] = [
     ("getStreamClients", {}),
     ("getIngestHistory", {}),
     ("getClusterNodes", {}),
+    ("getBackup", {}),
 ]
 VALID_CHECKS = [check for check in CHECKS if check is not openapi_checks.negative_data_rejection]
 
