@@ -9,9 +9,9 @@ what"): each node in a network namespace of its own, cut off by blackhole routes
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -173,6 +173,6 @@ def test_a_cut_off_follower_serves_stale_reads_never_older_ones_then_catches_up(
     floor = (before["applied_index"], before["total_readings"])
     older = [r for r in reads if r[0] < floor[0] or r[1] < floor[1]]
     assert not older, f"served {older[:3]} after {floor}"
-    backwards = [(a, b) for a, b in zip(reads, reads[1:]) if b[0] < a[0] or b[1] < a[1]]
+    backwards = [(a, b) for a, b in itertools.pairwise(reads) if b[0] < a[0] or b[1] < a[1]]
     assert not backwards, f"reads went backwards: {backwards[:3]}"
     assert reads[-1][1] == majority_total
