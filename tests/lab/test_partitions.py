@@ -157,10 +157,14 @@ def test_a_cut_off_follower_serves_stale_reads_never_older_ones_then_catches_up(
             wait_until(lambda: len(reads) >= count + 10, 30, what="10 reads of the cut node")
             code, during = http_json(f"{cut_url}/api/v1/sensors/part/latest")
             assert code == 200, during
+            # A linearizable read there cannot be served from that stale state.
+            lin_code, lin_body = latest(cut_url, "part", "linearizable")
         finally:
             lab.heal()
         # Stale: the cut node still serves what it had, not the majority's writes.
         assert during["timestamp_us"] == 5_000_000, during
+        assert lin_code == 503 or (lin_code == 200 and lin_body["timestamp_us"] == 10_000_000), (
+            lin_code, lin_body)
 
         def caught_up() -> bool:
             code, body = http_json(f"{cut_url}/api/v1/sensors/part/latest")
