@@ -63,7 +63,7 @@ def test_a_second_change_is_refused_while_the_first_is_uncommitted(tmp_path: Pat
             status = cluster.status(leader)
             assert status["role"] == "leader" and status["commit_index"] < status["log_length"], status
             second = request("DELETE", f"{url}{api.MEMBERS}/{cluster.specs[followers[0]].raft_address}")
-            third = request("DELETE", f"{cluster.urls[leader]}{api.MEMBERS}/{new_raft}")
+            third = request("DELETE", f"{url}{api.MEMBERS}/{new_raft}")  # undoing it
         finally:
             for index in followers:
                 cluster.signal_node(index, signal.SIGCONT)
