@@ -116,7 +116,9 @@ def test_a_member_under_another_name_is_refused(cluster: LocalCluster) -> None:
 
 def test_a_second_change_while_one_is_in_progress_gets_409(cluster: LocalCluster,
                                                            silent_port: SilentPort) -> None:
-    leader = cluster.urls[cluster.leader_index() or 0]
+    leader_index = cluster.leader_index() or 0
+    leader = cluster.urls[leader_index]
+    follower = cluster.urls[(leader_index + 1) % 3]
     first: list[Answer] = []
     slow = threading.Thread(target=lambda: first.append(
         add_member(leader, f"127.0.0.1:{silent_port.port}")))
@@ -124,10 +126,17 @@ def test_a_second_change_while_one_is_in_progress_gets_409(cluster: LocalCluster
     # The first change is being probed (its port never answers) while holding the change slot.
     wait_for(lambda: silent_port.held, 10, what="the probe of the first change")
     (unused,) = free_ports(1)
-    second = add_member(leader, f"127.0.0.1:{unused}")
+    seconds = {
+        "an add at the leader": add_member(leader, f"127.0.0.1:{unused}"),
+        # Forwarded from a follower: refused by the leader that holds the slot.
+        "an add through a follower": add_member(follower, f"127.0.0.1:{unused}"),
+        "a removal through a follower": request(
+            "DELETE", f"{follower}/api/v1/members/{cluster.specs[leader_index].raft_address}"),
+    }
     slow.join(timeout=30)
-    assert second.status == 409, second
-    assert "another membership change is in progress" in second.error["message"]
+    for what, second in seconds.items():
+        assert second.status == 409, (what, second)
+        assert "another membership change is in progress" in second.error["message"], what
     assert first[0].status == 422, first  # the probe timed out: not our peer
     assert len(member_addresses(leader)) == 3
 
