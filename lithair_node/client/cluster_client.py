@@ -33,7 +33,7 @@ from lithair_node.client.node_api import ApiError, NodeApi
 
 ACKED, FAILED, UNKNOWN = "acked", "failed", "unknown"
 # One attempt at one node: (node, Idempotency-Key, timeout in s) -> the acknowledgement.
-_Attempt = Callable[[NodeApi, str, float], Awaitable[dict[str, Any] | None]]
+_Write = Callable[[NodeApi, str, float], Awaitable[dict[str, Any] | None]]
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -229,13 +229,14 @@ class ClusterClient:
         bucket: str, url: str | None = None, max_attempts: int | None = None,
     ) -> SendResult:
         """The same for InfluxDB line protocol (POST /api/v2/write): acked on its 204, with
-        `response` None; a refusal's `response` is InfluxDB's `{"code", "message"}`."""
+        `response` None; a refusal's `response` is InfluxDB's `{"code", "message"}`. Its 503s
+        do not say no_leader from outcome_unknown, so each counts as maybe committed."""
         return await self._send(
             lambda node, key, timeout_s: node.write_line_protocol(
                 body, key, precision=precision, bucket=bucket, timeout_s=timeout_s),
             points, key, url, max_attempts)
 
-    async def _send(self, attempt: _Attempt, readings: int, key: str | None, url: str | None,
+    async def _send(self, write: _Write, readings: int, key: str | None, url: str | None,
                     max_attempts: int | None) -> SendResult:
         result = SendResult(status=FAILED, key=key or uuid.uuid4().hex, readings=readings)
         result.started = time.monotonic()
@@ -251,8 +252,8 @@ class ClusterClient:
             started = time.monotonic()
             retry_after = None
             try:
-                payload = await attempt(self._node(target), result.key,
-                                        min(self.request_timeout_s, remaining))
+                payload = await write(self._node(target), result.key,
+                                      min(self.request_timeout_s, remaining))
             except ApiError as refusal:
                 uncertain = refusal.status in _RETRYABLE_STATUS and (
                     refusal.code == api.OUTCOME_UNKNOWN
