@@ -1,6 +1,6 @@
 """Lithair's published injection phases, replayed into a fresh 3-node cluster (issue 11).
 
-    .venv/bin/python scripts/bench_phases.py                    # 100k,1m,5m,20m (~10 minutes+)
+    .venv/bin/python scripts/bench_phases.py                    # 100k,1m,5m,20m (~17 min on 2 shared cores)
     .venv/bin/python scripts/bench_phases.py --phases 100k,1m
 
 A phase is N sensors x 1,000 readings each (100 / 1K / 5K / 20K sensors). Each phase gets
