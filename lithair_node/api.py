@@ -42,6 +42,8 @@ READYZ: Final = "/readyz"
 # InfluxDB-compatible writes (its v2 and v1 APIs) and the Prometheus scrape.
 INFLUX_V2_WRITE: Final = "/api/v2/write"
 INFLUX_V1_WRITE: Final = "/write"
+INFLUX_BUCKET: Final = "bucket"  # /api/v2/write's required namespace parameter
+INFLUX_PRECISION: Final = "precision"  # ns | us | ms | s (v1 also m, h)
 METRICS: Final = "/metrics"
 OPENAPI: Final = "/openapi.yaml"
 DOCS: Final = "/docs"

@@ -44,11 +44,13 @@ def _host_port(value: str) -> tuple[str, int]:
               help="Give up on a batch after (s): unacked, it comes back after a reconnect.")
 @click.option("--status-every", default=10.0, type=click.FloatRange(0),
               help="Seconds between status lines on stderr; 0 for none.")
+@click.option("--lp-precision", default="ns", type=click.Choice(["ns", "us", "ms", "s"]),
+              help="Unit of the timestamps in line-protocol payloads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counters on exit as JSON.")
 def mqtt_bridge(broker: str, topics: tuple[str, ...], nodes: str, client_id: str | None,
                 qos: int, batch_readings: int, batch_ms: float, dead_letter_topic: str,
                 alerts_topic: str, state_file: Path | None, token: str | None, deadline: float,
-                status_every: float, as_json: bool) -> None:
+                status_every: float, lp_precision: str, as_json: bool) -> None:
     """Subscribe to TOPICs and store their readings; ack each message once committed."""
     host, port = _host_port(broker)
     filters = list(topics)
@@ -59,7 +61,7 @@ def mqtt_bridge(broker: str, topics: tuple[str, ...], nodes: str, client_id: str
         qos=qos, batch_readings=batch_readings, batch_ms=batch_ms,
         dead_letter_topic=dead_letter_topic, alerts_topic=alerts_topic,
         state_file=state_file or Path(f"{client_id}.state.json"), token=token,
-        deadline_s=deadline, status_every_s=status_every)
+        deadline_s=deadline, status_every_s=status_every, lp_precision=lp_precision)
     counters = BridgeCounters()
 
     async def main() -> None:

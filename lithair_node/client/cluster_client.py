@@ -19,6 +19,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ from lithair_node.client.discovery import survey
 from lithair_node.client.node_api import ApiError, NodeApi
 
 ACKED, FAILED, UNKNOWN = "acked", "failed", "unknown"
+# One attempt at one node: (node, Idempotency-Key, timeout in s) -> the acknowledgement.
+_Write = Callable[[NodeApi, str, float], Awaitable[dict[str, Any] | None]]
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -213,9 +216,28 @@ class ClusterClient:
         url: str | None = None,
         max_attempts: int | None = None,
     ) -> SendResult:
-        """Send until acked, refused, `deadline_s` passed or `max_attempts` made; the first
-        attempt goes to `url` if given. Between attempts: the jittered backoff, or at least
-        the Retry-After a refusing node asked for (never past the deadline)."""
+        """POST /api/v1/batches until acked, refused, `deadline_s` passed or `max_attempts`
+        made; the first attempt goes to `url` if given. Between attempts: the jittered
+        backoff, or at least the Retry-After a refusing node asked for (never past the
+        deadline)."""
+        return await self._send(
+            lambda node, key, timeout_s: node.post_batch(body, content_type, key, timeout_s=timeout_s),
+            readings, key, url, max_attempts)
+
+    async def post_line_protocol(
+        self, body: bytes, points: int, key: str | None = None, *, precision: str,
+        bucket: str, url: str | None = None, max_attempts: int | None = None,
+    ) -> SendResult:
+        """The same for InfluxDB line protocol (POST /api/v2/write): acked on its 204, with
+        `response` None; a refusal's `response` is InfluxDB's `{"code", "message"}`. Its 503s
+        do not say no_leader from outcome_unknown, so each counts as maybe committed."""
+        return await self._send(
+            lambda node, key, timeout_s: node.write_line_protocol(
+                body, key, precision=precision, bucket=bucket, timeout_s=timeout_s),
+            points, key, url, max_attempts)
+
+    async def _send(self, write: _Write, readings: int, key: str | None, url: str | None,
+                    max_attempts: int | None) -> SendResult:
         result = SendResult(status=FAILED, key=key or uuid.uuid4().hex, readings=readings)
         result.started = time.monotonic()
         deadline = result.started + self.deadline_s
@@ -230,9 +252,8 @@ class ClusterClient:
             started = time.monotonic()
             retry_after = None
             try:
-                payload = await self._node(target).post_batch(
-                    body, content_type, result.key,
-                    timeout_s=min(self.request_timeout_s, remaining))
+                payload = await write(self._node(target), result.key,
+                                      min(self.request_timeout_s, remaining))
             except ApiError as refusal:
                 uncertain = refusal.status in _RETRYABLE_STATUS and (
                     refusal.code == api.OUTCOME_UNKNOWN

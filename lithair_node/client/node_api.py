@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -19,6 +20,7 @@ from aiohttp import hdrs
 from lithair_node import api
 
 # What a call raises when no usable answer came back.
+_LINE_PROTOCOL_TYPE = "text/plain; charset=utf-8"  # the node takes any type on this route
 NO_ANSWER: tuple[type[Exception], ...] = (aiohttp.ClientError, TimeoutError, ValueError)
 
 
@@ -135,6 +137,22 @@ class NodeApi:
                                     headers={hdrs.CONTENT_TYPE: content_type,
                                              api.IDEMPOTENCY_KEY: key})
         return answer.json()
+
+    async def write_line_protocol(self, body: bytes, key: str, *, precision: str, bucket: str,
+                                  timeout_s: float) -> None:
+        """POST InfluxDB line protocol under an Idempotency-Key; returns on the 204 (committed
+        and applied). Its errors come in InfluxDB's shape `{"code", "message"}`, raised as
+        ApiError all the same."""
+        query = urlencode({api.INFLUX_BUCKET: bucket, api.INFLUX_PRECISION: precision})
+        answer = await self.request(hdrs.METH_POST, f"{api.INFLUX_V2_WRITE}?{query}", data=body,
+                                    timeout_s=timeout_s,
+                                    headers={hdrs.CONTENT_TYPE: _LINE_PROTOCOL_TYPE,
+                                             api.IDEMPOTENCY_KEY: key})
+        if answer.status == 204:
+            return
+        error = answer.body if isinstance(answer.body, dict) else {}
+        raise ApiError(answer.status, str(error.get("code", "")), str(error.get("message", "")),
+                       answer.retry_after, answer.body)
 
 
 async def _answer(response: aiohttp.ClientResponse) -> Answer:

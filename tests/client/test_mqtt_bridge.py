@@ -1,7 +1,8 @@
 """The MQTT bridge against a real Mosquitto and a real 3-node cluster: every message
 stored exactly once through bridge and leader kill -9s, the broker's backlog drained after
 a restart, bad payloads dead-lettered without blocking good ones, an anomaly alerted once,
-a batch that cannot commit redelivered after a reconnect, a wrong token dead-lettering nothing."""
+a batch that cannot commit redelivered after a reconnect, a wrong token dead-lettering nothing,
+line-protocol payloads written through /api/v2/write."""
 
 from __future__ import annotations
 
@@ -157,7 +158,7 @@ def test_bad_payloads_dead_lettered_and_an_anomaly_alerted_once(
     good = [("sensors/dl-good/readings",
              json.dumps({"timestamp": BASE_TS + i, "temperature": 20 + (i % 5) * 0.1}).encode())
             for i in range(40)]
-    bad = [("sensors/dl-good/readings", b"temperature=21 not json"),
+    bad = [("sensors/dl-good/readings", b"{temperature=21 not json"),
            ("sensors/dl-good/readings", b"[]"),
            ("sensors/dl-good/readings", b'"a string"'),
            ("sensors/dl-bad/readings", json.dumps(  # the node refuses it: 422
@@ -190,3 +191,38 @@ def test_bad_payloads_dead_lettered_and_an_anomaly_alerted_once(
     assert len(alerts) == 1 and alerts[0]["metrics"]["temperature"]["value"] == 1000.0
     assert first_run["alerts_published"] == 1 and second_run["alerts_published"] == 0
     assert _per_sensor(cluster.urls[0]).get("dl-good") == 41
+
+
+def test_line_protocol_messages_stored_and_a_bad_line_dead_lettered(
+        cluster: LocalCluster, broker: Broker, tmp_path: Path) -> None:
+    """Payloads that are not JSON go to the node's /api/v2/write; the line it refuses (a
+    string field) is dead-lettered with its message, the others are stored."""
+    collector = Collector(broker, "lithair/dead-letter")
+    bridge = Bridge(tmp_path, broker, cluster.urls, "--alerts-topic", "")
+    good = [("sensors/lp/readings",
+             f"weather,sensor_id=lp-s1,location=roof temperature={21.5 + i} "
+             f"{1_700_000_000_000_000_000 + i * 10**9}".encode()) for i in range(20)]
+    two_lines = ("sensors/lp/readings", b"weather,sensor_id=lp-s2 temperature=19.0,door=true "
+                 b"1700000000000000000\nweather,sensor_id=lp-s2 humidity=40i 1700000001000000000\n")
+    bad = ("sensors/lp/readings", b'weather,sensor_id=lp-s1 note="open" 1700000100000000000')
+    try:
+        bridge.start()
+        publish_all(broker, [*good[:10], bad, *good[10:], two_lines])
+        wait_until(lambda: bridge.status().get("acks", 0) >= len(good) + 2, 30,
+                   what="every message acked")
+        wait_until(lambda: collector.on("lithair/dead-letter"), 10, what="the dead letter")
+        counters = bridge.stop()
+    finally:
+        bridge.ensure_stopped()
+        collector.close()
+    code, latest = http_json(f"{cluster.urls[1]}{api.sensor_path(api.SENSOR_LATEST, 'lp-s1')}"
+                             "?consistency=linearizable")
+    assert code == 200, latest
+    assert latest["location"] == "roof" and latest["values"] == {"temperature": 40.5}
+    assert latest["timestamp_us"] == 1_700_000_019_000_000
+    sensors = _per_sensor(cluster.urls[2])
+    assert sensors["lp-s1"] == 20 and sensors["lp-s2"] == 2
+    letters = collector.on("lithair/dead-letter")
+    assert len(letters) == 1 and letters[0]["payload"] == bad[1].decode()
+    assert letters[0]["reason"].startswith("refused by the node: 400") and "line 1" in letters[0]["reason"]
+    assert counters["dead_lettered"] == 1 and counters["readings_sent"] == len(good) + 2

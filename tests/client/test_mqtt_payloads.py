@@ -6,7 +6,7 @@ import pytest
 
 from lithair_node.client.mqtt.batches import batch_key
 from lithair_node.client.mqtt.link import default_client_id
-from lithair_node.client.mqtt.payloads import BadPayload, decode, sensor_from_topic
+from lithair_node.client.mqtt.payloads import BadPayload, decode, line_protocol, sensor_from_topic
 
 FILTERS = ["sensors/+/readings", "plant/+/+/data"]
 
@@ -28,7 +28,7 @@ def test_the_sensor_is_the_first_plus_level_of_the_matching_filter() -> None:
 
 
 @pytest.mark.parametrize(("payload", "topic", "reason"), [
-    (b"weather,sensor_id=1 t=2", "sensors/1/readings", "not JSON"),
+    (b'{"temperature": 1', "sensors/1/readings", "not JSON"),
     (b"[]", "sensors/1/readings", "array"),
     (b"[1, 2]", "sensors/1/readings", "array"),
     (b"42", "sensors/1/readings", "int"),
@@ -37,6 +37,16 @@ def test_the_sensor_is_the_first_plus_level_of_the_matching_filter() -> None:
 def test_what_can_never_be_a_reading(payload: bytes, topic: str, reason: str) -> None:
     with pytest.raises(BadPayload, match=reason):
         decode(payload, topic, FILTERS)
+
+
+def test_line_protocol_is_what_is_not_json() -> None:
+    assert line_protocol(b"w,sensor_id=1 t=2 1\n# note\n\nw,sensor_id=1 t=3 2\n") == (
+        b"w,sensor_id=1 t=2 1\n# note\n\nw,sensor_id=1 t=3 2", 2)
+    for json_like in (b'{"t": 1}', b" [1]", b"{broken", b"42", b'"text"'):
+        assert line_protocol(json_like) is None
+    for bad, reason in ((b"\xff\xfe", "not UTF-8"), (b"\n\n", "empty")):
+        with pytest.raises(BadPayload, match=reason):
+            line_protocol(bad)
 
 
 def test_keys_follow_the_body_and_client_ids_the_topics() -> None:

@@ -19,8 +19,11 @@ class Message:
     topic: str
     payload: bytes
     generation: int
-    readings: list[dict[str, Any]] | None = None  # None: undecodable, see `reason`
+    readings: list[dict[str, Any]] | None = None  # a JSON payload's
+    lines: bytes | None = None  # a line-protocol payload, for the node's /api/v2/write
     reason: str | None = None  # why it is dead-lettered
+    points: int = 0  # readings or lines: what a batch is cut by
+
 
 
 def batch_key(body: bytes) -> str:
@@ -38,7 +41,7 @@ async def next_batch(queue: asyncio.Queue[Message], max_readings: int,
     """Wait for one message, then take more until `max_readings` readings are held or
     `max_wait_s` has passed since the first."""
     batch = [await queue.get()]
-    held = len(batch[0].readings or ())
+    held = batch[0].points
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_wait_s
     while held < max_readings:
@@ -47,5 +50,5 @@ async def next_batch(queue: asyncio.Queue[Message], max_readings: int,
         except TimeoutError:
             break
         batch.append(message)
-        held += len(message.readings or ())
+        held += message.points
     return batch

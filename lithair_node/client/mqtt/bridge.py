@@ -19,7 +19,7 @@ from lithair_node.client.mqtt.batches import Message, next_batch
 from lithair_node.client.mqtt.committer import CommitFailed, Committer
 from lithair_node.client.mqtt.counters import BridgeCounters
 from lithair_node.client.mqtt.link import MqttLink
-from lithair_node.client.mqtt.payloads import BadPayload, decode
+from lithair_node.client.mqtt.payloads import BadPayload, decode, line_protocol
 
 _BATCHES_AHEAD = 2  # batches gathered while one commits
 _PAUSE_AFTER_FAILURE_S = 1.0  # a batch that fails at once (a wrong token) must not spin
@@ -40,6 +40,7 @@ class BridgeConfig:
     state_file: Path = Path("lithair-mqtt-state.json")
     token: str | None = None
     deadline_s: float = 60.0  # per batch, retries included (ClusterClient)
+    lp_precision: str = "ns"  # the timestamps' unit in line-protocol payloads
     status_every_s: float = 0.0  # 0 = no status line
 
 
@@ -56,7 +57,7 @@ async def run_bridge(config: BridgeConfig, counters: BridgeCounters,
                     received)
     async with ClusterClient(config.nodes, token=config.token,
                              deadline_s=config.deadline_s) as client:
-        bridge = _Bridge(config, counters, link, Committer(client, counters))
+        bridge = _Bridge(config, counters, link, Committer(client, counters, config.lp_precision))
         tasks = [asyncio.create_task(bridge.gather()),
                  asyncio.create_task(bridge.commit_in_order())]
         if config.alerts_topic:
@@ -87,7 +88,12 @@ class _Bridge:
         """Decoded on arrival, so a batch is cut by its count of readings."""
         self.counters.received += 1
         try:
-            message.readings = decode(message.payload, message.topic, self.config.filters)
+            lines = line_protocol(message.payload)
+            if lines is None:
+                message.readings = decode(message.payload, message.topic, self.config.filters)
+                message.points = len(message.readings)
+            else:
+                message.lines, message.points = lines
         except BadPayload as bad:
             message.reason = str(bad)
         self.arrived.put_nowait(message)

@@ -1,5 +1,6 @@
-"""A message's payload -> readings (dicts in the batch body's shape). The node validates
-them; here only what cannot be a reading at all is refused (BadPayload names why)."""
+"""A message's payload -> readings (dicts in the batch body's shape), or line protocol for
+the node to parse. The node validates both; here only what cannot be a reading at all is
+refused (BadPayload names why)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import orjson
 from paho.mqtt.client import topic_matches_sub
+
+_JSON_STARTS = (b"{", b"[")  # what starts a JSON payload (malformed or not), never a line
 
 
 class BadPayload(ValueError):
@@ -24,10 +27,31 @@ def sensor_from_topic(topic: str, filters: list[str]) -> str | None:
     return None
 
 
+def line_protocol(payload: bytes) -> tuple[bytes, int] | None:
+    """A payload that is not JSON but UTF-8 text is line protocol, for the node to parse
+    (its 400 names the bad line): (the text without its trailing line break, its count of
+    points). None for anything JSON-like; BadPayload for what is neither."""
+    if payload.lstrip()[:1] in _JSON_STARTS:
+        return None
+    try:
+        orjson.loads(payload)
+        return None  # a JSON scalar: decode() says why it is no reading
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        payload.decode()
+    except UnicodeDecodeError:
+        raise BadPayload("neither JSON nor line protocol (not UTF-8)") from None
+    lines = payload.rstrip(b"\r\n")
+    points = sum(1 for line in lines.splitlines() if line.strip() and not line.lstrip().startswith(b"#"))
+    if not points:
+        raise BadPayload("an empty payload")
+    return lines, points
+
+
 def decode(payload: bytes, topic: str, filters: list[str]) -> list[dict[str, Any]]:
-    """Accepted shapes: a reading; an array of readings; an object of metrics (no
-    `sensor_id`) whose sensor is the topic's `+` level. Line protocol is not accepted
-    (it is left to the node's /api/v2/write route, see the README)."""
+    """Accepted JSON shapes: a reading; an array of readings; an object of metrics (no
+    `sensor_id`) whose sensor is the topic's `+` level."""
     try:
         body = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:

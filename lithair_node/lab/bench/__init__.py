@@ -5,6 +5,7 @@
     queries.py        query latency over 10M readings vs a full-scan baseline
                       (queries_data.py, queries_cases.py, queries_http.py)
     memory.py         RSS per reading, snapshots and restart at 10M readings
+    phases.py         Lithair's published phases (100K-20M readings) side by side, with integrity
     failover.py       failover under load, per Raft timing setting
     backpressure.py   what a cluster does when offered twice what it can take
     journal.py        journal size and snapshots under load, with and without compaction

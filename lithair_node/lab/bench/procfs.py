@@ -36,14 +36,24 @@ def rss_parts_mb(pid: int) -> dict[str, float]:
     return parts
 
 
-def rss_mb(pid: int) -> float:
+def _status_mb(pid: int, key: str) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
     return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS:")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The highest resident memory the process has had (the kernel's high-water mark), so a
+    peak between two samples is not missed."""
+    return _status_mb(pid, "VmHWM:")
 
 
 class CpuMeter:

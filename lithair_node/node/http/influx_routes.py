@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from lithair_node import api
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.node.errors import BadRequest, LithairError
 from lithair_node.node.http.bodies import read_raw
@@ -43,7 +44,8 @@ INFLUX_V1 = Dialect(_rendered(influx_v1_error), influx_credentials=True)
 
 
 async def _post_v2_write(request: web.Request) -> web.Response:
-    await commit_batch(request, "influx_v2", _line_protocol(v1=False, required=("bucket", "bucket")))
+    await commit_batch(request, "influx_v2",
+                       _line_protocol(v1=False, required=(api.INFLUX_BUCKET, "bucket")))
     return web.Response(status=204)
 
 
@@ -63,7 +65,7 @@ def _line_protocol(*, v1: bool, required: tuple[str, str]) -> Decoder:
     async def decode(request: web.Request, node: NodeContext) -> tuple[BatchColumns, int]:
         if not request.query.get(parameter):
             raise BadRequest(f"{name} is required", field=parameter)
-        unit_ns = precision_ns(request.query.get("precision"), v1=v1)
+        unit_ns = precision_ns(request.query.get(api.INFLUX_PRECISION), v1=v1)
         config = node.config
         raw = await read_raw(request, config.max_body_bytes, config.body_timeout_s)
         return line_protocol_batch(
