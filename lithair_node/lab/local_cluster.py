@@ -7,6 +7,7 @@ them exercise exactly the processes a user runs.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -51,6 +52,32 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+# Below Linux's default ephemeral range (32768-60999): a port found free there is not taken
+# meanwhile by some process's outgoing connection before the node binds it.
+_RUN_PORTS = range(20_000, 32_000)
+
+
+def free_port_run(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive ports that are free now (`cluster up` and `restore`
+    number a cluster's ports consecutively from a first one)."""
+    rng = random.Random()
+    for _ in range(200):
+        start = rng.randrange(_RUN_PORTS.start, _RUN_PORTS.stop - count)
+        held: list[socket.socket] = []
+        try:
+            for port in range(start, start + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind((host, port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports in {_RUN_PORTS}")
 
 
 def ensure_password_file(base_dir: Path) -> Path:

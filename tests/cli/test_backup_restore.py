@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lithair_node import api
-from lithair_node.lab.local_cluster import LocalCluster, free_ports
+from lithair_node.lab.local_cluster import LocalCluster, free_port_run
 from lithair_node.lab.secret_files import TOKEN_FILE, write_secret
 from lithair_node.machine import backup_file
 from lithair_node.machine.state import StateMachine
@@ -118,7 +118,7 @@ def test_backup_under_writes_restores_to_the_same_state(source: LocalCluster,
     assert after["total_readings"] > info.readings  # writes went on after the backup
 
     # Restore into a new dir, refuse a non-empty one, start the new cluster.
-    http, raft = free_ports(3), free_ports(3)
+    http, raft = [free_port_run(3)], [free_port_run(3)]
     target = tmp_path / "restored"
     restored = lithair("restore", str(backup), "--data-dir", str(target), "--nodes", "3",
                        "--http-port", str(http[0]), "--raft-port", str(raft[0]))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from lithair_node.client.blocking_api import http_json
-from lithair_node.lab.local_cluster import LocalCluster, free_ports
+from lithair_node.lab.local_cluster import LocalCluster, free_port_run
 from lithair_node.polling import wait_until
 from tests.http_helpers import post_json, stats, wait_for
 
@@ -91,28 +91,6 @@ def test_status_cli_reports_roles_and_quorum(fresh_cluster: LocalCluster) -> Non
     assert "Retry-After" in answer.headers
 
 
-def free_range(count: int) -> int:
-    """First of `count` consecutive free ports (cluster up numbers ports consecutively)."""
-    for _ in range(50):
-        start = free_ports(1)[0]
-        if start + count >= 65535:
-            continue
-        try:
-            import socket
-            held = []
-            for port in range(start, start + count):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                held.append(sock)
-            for sock in held:
-                sock.close()
-            return start
-        except OSError:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no free consecutive port range")
-
-
 def assert_no_secret_on_command_lines(data_dir: Path, secrets: list[str]) -> None:
     """Every process started for this data dir (the nodes, and cluster up itself): no secret
     in /proc/<pid>/cmdline, which any local user can read (`ps`)."""
@@ -145,7 +123,7 @@ def assert_cli_finds_the_token(data_dir: Path, url: str) -> None:
 
 
 def test_cluster_up_runs_and_stops_cleanly_and_restarts_with_data(tmp_path) -> None:
-    http_port, raft_port = free_range(3), free_range(3)
+    http_port, raft_port = free_port_run(3), free_port_run(3)
     command = [sys.executable, "-m", "lithair_node", "cluster", "up", "--data-dir", str(tmp_path),
                "--http-port", str(http_port), "--raft-port", str(raft_port)]
     urls = [f"http://127.0.0.1:{http_port + i}" for i in range(3)]
