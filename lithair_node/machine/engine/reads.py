@@ -129,3 +129,18 @@ def chunks(view: EngineView, sensor: int, start: int, end: int,
         metric_ids, ts, values, cursor = page(view, sensor, cursor, end, rows)
         if ts.shape[0]:
             yield metric_ids, ts, values
+
+
+def first_ts(view: EngineView, sensor: int) -> int | None:
+    """The sensor's oldest timestamp: the segments' per-sensor spans, then the hot rows."""
+    found = [first for first, last in (s.span(sensor)[2:] for s in view.segments) if last >= first]
+    hot = view.hot.ts[view.hot.rows_of(sensor)]
+    if hot.shape[0]:
+        found.append(int(hot.min()))
+    return min(found) if found else None
+
+
+def count(view: EngineView, sensor: int) -> int:
+    """How many readings the sensor holds: its row ranges in the segments plus hot rows."""
+    held = sum(b - a for a, b, _, _ in (s.span(sensor) for s in view.segments))
+    return held + int(view.hot.rows_of(sensor).shape[0])
