@@ -98,22 +98,31 @@ def make_encoded_batch(columns: BatchColumns, key: str | None, received: int) ->
     return EncodedBatch(key, fingerprint_of(payload), payload, columns.readings, received)
 
 
+_STR = {str}
+_STR_OR_NONE = {str, type(None)}
+
+
+def _all_str(items: list[Any], or_none: bool = False) -> bool:
+    # One C-level pass per list (a generator per sensor cost ~2 ms a batch at 1K sensors).
+    return set(map(type, items)) <= (_STR_OR_NONE if or_none else _STR)
+
+
 def decode_columns(obj: Any) -> BatchColumns:
     """Rebuild columns from a decoded envelope; ValueError if anything is inconsistent."""
-    if not isinstance(obj, list) or len(obj) != 7:
+    if type(obj) is not list or len(obj) != 7:
         raise ValueError("batch columns must be a 7-element array")
     sensors, counts_b, locations, ts_b, metrics, values_b, dups = obj
-    if not (isinstance(sensors, list) and isinstance(locations, list)):
+    if not (type(sensors) is list and type(locations) is list):
         raise ValueError("sensors and locations must be arrays")
-    if not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+    if not (type(metrics) is list and _all_str(metrics)):
         raise ValueError("metrics must be an array of strings")
-    if not all(isinstance(s, str) and s for s in sensors):
+    if not _all_str(sensors) or "" in sensors:
         raise ValueError("sensor ids must be non-empty strings")
-    if not all(loc is None or isinstance(loc, str) for loc in locations):
+    if not _all_str(locations, or_none=True):
         raise ValueError("locations must be strings or nil")
-    if not (isinstance(counts_b, bytes) and isinstance(ts_b, bytes) and isinstance(values_b, bytes)):
+    if not (type(counts_b) is bytes and type(ts_b) is bytes and type(values_b) is bytes):
         raise ValueError("counts, ts and values must be binary")
-    if not isinstance(dups, int) or dups < 0:
+    if type(dups) is not int or dups < 0:
         raise ValueError("in-batch duplicates must be a non-negative integer")
     if len(counts_b) % COUNT_DTYPE.itemsize or len(ts_b) % TS_DTYPE.itemsize:
         raise ValueError("binary column length is not a multiple of its item size")
@@ -128,7 +137,7 @@ def decode_columns(obj: Any) -> BatchColumns:
         raise ValueError("values size does not match metrics x readings")
     values = np.frombuffer(values_b, dtype=VALUE_DTYPE).reshape(m, n)
     # apply relies on what validation guarantees; an entry from a buggy or foreign proposer
-    # must be refused here rather than break the series invariants.
+    # must be refused here rather than break the engine's invariants.
     if len(set(sensors)) != len(sensors) or len(set(metrics)) != len(metrics):
         raise ValueError("sensors and metrics must not repeat")
     if n > 1:

@@ -1,16 +1,17 @@
 """Snapshot files: our own versioned msgpack stream (never pickle), written atomically.
 
-    header  {"magic": "lithair-snapshot", "format": 1, "raft": {...}, "counters": {...},
-             "metric_names": [...], "keys": [...], "members": {...}, "hashes": {...},
-             "anomalies": {settings, total, records, cooldown}, "series": N}
-    then per series:
-        ["series", sensor_id, location, metric_ids, cells_stats(<f8 5 x rows)]
-        ["base" | "delta", ts(<i8), values(<f8 rows x k)]   (chunks of at most ~16 MiB)
-        ["end"]
-    trailer {"end": true, "series": N}
+    header  {"magic": "lithair-snapshot", "format": 2, "raft": {...}, "counters": {...},
+             "keys": [...], "members": {...}, "hashes": {...},
+             "anomalies": {settings, total, records, cooldown}, "segments": N}
+    then    ["engine", pieces] + pieces bin objects   (engine/snapshot.dump_state)
+    and per sealed segment, in seal order:
+            ["segment", number, pieces] + pieces bin objects   (engine/segment.encode)
+    trailer {"end": true, "segments": N}
 
-Chunking keeps every msgpack object small whatever the size of a series, and lets the
-writer run in a background thread without building the whole file in memory.
+Blobs are cut into bin objects of at most CHUNK_BYTES, so every msgpack object stays small
+whatever the size of the state, and the writer runs in a background thread without
+building the whole file in memory. Format 1 (per-series records, before the storage
+engine) is refused with a message saying so: see OLD_FORMAT.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgpack
-import numpy as np
 
 from lithair_node.machine.capture import StateView
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.tables import Counters
 
 MAGIC = "lithair-snapshot"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+OLD_FORMAT = 1
 CHUNK_BYTES = 16 * 1024 * 1024
 _MAX_OBJECT = 4 * CHUNK_BYTES
 
@@ -45,46 +46,30 @@ def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
         "format": FORMAT_VERSION,
         "raft": raft_meta,
         "counters": vars(view.counters),
-        "metric_names": list(view.metric_names),
         "keys": view.keys,
         "members": view.members,
         "hashes": view.hashes,
         "anomalies": view.anomalies,
-        "series": len(view.series),
+        "segments": len(view.segments),
     }
     out.write(packer.pack(header))
-    for series, stats in zip(view.series, view.aggregates, strict=True):
-        out.write(packer.pack([
-            "series", series.sensor_id, series.location, list(series.metric_ids),
-            np.ascontiguousarray(stats, dtype="<f8").tobytes(),
-        ]))
-        _dump_columns(packer, out, "base", series.base_ts, series.base_values)
-        _dump_columns(packer, out, "delta", series.delta_ts, series.delta_values)
-        out.write(packer.pack(["end"]))
-    out.write(packer.pack({"end": True, "series": len(view.series)}))
+    _dump_blob(packer, out, ["engine"], view.engine)
+    for segment in view.segments:  # encoded here, in the writer thread, not under the lock
+        _dump_blob(packer, out, ["segment", segment.number], segments.encode(segment))
+    out.write(packer.pack({"end": True, "segments": len(view.segments)}))
 
 
-def _dump_columns(
-    packer: msgpack.Packer, out: BinaryIO, kind: str, ts: np.ndarray, values: np.ndarray
-) -> None:
-    """One ["base"|"delta", ts, values] record per chunk. The two arrays are written as
-    msgpack bin objects straight from numpy's buffers (header, then the raw bytes) instead
-    of through packer.pack: a packed copy is built while holding the GIL, which starved the
-    Raft and HTTP threads for tens of ms per snapshot; numpy's copy and the file write
-    release it."""
-    rows = values.shape[0]
-    step = max(1, CHUNK_BYTES // (8 * (rows + 1)))
-    for start in range(0, ts.shape[0], step):
-        stop = start + step
-        ts_chunk = np.ascontiguousarray(ts[start:stop], dtype="<i8")
-        values_chunk = np.ascontiguousarray(values[:, start:stop], dtype="<f8")
-        out.write(_ARRAY_OF_3 + packer.pack(kind) + _bin_header(ts_chunk.nbytes))
-        out.write(memoryview(ts_chunk).cast("B"))
-        out.write(_bin_header(values_chunk.nbytes))
-        out.write(memoryview(values_chunk).cast("B"))
-
-
-_ARRAY_OF_3 = b"\x93"  # msgpack fixarray, 3 items
+def _dump_blob(packer: msgpack.Packer, out: BinaryIO, record: list[Any], blob: bytes) -> None:
+    """record + [pieces], then the pieces as bin objects written by hand from the blob's
+    buffer: packer.pack of a large bytes object copies it while holding the GIL, which
+    starved the Raft and HTTP threads for tens of ms per snapshot."""
+    view = memoryview(blob)
+    pieces = range(0, len(blob), CHUNK_BYTES)
+    out.write(packer.pack([*record, len(pieces)]))
+    for start in pieces:
+        piece = view[start : start + CHUNK_BYTES]
+        out.write(_bin_header(len(piece)))
+        out.write(piece)
 
 
 def _bin_header(size: int) -> bytes:
@@ -103,14 +88,16 @@ def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
         header = next(unpacker)
         if not isinstance(header, dict) or header.get("magic") != MAGIC:
             raise SnapshotError("not a Lithair snapshot")
+        if header.get("format") == OLD_FORMAT:
+            raise SnapshotError(
+                "snapshot format 1 predates the columnar storage engine and is not read by "
+                "this version: move the file aside and let the node catch up from the leader "
+                "(or restore it with the previous version and take a new snapshot)")
         if header.get("format") != FORMAT_VERSION:
             raise SnapshotError(f"unsupported snapshot format {header.get('format')!r}")
-        series: list[SeriesView] = []
-        aggregates: list[np.ndarray] = []
-        for _ in range(int(header["series"])):
-            view, stats = _load_series(unpacker)
-            series.append(view)
-            aggregates.append(stats)
+        state = _load_blob(unpacker, ["engine"])
+        sealed = tuple(segments.decode(_load_blob(unpacker, ["segment", number]))
+                       for number in range(int(header["segments"])))
         trailer = next(unpacker)
     except StopIteration:
         raise SnapshotError("snapshot is truncated") from None
@@ -118,49 +105,28 @@ def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
         if isinstance(exc, SnapshotError):
             raise
         raise SnapshotError(f"snapshot is corrupt: {exc}") from None
-    if trailer != {"end": True, "series": len(series)}:
+    if trailer != {"end": True, "segments": len(sealed)}:
         raise SnapshotError("snapshot trailer missing or wrong")
     view = StateView(
         counters=Counters(**header["counters"]),
-        metric_names=tuple(header["metric_names"]),
         keys=header["keys"],
         members=header["members"],
-        series=series,
-        aggregates=aggregates,
+        engine=state,
+        segments=sealed,
         hashes={k: int(v) for k, v in header["hashes"].items()},
         anomalies=header["anomalies"],
     )
     return view, header["raft"]
 
 
-def _load_series(unpacker: msgpack.Unpacker) -> tuple[SeriesView, np.ndarray]:
-    record = next(unpacker)
-    if not (isinstance(record, list) and record and record[0] == "series"):
-        raise SnapshotError("expected a series record")
-    _, sensor_id, location, metric_ids, stats_bytes = record
-    rows = len(metric_ids)
-    chunks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"base": [], "delta": []}
-    while True:
-        part = next(unpacker)
-        if part == ["end"]:
-            break
-        kind, ts_bytes, values_bytes = part
-        ts = np.frombuffer(ts_bytes, dtype="<i8")
-        chunks[kind].append((ts, np.frombuffer(values_bytes, dtype="<f8").reshape(rows, -1)))
-    base_ts, base_values = _concat(chunks["base"], rows)
-    delta_ts, delta_values = _concat(chunks["delta"], rows)
-    stats = np.frombuffer(stats_bytes, dtype="<f8").reshape(5, rows)
-    view = SeriesView(sensor_id, location, tuple(metric_ids), (), base_ts, base_values,
-                      delta_ts, delta_values)
-    return view, stats
-
-
-def _concat(parts: list[tuple[np.ndarray, np.ndarray]], rows: int) -> tuple[np.ndarray, np.ndarray]:
-    if not parts:
-        return np.empty(0, dtype=np.int64), np.empty((rows, 0), dtype=np.float64)
-    if len(parts) == 1:
-        return parts[0]
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts], axis=1))
+def _load_blob(unpacker: msgpack.Unpacker, record: list[Any]) -> bytes:
+    found = next(unpacker)
+    if not (isinstance(found, list) and found[:-1] == record and isinstance(found[-1], int)):
+        raise SnapshotError(f"expected a {record[0]} record")
+    pieces = [next(unpacker) for _ in range(found[-1])]
+    if not all(isinstance(piece, bytes) for piece in pieces):
+        raise SnapshotError(f"{record[0]} record holds something other than bytes")
+    return b"".join(pieces)
 
 
 def dump_bytes(view: StateView, raft_meta: dict[str, Any]) -> bytes:

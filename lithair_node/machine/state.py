@@ -5,7 +5,7 @@ raises (a bad command becomes an error result). The same entries always give the
 state, the same results and the same `digest()` on every node.
 
 Thread model: apply runs on the Raft thread, reads on the HTTP thread. `lock` guards every
-mutation; readers hold it only long enough to take immutable views (see series.py), inside
+mutation; readers hold it only long enough to take immutable views (engine.EngineView), inside
 the methods below, never themselves. It is a plain Lock: no method takes it twice.
 
 The data lives in one Tables object (tables.py); ingest.py applies readings to it and
@@ -15,7 +15,6 @@ capture.py copies it to and from a StateView for snapshots.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import threading
 from collections.abc import Iterable
@@ -31,9 +30,9 @@ from lithair_node.machine.anomalies import Anomaly, AnomalySettings, SettingsErr
 from lithair_node.machine.capture import StateView
 from lithair_node.machine.commands import OP_ANNOUNCE, OP_BARRIER, OP_INGEST, OP_SETTINGS, decode_envelope
 from lithair_node.machine.digest import MASK64
+from lithair_node.machine.engine.sensor_view import SensorView, sensor_view
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
-from lithair_node.machine.series import SeriesView
 from lithair_node.machine.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -44,9 +43,9 @@ class ReadView:
     """What a query reads, taken at one applied index: immutable, used outside the lock."""
 
     applied_index: int
-    views: list[SeriesView]  # of the known sensors among those asked, in the order asked
+    views: list[SensorView]  # of the known sensors among those asked, in the order asked
     metric_names: list[str]  # metric id -> name
-    running: list[np.ndarray] | None = None  # per view: its running stats, (5, rows)
+    running: list[np.ndarray] | None = None  # per view: its running stats, (5, metrics)
 
 
 class StateMachine:
@@ -110,13 +109,13 @@ class StateMachine:
             t = self._tables
             c = t.counters
             parts = [
-                t.readings_hash,
+                t.engine.readings_hash,
                 t.keys.hash_sum,
                 t.locations_hash & MASK64,
                 c.total_readings,
                 c.duplicate_readings,
                 c.batches_accepted,
-                len(t.series),
+                len(t.engine.sensors),
                 t.anomalies.hash,
             ]
         return hashlib.blake2b(msgpack.packb(parts), digest_size=16).hexdigest()
@@ -128,27 +127,27 @@ class StateMachine:
             return {
                 "total_readings": c.total_readings,
                 # A series exists only once it has stored a reading.
-                "active_sensors": len(t.series),
+                "active_sensors": len(t.engine.sensors),
                 "duplicate_readings": c.duplicate_readings,
                 "batches_accepted": c.batches_accepted,
                 "duplicate_batches": c.duplicate_batches,
                 "idempotency_keys": len(t.keys),
-                "metrics": len(t.metric_names),
+                "metrics": len(t.engine.metrics),
                 "state_applied_index": c.applied_index,
             }
 
-    def series_view(self, sensor_id: str) -> SeriesView | None:
+    def series_view(self, sensor_id: str) -> SensorView | None:
         with self.lock:
-            series = self._tables.series.get(sensor_id)
-            return None if series is None else series.view()
+            engine = self._tables.engine
+            return sensor_view(engine, engine.view(), sensor_id)
 
     def metric_names(self) -> list[str]:
         with self.lock:
-            return list(self._tables.metric_names)
+            return list(self._tables.engine.metrics.names)
 
     def cell_stats(self, cells: tuple[int, ...]) -> np.ndarray:
         with self.lock:
-            return self._tables.aggregates.export(np.asarray(cells, dtype=np.int64))
+            return self._tables.engine.running.export(np.asarray(cells, dtype=np.int64))
 
     def members(self) -> dict[str, dict[str, str]]:
         with self.lock:
@@ -161,12 +160,10 @@ class StateMachine:
         with self.lock:
             return self._tables.counters.applied_index
 
-    def views(self, sensor_ids: list[str]) -> tuple[int, list[SeriesView]]:
+    def views(self, sensor_ids: list[str]) -> tuple[int, list[SensorView]]:
         """(applied index, views of the known sensors among `sensor_ids`), taken together."""
-        with self.lock:
-            found = [self._tables.series.get(s) for s in sensor_ids]
-            return (self._tables.counters.applied_index,
-                    [s.view() for s in found if s is not None])
+        read = self.read(sensor_ids)
+        return read.applied_index, read.views
 
     def read(self, sensor_ids: Iterable[str], *, running: bool = False) -> ReadView:
         """Views of the known sensors among `sensor_ids`, the metric names and (`running`)
@@ -174,17 +171,19 @@ class StateMachine:
         the state, so no caller ever holds the lock."""
         with self.lock:
             t = self._tables
-            found = [s for s in map(t.series.get, sensor_ids) if s is not None]
-            views = [s.view() for s in found]
-            stats = ([t.aggregates.export(np.asarray(v.cells, dtype=np.int64)) for v in views]
+            engine = t.engine
+            picture = engine.view()
+            found = [sensor_view(engine, picture, s) for s in sensor_ids]
+            views = [v for v in found if v is not None]
+            stats = ([engine.running.export(np.asarray(v.cells, dtype=np.int64)) for v in views]
                      if running else None)
-            return ReadView(t.counters.applied_index, views, list(t.metric_names), stats)
+            return ReadView(t.counters.applied_index, views, list(engine.metrics.names), stats)
 
     def sensor_ids_since(self, start: int) -> list[str]:
         """Sensor ids from creation position `start` on (creation order is the same on every
         node and survives restore)."""
         with self.lock:
-            return list(itertools.islice(self._tables.series, start, None))
+            return self._tables.engine.sensors.names[start:]
 
     def locations(self) -> tuple[int, dict[str, list[str]]]:
         """(applied index, {location: sensors}), both sorted (outside the lock)."""

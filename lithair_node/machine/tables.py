@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lithair_node.machine.aggregates import CellAggregates
 from lithair_node.machine.anomalies import AnomalyDetector
 from lithair_node.machine.digest import MASK64, text_hash
+from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.idempotency import KeyTable
 from lithair_node.machine.locations import LocationIndex
-from lithair_node.machine.series import SensorSeries
 
 
 @dataclass
@@ -28,36 +27,16 @@ class Counters:
 @dataclass
 class Tables:
     counters: Counters = field(default_factory=Counters)
-    series: dict[str, SensorSeries] = field(default_factory=dict)  # in creation order
-    metric_names: list[str] = field(default_factory=list)  # metric id -> name
-    metric_ids: dict[str, int] = field(default_factory=dict)
-    metric_hashes: list[int] = field(default_factory=list)  # metric id -> text_hash(name)
-    aggregates: CellAggregates = field(default_factory=CellAggregates)
+    engine: Engine = field(default_factory=Engine)  # readings, statistics, readings hash
     keys: KeyTable = field(default_factory=KeyTable)
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # raft address -> info
-    readings_hash: int = 0  # sum of cells_hash over every stored reading (digest.py)
     locations_hash: int = 0  # sum of text_hash("sensor\0location") over located sensors
     anomalies: AnomalyDetector = field(default_factory=AnomalyDetector)
     location_index: LocationIndex = field(default_factory=LocationIndex)
 
-    def metric_id(self, name: str) -> int:
-        metric_id = self.metric_ids.get(name)
-        if metric_id is None:
-            metric_id = self.metric_ids[name] = len(self.metric_names)
-            self.metric_names.append(name)
-            self.metric_hashes.append(text_hash(name))
-        return metric_id
-
-    def new_series(self, sensor_id: str) -> SensorSeries:
-        series = SensorSeries(sensor_id, len(self.series), text_hash(sensor_id))
-        self.series[sensor_id] = series
-        return series
-
-    def set_location(self, series: SensorSeries, location: str) -> None:
-        self.location_index.move(series.sensor_id, series.location, location)
-        if series.location is not None:
-            self.locations_hash -= text_hash(f"{series.sensor_id}\x00{series.location}")
-        series.location = location
-        self.locations_hash = (
-            self.locations_hash + text_hash(f"{series.sensor_id}\x00{location}")
-        ) & MASK64
+    def move(self, sensor_id: str, before: str | None, location: str) -> None:
+        """Record that apply gave `sensor_id` a new location (the index and its hash)."""
+        self.location_index.move(sensor_id, before, location)
+        if before is not None:
+            self.locations_hash -= text_hash(f"{sensor_id}\x00{before}")
+        self.locations_hash = (self.locations_hash + text_hash(f"{sensor_id}\x00{location}")) & MASK64

@@ -1,7 +1,6 @@
 import io
 
 import msgpack
-import numpy as np
 import pytest
 
 from lithair_node.machine import snapshot_file
@@ -19,8 +18,8 @@ def filled_state() -> StateMachine:
     return state
 
 
-def test_chunked_series_round_trip(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(snapshot_file, "CHUNK_BYTES", 64)  # many chunks per series
+def test_chunked_round_trip(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(snapshot_file, "CHUNK_BYTES", 64)  # many pieces per blob
     state = filled_state()
     path = tmp_path / "snap"
     size = snapshot_file.write_atomic(path, state.capture(), {"last": [b"x", 6, 1]})
@@ -45,13 +44,15 @@ def test_truncated_or_foreign_files_are_refused(tmp_path, cut) -> None:
 @pytest.mark.parametrize("size", [0, 1, 255, 256, 65535, 65536, 1 << 20])
 def test_bin_records_are_byte_identical_to_msgpack(size: int) -> None:
     """The writer emits bin objects by hand (zero-copy): they must be what msgpack packs."""
-    ts = np.arange(size // 8, dtype="<i8")
-    values = np.arange(2 * (size // 8), dtype="<f8").reshape(2, -1)
+    blob = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     out = io.BytesIO()
-    snapshot_file._dump_columns(msgpack.Packer(use_bin_type=True), out, "base", ts, values)
-    expected = b"".join(
-        msgpack.packb(["base", ts[i:i + step].tobytes(), values[:, i:i + step].tobytes()])
-        for step in [max(1, snapshot_file.CHUNK_BYTES // (8 * 3))]
-        for i in range(0, ts.shape[0], step)
-    )
-    assert out.getvalue() == expected
+    snapshot_file._dump_blob(msgpack.Packer(use_bin_type=True), out, ["engine"], blob)
+    step = snapshot_file.CHUNK_BYTES
+    pieces = [blob[i:i + step] for i in range(0, size, step)]
+    assert out.getvalue() == b"".join(map(msgpack.packb, [["engine", len(pieces)], *pieces]))
+
+
+def test_a_snapshot_of_the_format_before_the_engine_is_refused_with_a_reason() -> None:
+    old = msgpack.packb({"magic": snapshot_file.MAGIC, "format": 1, "series": 0})
+    with pytest.raises(snapshot_file.SnapshotError, match="predates the columnar storage engine"):
+        snapshot_file.load_bytes(old)

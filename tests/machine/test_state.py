@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from lithair_node.client.formats.intel_lab import METRICS, read_readings
-from lithair_node.machine import series as series_module
 from lithair_node.machine.commands import encode_announce, encode_barrier
+from lithair_node.machine.engine import engine as engine_module
 from lithair_node.machine.state import LogEntry, StateMachine
 from lithair_node.node.queries.series_reads import latest_values
 from lithair_node.node.timestamps import parse_timestamp
@@ -17,7 +17,7 @@ from tests.machine.state_helpers import apply_all, ingest_entry
 
 def latest_of(state: StateMachine, sensor_id: str):  # type: ignore[no-untyped-def]
     """The newest reading as the API computes it (queries/series_reads.py)."""
-    return latest_values(state.series_view(sensor_id), state.metric_names())
+    return latest_values(state.series_view(sensor_id))
 
 
 def intel_entries(path, batch_size=500, shuffle_seed=None):
@@ -55,10 +55,10 @@ def test_digest_depends_on_content_not_arrival_order(intel_lab_path) -> None:
         ts_b, values_b = b.series_view(sensor).sorted_columns()
         assert ts_a.tolist() == ts_b.tolist()
         np.testing.assert_array_equal(values_a, values_b)
-    assert a._tables.readings_hash == b._tables.readings_hash
+    assert a._tables.engine.readings_hash == b._tables.engine.readings_hash
     other = StateMachine()
     apply_all(other, [ingest_entry(2, [{"sensor_id": "55", "timestamp": 1, "temperature": 1.0}])])
-    assert other._tables.readings_hash != a._tables.readings_hash
+    assert other._tables.engine.readings_hash != a._tables.engine.readings_hash
 
 
 def test_stats_match_direct_computation(intel_lab_path) -> None:
@@ -123,7 +123,7 @@ def test_key_table_is_bounded_and_evicts_oldest() -> None:
 
 
 def test_snapshot_restore_round_trip_then_keeps_agreeing(intel_lab_path, monkeypatch) -> None:
-    monkeypatch.setattr(series_module, "DELTA_LIMIT", 50)  # exercise delta merges too
+    monkeypatch.setattr(engine_module, "SEAL_ROWS", 50)  # readings in sealed segments too
     entries, _ = intel_entries(intel_lab_path, shuffle_seed=5)
     original = StateMachine()
     apply_all(original, entries[:12])
@@ -220,20 +220,21 @@ def _grouped_entry(index: int, batches: list[tuple[list[dict[str, object]], str 
 
 
 def _content(state: StateMachine) -> tuple[object, ...]:
-    # Row order inside a series may differ (metrics are added in another order): compare
-    # rows by metric name.
+    # What a reader sees of every sensor: readings in ts order, metrics, location, stats.
     series, stats = {}, {}
-    for sensor in sorted(state._tables.series):
-        ts, values = state.series_view(sensor).sorted_columns()
-        names = [state._tables.metric_names[m] for m in state._tables.series[sensor].metric_ids]
-        order = np.argsort(names)
-        series[sensor] = (ts.tolist(), np.asarray(values)[order].tobytes(), sorted(names),
-                          state._tables.series[sensor].location)
-        cells = state.cell_stats(tuple(state._tables.series[sensor].cells))[:, order]
-        stats[sensor] = cells.round(9).tolist()
+    names = state.metric_names()
+    for sensor in sorted(state.sensor_ids_since(0)):
+        view = state.series_view(sensor)
+        ts, values = view.sorted_columns()
+        metrics = [names[m] for m in view.metric_ids]
+        order = np.argsort(metrics)
+        series[sensor] = (ts.tolist(), np.asarray(values)[order].tobytes(), sorted(metrics),
+                          view.location)
+        stats[sensor] = state.cell_stats(view.cells)[:, order].round(9).tolist()
     tables = state._tables
-    return (tables.readings_hash, tables.keys.hash_sum, tables.locations_hash, vars(tables.counters) | {
-        "applied_index": 0, "applied_term": 0, "entries_applied": 0}, series, stats)
+    return (tables.engine.readings_hash, tables.keys.hash_sum, tables.locations_hash,
+            vars(tables.counters) | {"applied_index": 0, "applied_term": 0, "entries_applied": 0},
+            series, stats)
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -1,10 +1,11 @@
-"""Engine benchmark: apply of pre-validated 1,000-reading entries by the storage engine
-(machine/engine) beside the current StateMachine.apply, in one invocation on the same
-entries; then bytes per reading at 10M Intel-Lab-like readings.
+"""Engine benchmark: apply of pre-validated 1,000-reading entries, in one invocation on
+the same entries; then bytes per reading at 10M Intel-Lab-like readings.
 
-  baseline        StateMachine.apply(entry): envelope, keys, per-sensor store loop, anomalies
-  engine          decode_envelope + engine.columns_decode + Engine.apply_batch
-  engine+anom     the same, the current anomaly detector driven by the engine's cells
+  before          (--baseline-src) StateMachine.apply of a checkout from before the switch
+                  (per-sensor store loop), timed in a subprocess on the same entries
+  state           StateMachine.apply(entry): envelope, keys, the engine, anomalies
+  engine          decode_envelope + commands.decode_columns + Engine.apply_batch
+  engine+anom     the same, the anomaly detector driven by the engine's cells
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import json
 import os
 import pstats
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -23,8 +27,7 @@ from lithair_node.lab.bench.engine_feeds import intel_like_batches, synthetic_en
 from lithair_node.lab.bench.procfs import machine_info, rss_mb
 from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
 from lithair_node.machine.anomalies import AnomalyDetector
-from lithair_node.machine.commands import decode_envelope
-from lithair_node.machine.engine.columns_decode import decode_columns
+from lithair_node.machine.commands import decode_columns, decode_envelope
 from lithair_node.machine.engine.engine import Engine, StoredBatch
 from lithair_node.machine.entries import LogEntry
 from lithair_node.machine.state import StateMachine
@@ -39,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--memory-readings", type=int, default=10_000_000, help="0: skip")
     p.add_argument("--memory-sensors", type=int, default=20_000)
     p.add_argument("--profile", action="store_true", help="cProfile the engine at the largest S")
+    p.add_argument("--baseline-src", default=None,
+                   help="a checkout from before the switch (git archive a211d97 | tar -x -C DIR)")
     return p.parse_args(argv)
 
 
@@ -61,6 +66,25 @@ def _baseline(entries: list[bytes]) -> int:
     for index, payload in enumerate(entries, start=1):
         state.apply(LogEntry(index, 1, payload))
     return state.stats()["total_readings"]
+
+
+_BEFORE = """
+import json, sys
+from lithair_node.lab.bench.engine import _baseline, _best
+from lithair_node.lab.bench.engine_feeds import synthetic_entries
+sensors, batch, readings, passes = map(int, sys.argv[1:])
+entries = synthetic_entries(sensors, batch, readings)
+print(json.dumps(_best(passes, lambda: _baseline(entries))))
+"""
+
+
+def _before(src: str, sensors: int, batch: int, readings: int, passes: int) -> tuple[float, float, int]:
+    """The old StateMachine.apply, run from its own checkout (same deterministic entries)."""
+    out = subprocess.run([sys.executable, "-c", _BEFORE, str(sensors), str(batch), str(readings),
+                          str(passes)], cwd=src, env={**os.environ, "PYTHONPATH": src},
+                         check=True, capture_output=True, text=True).stdout
+    cpu, wall, stored = json.loads(out.splitlines()[-1])
+    return cpu, wall, stored
 
 
 def _engine(entries: list[bytes], anomalies: bool) -> int:
@@ -104,20 +128,28 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sensors.split(",")]
     rows: list[dict[str, Any]] = []
     print("readings per CPU second (best of passes)")
-    print(f"{'S':>7} {'baseline/s':>11} {'engine/s':>11} {'engine+anom/s':>14} {'x':>6}", flush=True)
+    print(f"{'S':>7} {'before/s':>11} {'state/s':>11} {'engine/s':>11} {'engine+anom/s':>14} "
+          f"{'x':>6}", flush=True)
     for sensors in sizes:
+        before = (_before(args.baseline_src, sensors, args.batch, args.readings, args.passes)
+                  if args.baseline_src else None)
         entries = synthetic_entries(sensors, args.batch, args.readings)
         base_s, base_wall, base_n = _best(args.passes, lambda e=entries: _baseline(e))
         eng_s, eng_wall, eng_n = _best(args.passes, lambda e=entries: _engine(e, anomalies=False))
         anom_s, anom_wall, anom_n = _best(args.passes, lambda e=entries: _engine(e, anomalies=True))
         assert base_n == eng_n == anom_n == len(entries) * args.batch
-        row = {"sensors": sensors, "readings": eng_n, "baseline_per_s": round(base_n / base_s),
+        row = {"sensors": sensors, "readings": eng_n,
+               "before_per_s": round(before[2] / before[0]) if before else None,
+               "state_per_s": round(base_n / base_s),
                "engine_per_s": round(eng_n / eng_s), "engine_anomalies_per_s": round(anom_n / anom_s),
-               "wall_per_s": {"baseline": round(base_n / base_wall), "engine": round(eng_n / eng_wall),
+               "wall_per_s": {"before": round(before[2] / before[1]) if before else None,
+                              "state": round(base_n / base_wall), "engine": round(eng_n / eng_wall),
                               "engine_anomalies": round(anom_n / anom_wall)}}
         rows.append(row)
-        print(f"{sensors:>7} {row['baseline_per_s']:>11,} {row['engine_per_s']:>11,} "
-              f"{row['engine_anomalies_per_s']:>14,} {base_s / eng_s:>6.1f}", flush=True)
+        was = f"{row['before_per_s']:,}" if before else "-"
+        ratio = f"{before[0] / before[2] * base_n / base_s:.1f}" if before else "-"  # state/before
+        print(f"{sensors:>7} {was:>11} {row['state_per_s']:>11,} "
+              f"{row['engine_per_s']:>11,} {row['engine_anomalies_per_s']:>14,} {ratio:>6}", flush=True)
         if args.profile and sensors == max(sizes):
             profiler = cProfile.Profile()
             profiler.runcall(_engine, entries, False)

@@ -46,7 +46,7 @@ def ours(data: Dataset) -> dict[str, Callable[[int], Any]]:
         return state.views([sensor_name(s)])[1][0]
 
     def latest(s: int) -> Any:
-        return series_reads.latest_values(view(s), names)
+        return series_reads.latest_values(view(s))
 
     def range_1000(s: int) -> Any:
         start = range_start(data)

@@ -55,8 +55,8 @@ class EngineView:
 
 
 class Engine:
-    def __init__(self, seal_rows: int = SEAL_ROWS) -> None:
-        self.seal_rows = seal_rows
+    def __init__(self, seal_rows: int | None = None) -> None:
+        self.seal_rows = SEAL_ROWS if seal_rows is None else seal_rows  # read late: tests shrink it
         self.sensors = Numbering()
         self.metrics = Numbering()
         self.locations = Numbering()
@@ -64,7 +64,7 @@ class Engine:
         self.running = RunningStats()
         self.latest = CellLatest()
         # Room for the rows sealing allows plus one large batch, so the buffer never regrows.
-        self.hot = HotBuffer(seal_rows + 65_536, 0)
+        self.hot = HotBuffer(self.seal_rows + 65_536, 0)
         self.segments: list[Segment] = []
         self.last_ts = np.empty(0, dtype=np.int64)  # per sensor number
         self.location = np.empty(0, dtype=np.int64)  # location number, -2: none

@@ -31,8 +31,10 @@ class HotView:
         """Values of `rows` as (width x len(rows)), NaN = absent; row_of_metric maps a metric
         id to its output row (-1: not wanted)."""
         out = np.full((width, rows.shape[0]), np.nan)
-        lo = np.searchsorted(self.row, rows)
-        hi = np.searchsorted(self.row, rows, side="right")
+        # In the triples' dtype: a mismatch makes searchsorted convert the whole array.
+        rows32 = rows.astype(self.row.dtype)
+        lo = np.searchsorted(self.row, rows32)
+        hi = np.searchsorted(self.row, rows32, side="right")
         picked = ranges_to_indices(lo, hi)
         position = np.repeat(np.arange(rows.shape[0]), hi - lo)
         out_row = row_of_metric[self.metric[picked]]

@@ -1,6 +1,7 @@
 """Reads over an EngineView (taken under the state lock, used outside it), with the
 semantics of node/queries: a sensor's readings in [start, end) in timestamp order across
-sealed segments and the hot buffer, pages with cursors, range statistics, time buckets.
+sealed segments and the hot buffer, pages with cursors, export chunks, first timestamp and
+count (statistics and buckets are reduced from parts() by node/queries).
 (sensor, timestamp) is unique, so every merge by timestamp is unambiguous."""
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lithair_node.machine import stats
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
 from lithair_node.machine.engine.engine import EngineView
 
@@ -72,55 +72,6 @@ def page(view: EngineView, sensor: int, start: int, end: int,
     return metric_ids, ts, values, None
 
 
-def range_stats(view: EngineView, sensor: int, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-    """(metric ids, count/mean/m2/min/max per metric (5 x metrics)) over [start, end):
-    reduced part by part and merged (order-free, nothing sorted)."""
-    metric_ids = metrics_of(view, sensor)
-    partials = stats.empty(metric_ids.shape[0])
-    for _, values in parts(view, sensor, metric_ids, start, end):
-        partials = stats.merge(partials, values_stats(values))
-    return metric_ids, partials
-
-
-def values_stats(values: np.ndarray) -> np.ndarray:
-    """count/mean/m2/min/max of each row (NaN = absent), two-pass."""
-    present = ~np.isnan(values)
-    count = present.sum(axis=1).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(count > 0, np.where(present, values, 0.0).sum(axis=1) / count, 0.0)
-    spread = np.where(present, values - mean[:, None], 0.0)
-    return np.vstack((count, mean, (spread * spread).sum(axis=1),
-                      np.where(present, values, np.inf).min(axis=1, initial=np.inf),
-                      np.where(present, values, -np.inf).max(axis=1, initial=-np.inf)))
-
-
-def buckets(view: EngineView, sensor: int, metric: int, start: int, end: int,
-            every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bucket start timestamps, partials (5 x buckets), exact sums) of one metric in
-    epoch-aligned buckets of `every` microseconds; empty buckets left out."""
-    wanted = np.asarray([metric], dtype=np.int64)
-    found = list(parts(view, sensor, wanted, start, end))
-    if not found:
-        return np.empty(0, dtype=np.int64), stats.empty(0), np.empty(0)
-    ts = np.concatenate([t for t, _ in found])
-    x = np.concatenate([v[0] for _, v in found])
-    present = ~np.isnan(x)
-    ts, x = ts[present], x[present]
-    order = np.argsort(ts, kind="stable")
-    ts, x = ts[order], x[order]
-    if not ts.shape[0]:
-        return np.empty(0, dtype=np.int64), stats.empty(0), np.empty(0)
-    bucket = ts // every
-    starts = np.flatnonzero(np.diff(bucket, prepend=bucket[0] - 1))
-    count = np.diff(np.append(starts, ts.shape[0]))
-    total = np.add.reduceat(x, starts)
-    mean = total / count
-    spread = x - np.repeat(mean, count)
-    partials = np.vstack((count.astype(np.float64), mean, np.add.reduceat(spread * spread, starts),
-                          np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)))
-    return bucket[starts] * every, partials, total
-
-
 def chunks(view: EngineView, sensor: int, start: int, end: int,
            rows: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The range as (metric ids, ts, values) chunks of `rows` readings, for exports."""
@@ -129,3 +80,18 @@ def chunks(view: EngineView, sensor: int, start: int, end: int,
         metric_ids, ts, values, cursor = page(view, sensor, cursor, end, rows)
         if ts.shape[0]:
             yield metric_ids, ts, values
+
+
+def first_ts(view: EngineView, sensor: int) -> int | None:
+    """The sensor's oldest timestamp: the segments' per-sensor spans, then the hot rows."""
+    found = [first for first, last in (s.span(sensor)[2:] for s in view.segments) if last >= first]
+    hot = view.hot.ts[view.hot.rows_of(sensor)]
+    if hot.shape[0]:
+        found.append(int(hot.min()))
+    return min(found) if found else None
+
+
+def count(view: EngineView, sensor: int) -> int:
+    """How many readings the sensor holds: its row ranges in the segments plus hot rows."""
+    held = sum(b - a for a, b, _, _ in (s.span(sensor) for s in view.segments))
+    return held + int(view.hot.rows_of(sensor).shape[0])

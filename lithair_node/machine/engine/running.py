@@ -22,7 +22,7 @@ class RunningStats:
 
     def merge(self, cells: np.ndarray, partials: stats.Partials) -> None:
         """Fold partials (5 x len(cells)) into distinct `cells`, row by row (gathering one
-        row at a time is the fast way, as in aggregates.py)."""
+        row at a time is the fast way)."""
         merged = stats.merge([row[cells] for row in self.data], partials)
         for row, values in zip(self.data, merged, strict=True):
             row[cells] = values

@@ -13,13 +13,14 @@ snapshot's files are the state file plus every segment number below its count.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgpack
 import numpy as np
 
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
+from lithair_node.machine.engine.segment import Segment
 
 FORMAT_VERSION = 1
 
@@ -52,6 +53,12 @@ def new_segments(engine: Engine, have: int) -> dict[int, bytes]:
 
 
 def load(state: bytes, blobs: Mapping[int, bytes]) -> Engine:
+    return load_with(state, lambda number: segments.decode(blobs[number]))
+
+
+def load_with(state: bytes, segment: Callable[[int], Segment]) -> Engine:
+    """The engine of a state blob; `segment(n)` gives sealed segment n (n < the count the
+    state records)."""
     (version, seal_rows, sensor_ids, metric_names, location_names, last_ts, location, keys,
      cells, running, latest_ts, latest_value, hot_sensor, hot_ts, hot_row, hot_metric, hot_value,
      total, readings_hash, segment_count) = msgpack.unpackb(state)
@@ -67,6 +74,6 @@ def load(state: bytes, blobs: Mapping[int, bytes]) -> Engine:
     engine.latest.load(_a(latest_ts, "<i8"), _a(latest_value, "<f8"))
     engine.hot.load(_a(hot_sensor, "<i4"), _a(hot_ts, "<i8"), _a(hot_row, "<i4"),
                     _a(hot_metric, "<i4"), _a(hot_value, "<f8"))
-    engine.segments = [segments.decode(blobs[number]) for number in range(segment_count)]
+    engine.segments = [segment(number) for number in range(segment_count)]
     engine.total_readings, engine.readings_hash = total, readings_hash
     return engine

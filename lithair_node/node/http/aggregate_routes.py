@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 from aiohttp import web
 
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.node.errors import InvalidParameter
 from lithair_node.node.http.answers import answer, range_fields
 from lithair_node.node.http.params import duration_param, list_param, time_range
@@ -46,14 +46,14 @@ async def get_aggregate(request: web.Request) -> web.Response:
     }, read.applied_index)
 
 
-def _metric_chunks(chosen: list[tuple[SeriesView, int]], start: int,
+def _metric_chunks(chosen: list[tuple[SensorView, int]], start: int,
                    end: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for view, row in chosen:
         for ts, values in series_reads.iter_parts(view, start, end):
             yield ts, values[row]
 
 
-def _check_bucket_count(views: list[SeriesView], start: int, end: int, every: int) -> None:
+def _check_bucket_count(views: list[SensorView], start: int, end: int, every: int) -> None:
     firsts = [t for t in map(series_reads.first_ts, views) if t is not None]
     lasts = [t for t in map(series_reads.last_ts, views) if t is not None]
     if not firsts:

@@ -20,9 +20,9 @@ async def get_export(request: web.Request) -> web.StreamResponse:
     query = request.query
     fmt = choice_param(query, "format", export.FORMATS)
     start, end = time_range(query)
-    read = selected(request, unknown_location_is_404=False, sort_ids=True, running=True)
+    read = selected(request, unknown_location_is_404=False, sort_ids=True)
     views, names = read.views, read.metric_names
-    schema = export.schema_for(export.metric_columns(views, names, read.running), fmt)
+    schema = export.schema_for(export.metric_columns(views, names), fmt)
     pieces = export.encode(export.record_batches(views, names, start, end, schema), schema, fmt)
     response = web.StreamResponse(headers={
         **read_headers(request, read.applied_index),

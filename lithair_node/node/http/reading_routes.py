@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 from aiohttp import web
 
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.node.errors import NotFound
 from lithair_node.node.http.answers import answer, range_fields
 from lithair_node.node.http.context import node_of
@@ -16,7 +16,7 @@ from lithair_node.node.http.selection import one_sensor
 from lithair_node.node.queries import series_reads
 
 
-def _metric_rows(view: SeriesView, names: list[str], wanted: tuple[str, ...]) -> np.ndarray:
+def _metric_rows(view: SensorView, names: list[str], wanted: tuple[str, ...]) -> np.ndarray:
     """Row indexes of `wanted` metrics (all when empty), ordered by metric name."""
     own = {names[m]: row for row, m in enumerate(view.metric_ids)}
     for metric in wanted:

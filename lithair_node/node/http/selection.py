@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.machine.state import ReadView
 from lithair_node.node.errors import InvalidParameter, NotFound
 from lithair_node.node.http.context import NodeContext, node_of
@@ -22,7 +22,7 @@ def all_sensor_ids(request: web.Request) -> list[str]:
 
 
 def one_sensor(node: NodeContext, sensor_id: str, *,
-               running: bool = False) -> tuple[ReadView, SeriesView]:
+               running: bool = False) -> tuple[ReadView, SensorView]:
     read = node.state.read([sensor_id], running=running)
     if not read.views:
         raise NotFound(f"unknown sensor {sensor_id!r}", field="sensor_id")

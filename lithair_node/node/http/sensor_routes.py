@@ -24,11 +24,9 @@ async def get_sensors(request: web.Request) -> web.Response:
     location = query.get("location")
     ids = node.state.sensors_at(location) if location else all_sensor_ids(request)
     chosen, next_cursor = page_after(ids, cursor_param(query), limit)
-    read = node.state.read(chosen, running=True)
-    running = read.running or []
+    read = node.state.read(chosen)
     return answer(request, {
-        "sensors": [summary(view, read.metric_names, stats)
-                    for view, stats in zip(read.views, running, strict=True)],
+        "sensors": [summary(view, read.metric_names) for view in read.views],
         "total": len(ids),
         "next_cursor": next_cursor,
     }, read.applied_index)
@@ -36,7 +34,7 @@ async def get_sensors(request: web.Request) -> web.Response:
 
 async def get_sensor_latest(request: web.Request) -> web.Response:
     read, view = one_sensor(node_of(request), request.match_info["sensor_id"])
-    newest = series_reads.latest_values(view, read.metric_names)
+    newest = series_reads.latest_values(view)
     if newest is None:
         raise NotFound(f"unknown sensor {view.sensor_id!r}", field="sensor_id")
     ts, values = newest
@@ -58,7 +56,7 @@ async def get_latest(request: web.Request) -> web.Response:
     read = node.state.read(ids)
     found = []
     for view in read.views:
-        newest = series_reads.latest_values(view, read.metric_names)
+        newest = series_reads.latest_values(view)
         if newest is not None:
             ts, values = newest
             found.append({"sensor_id": view.sensor_id, "location": view.location,

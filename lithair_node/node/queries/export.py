@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.node.queries.series_reads import CHUNK_ROWS, format_timestamps, iter_chunks, stored_metrics
 
 FORMATS = ("csv", "parquet")
@@ -48,14 +48,10 @@ class _Spool(io.RawIOBase):
         return data
 
 
-def metric_columns(views: list[SeriesView], names: list[str],
-                   running: list[np.ndarray] | None = None) -> list[str]:
-    """Sorted union of the metrics of `views` (`names` maps metric id -> name); with their
-    running aggregates, only the metrics they hold a value of."""
-    if running is None:
-        return sorted({names[m] for view in views for m in view.metric_ids})
-    return sorted({name for view, stats in zip(views, running, strict=True)
-                   for name in stored_metrics(view, names, stats)})
+def metric_columns(views: list[SensorView], names: list[str]) -> list[str]:
+    """Sorted union of the metrics of `views` (`names` maps metric id -> name): a sensor
+    has a metric only once it holds a value of it."""
+    return sorted({name for view in views for name in stored_metrics(view, names)})
 
 
 def schema_for(metrics: list[str], fmt: str) -> pa.Schema:
@@ -68,13 +64,12 @@ def schema_for(metrics: list[str], fmt: str) -> pa.Schema:
     return pa.schema(fields)
 
 
-def record_batches(views: list[SeriesView], names: list[str], start_us: int, end_us: int,
+def record_batches(views: list[SensorView], names: list[str], start_us: int, end_us: int,
                    schema: pa.Schema, rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
     metrics = schema.names[3:]
     position = {name: i for i, name in enumerate(metrics)}
     csv = schema.field("timestamp").type == pa.string()
     for view in views:
-        # A series may keep rows of metrics it holds no value of: the schema leaves them out.
         kept = [(row, position[names[m]]) for row, m in enumerate(view.metric_ids)
                 if names[m] in position]
         sources = np.asarray([row for row, _ in kept], dtype=np.intp)

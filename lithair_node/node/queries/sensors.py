@@ -6,9 +6,7 @@ import bisect
 import threading
 from typing import Any
 
-import numpy as np
-
-from lithair_node.machine.series import SeriesView
+from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.queries.series_reads import first_ts, last_ts, stored_metrics
 from lithair_node.node.timestamps import format_timestamp
@@ -43,8 +41,7 @@ def page_after(ids: list[str], cursor: str | None, limit: int) -> tuple[list[str
     return chosen, (chosen[-1] if more and chosen else None)
 
 
-def summary(view: SeriesView, names: list[str], running: np.ndarray | None = None) -> dict[str, Any]:
-    """`running`: the view's running aggregates, to list only metrics it holds a value of."""
+def summary(view: SensorView, names: list[str]) -> dict[str, Any]:
     first, last = first_ts(view), last_ts(view)
     return {
         "sensor_id": view.sensor_id,
@@ -52,5 +49,5 @@ def summary(view: SeriesView, names: list[str], running: np.ndarray | None = Non
         "readings": len(view),
         "first_timestamp": None if first is None else format_timestamp(first),
         "last_timestamp": None if last is None else format_timestamp(last),
-        "metrics": stored_metrics(view, names, running),
+        "metrics": stored_metrics(view, names),
     }

@@ -1,8 +1,8 @@
-"""Reads of one sensor's series: chunked range scans, pages, statistics, summaries.
+"""Reads of one sensor: chunked range scans, pages, statistics, summaries.
 
-Every function takes an immutable SeriesView (sorted base + sorted late-arrival delta) and
-locates a time range with two binary searches per part: cost O(log n + k), never a scan of
-the whole series.
+Every function takes an immutable SensorView (machine/engine/sensor_view.py) and reads the
+engine's sealed segments (each located by its per-sensor row range and two binary searches)
+and hot buffer through engine/reads.py: never a scan of the whole series.
 """
 
 from __future__ import annotations
@@ -14,48 +14,30 @@ from typing import Any
 import numpy as np
 
 from lithair_node.machine import stats
-from lithair_node.machine.series import SeriesView, merge_sorted
+from lithair_node.machine.engine import reads
+from lithair_node.machine.engine.sensor_view import SensorView
 
 CHUNK_ROWS = 65_536
 
 
-def iter_chunks(view: SeriesView, start_us: int, end_us: int,
+def iter_chunks(view: SensorView, start_us: int, end_us: int,
                 rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The readings with start_us <= ts < end_us in timestamp order, as (ts, values) chunks
-    of about `rows` readings each (the base is sliced, never copied; late readings falling
-    in a chunk's time window are merged into it)."""
-    base_ts, delta_ts = view.base_ts, view.delta_ts
-    pos, base_stop = (int(i) for i in np.searchsorted(base_ts, (start_us, end_us)))
-    dpos, delta_stop = (int(i) for i in np.searchsorted(delta_ts, (start_us, end_us)))
-    while pos < base_stop or dpos < delta_stop:
-        stop = min(pos + rows, base_stop)
-        if stop < base_stop:
-            # This chunk's window ends where the next base chunk begins.
-            dstop = max(dpos, min(delta_stop, int(np.searchsorted(delta_ts, base_ts[stop]))))
-        else:
-            dstop = delta_stop
-        ts, values = base_ts[pos:stop], view.base_values[:, pos:stop]
-        if dstop > dpos:
-            ts, values = merge_sorted(ts, values, delta_ts[dpos:dstop], view.delta_values[:, dpos:dstop])
-        if ts.shape[0]:
-            yield ts, values
-        pos, dpos = stop, dstop
+    of at most `rows` readings each (values: one row per view.metric_ids)."""
+    for _, ts, values in reads.chunks(view.engine, view.sensor, start_us, end_us, rows):
+        yield ts, values
 
 
-def iter_parts(view: SeriesView, start_us: int, end_us: int,
+def iter_parts(view: SensorView, start_us: int, end_us: int,
                rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The same readings as iter_chunks, for reductions that ignore order: base chunks
-    (sliced, never copied), then the late readings in range, each part sorted, no merging."""
-    b0, b1 = (int(i) for i in np.searchsorted(view.base_ts, (start_us, end_us)))
-    for pos in range(b0, b1, rows):
-        stop = min(pos + rows, b1)
-        yield view.base_ts[pos:stop], view.base_values[:, pos:stop]
-    d0, d1 = (int(i) for i in np.searchsorted(view.delta_ts, (start_us, end_us)))
-    if d1 > d0:
-        yield view.delta_ts[d0:d1], view.delta_values[:, d0:d1]
+    """The same readings as iter_chunks, for reductions that ignore order: one part per
+    segment holding the sensor in range, then the hot buffer's, each cut in `rows`."""
+    for ts, values in reads.parts(view.engine, view.sensor, view.metric_array(), start_us, end_us):
+        for pos in range(0, ts.shape[0], rows):
+            yield ts[pos : pos + rows], values[:, pos : pos + rows]
 
 
-def page(view: SeriesView, start_us: int, end_us: int, limit: int,
+def page(view: SensorView, start_us: int, end_us: int, limit: int,
          rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int | None]:
     """Up to `limit` readings from start_us on, in timestamp order, keeping metric `rows`
     (None: all) and skipping readings that have none of them. Returns (ts, values,
@@ -76,7 +58,7 @@ def page(view: SeriesView, start_us: int, end_us: int, limit: int,
         have += ts.shape[0]
         if have > limit:
             break
-    width = view.base_values.shape[0] if rows is None else rows.shape[0]
+    width = len(view.metric_ids) if rows is None else rows.shape[0]
     if not kept_ts:
         return np.empty(0, dtype=np.int64), np.empty((width, 0)), None
     ts = np.concatenate(kept_ts)
@@ -86,10 +68,10 @@ def page(view: SeriesView, start_us: int, end_us: int, limit: int,
     return ts, values, None
 
 
-def range_stats(view: SeriesView, start_us: int, end_us: int) -> np.ndarray:
+def range_stats(view: SensorView, start_us: int, end_us: int) -> np.ndarray:
     """count/mean/m2/min/max per metric row over [start_us, end_us): shape (5, rows).
-    Merged chunk by chunk (stats.merge), so memory stays bounded on long ranges."""
-    partials = stats.empty(view.base_values.shape[0])
+    Merged part by part (stats.merge), so memory stays bounded on long ranges."""
+    partials = stats.empty(len(view.metric_ids))
     for _, values in iter_parts(view, start_us, end_us):
         partials = stats.merge(partials, values_stats(values))
     return partials
@@ -140,37 +122,29 @@ def describe_stats(stats: np.ndarray, names: list[str]) -> dict[str, dict[str, A
     return dict(sorted(out.items()))
 
 
-def stored_metrics(view: SeriesView, names: list[str], running: np.ndarray | None) -> list[str]:
-    """The view's metric names, sorted; with its running aggregates, only those it holds a
-    value of (a series keeps a row for every metric of the batches that wrote it)."""
-    rows = range(len(view.metric_ids)) if running is None else np.flatnonzero(running[0] > 0)
-    return sorted(names[view.metric_ids[row]] for row in rows)
+def stored_metrics(view: SensorView, names: list[str]) -> list[str]:
+    """The view's metric names, sorted (a sensor has a cell only for the metrics it holds
+    a value of)."""
+    return sorted(names[m] for m in view.metric_ids)
 
 
-def count_between(view: SeriesView, start_us: int, end_us: int) -> int:
-    """How many readings fall in [start_us, end_us): four binary searches."""
-    b0, b1 = np.searchsorted(view.base_ts, (start_us, end_us))
-    d0, d1 = np.searchsorted(view.delta_ts, (start_us, end_us))
-    return int(b1 - b0 + d1 - d0)
+def count_between(view: SensorView, start_us: int, end_us: int) -> int:
+    """How many readings fall in [start_us, end_us)."""
+    return sum(int(ts.shape[0]) for ts, _ in
+               reads.parts(view.engine, view.sensor, view.metric_array()[:0], start_us, end_us))
 
 
-def first_ts(view: SeriesView) -> int | None:
-    candidates = [int(t[0]) for t in (view.base_ts, view.delta_ts) if t.shape[0]]
-    return min(candidates) if candidates else None
+def first_ts(view: SensorView) -> int | None:
+    return reads.first_ts(view.engine, view.sensor)
 
 
-def last_ts(view: SeriesView) -> int | None:
-    # Every delta reading is older than the newest base one (series.py's invariant).
-    return int(view.base_ts[-1]) if view.base_ts.shape[0] else None
+def last_ts(view: SensorView) -> int | None:
+    return None if view.latest is None else view.latest[0]
 
 
-def latest_values(view: SeriesView, names: list[str]) -> tuple[int, dict[str, float]] | None:
-    """(timestamp, {metric: value}) of the newest reading; `names` maps metric id -> name."""
-    if not view.base_ts.shape[0]:
-        return None
-    column = view.base_values[:, -1].tolist()
-    values = {names[view.metric_ids[row]]: v for row, v in enumerate(column) if v == v}
-    return int(view.base_ts[-1]), dict(sorted(values.items()))
+def latest_values(view: SensorView) -> tuple[int, dict[str, float]] | None:
+    """(timestamp, {metric: value}) of the newest reading (read under the lock, O(1))."""
+    return view.latest
 
 
 def format_timestamps(ts: np.ndarray) -> list[str]:

@@ -23,7 +23,7 @@ def test_running_stats_and_readings_hash_equal_the_current_state_machine():
     engine = _engine_of(batches, seal_rows=1500)
     state = state_machine_of(batches)
     assert engine.total_readings == state.stats()["total_readings"]
-    assert engine.readings_hash == state._tables.readings_hash
+    assert engine.readings_hash == state._tables.engine.readings_hash
     for sensor_id in ("sensor-00000", "sensor-00003", "sensor-00049"):
         view = state.read([sensor_id], running=True)
         names, partials = point_reads.running_stats(engine, sensor_id)

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from lithair_node.machine.engine import point_reads, reads
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
+from lithair_node.machine.engine.sensor_view import sensor_view
+from lithair_node.node.queries import series_reads
+from lithair_node.node.queries.buckets import BucketPartials
 from tests.machine.engine.builders import Reference, make_columns
 
 SENSORS = ["s0", "s1", "s2", "s3"]
@@ -77,7 +80,10 @@ def _check_sensor(engine, view, reference, sensor_id, start, end, limit, every):
         assert ts.shape[0] <= limit
         pages.extend(_as_rows(view, metric_ids, ts, values))
     assert pages == expected
-    metric_ids, partials = reads.range_stats(view, sensor, start, end)
+    # Range statistics and buckets as the queries compute them over the engine's reads.
+    picture = sensor_view(engine, view, sensor_id)
+    metric_ids = picture.metric_array()
+    partials = series_reads.range_stats(picture, start, end)
     everything = reference.between(sensor_id, 0, 2**62)
     names, running = point_reads.running_stats(engine, sensor_id)
     for column, metric in enumerate(metric_ids.tolist()):
@@ -88,7 +94,11 @@ def _check_sensor(engine, view, reference, sensor_id, start, end, limit, every):
         else:
             assert partials[0, column] == 0
         _close(running[:, names.index(name)], _stats_of([v[name] for _, v in everything if name in v]))
-        bucket_starts, bucket_partials, sums = reads.buckets(view, sensor, metric, start, end, every)
+        folded = BucketPartials()
+        for ts, values in series_reads.iter_parts(picture, start, end):
+            folded.add(ts, values[column], every)
+        bucket_numbers, bucket_partials, sums = folded.combine()
+        bucket_starts = bucket_numbers * every
         by_bucket: dict[int, list[float]] = {}
         for t, v in expected:
             if name in v:
