@@ -28,6 +28,8 @@ from lithair_node.lab.local_cluster import LocalCluster
 
 
 def open_stalled(url: str) -> socket.socket:
+    """A stream client that connects, asks for everything as fast as it comes, and never
+    reads (a tiny receive buffer fills at once)."""
     parts = urlsplit(url)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -3,14 +3,13 @@ a stalled client dropped while ingest goes on."""
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
 from lithair_node import api
+from lithair_node.lab.bench.stream_stall import open_stalled
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.polling import wait_until
 from tests.cluster_fixtures import start_cluster
@@ -107,21 +106,10 @@ def test_past_the_client_bound_is_503_with_retry_after(streams_cluster: LocalClu
         assert again.status == 200
 
 
-def stalled_client(url: str) -> socket.socket:
-    """Connects, asks for everything as fast as it comes, and never reads."""
-    parts = urlsplit(url)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((parts.hostname, parts.port))
-    sock.sendall(f"GET {api.STREAM}?max_rate=10000&max_readings=10000 HTTP/1.1\r\n"
-                 f"Host: {parts.netloc}\r\n\r\n".encode())
-    return sock
-
-
 def test_a_stalled_client_is_dropped_and_ingest_goes_on(streams_cluster: LocalCluster) -> None:
     node = streams_cluster.urls[0]
     before = get(node + api.STREAM_CLIENTS).body["dropped_total"]
-    sock = stalled_client(node)
+    sock = open_stalled(node)
     try:
         with SseStream(f"{node}{api.STREAM}?sensor_id=stall-0&events=readings") as reader:
             started = time.monotonic()
