@@ -194,22 +194,23 @@ async def _change(node: NodeContext, action: str, address: str) -> None:
 async def _hand_over_leadership(node: NodeContext) -> None:
     """Make another node lead (this one is about to be removed)."""
     me = node.config.raft_address
-    # PySyncObj only hands over to a follower holding the leader's whole log; under writes
-    # that is true between entries, so keep asking for a while.
+    # PySyncObj only hands over to a follower holding the leader's whole log: stop appending
+    # (Proposer.held) and keep asking for a while.
     deadline = time.monotonic() + LEADER_TRANSFER_WAIT_S
     last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            await await_raft(node.raft.transfer_leadership, node.config.commit_timeout_s)
-        except (ProposeError, TimeoutError) as exc:
-            last_error = exc
-            await asyncio.sleep(0.02)
-            continue
-        try:
-            await wait_until_async(lambda: node.raft.status().leader not in (None, me), 3.0,
-                                   what="another node to lead")
-            return
-        except TimeoutError as exc:
-            last_error = exc
+    async with node.proposer.held():  # writes queue meanwhile: the follower can catch up
+        while time.monotonic() < deadline:
+            try:
+                await await_raft(node.raft.transfer_leadership, node.config.commit_timeout_s)
+            except (ProposeError, TimeoutError) as exc:
+                last_error = exc
+                await asyncio.sleep(0.02)
+                continue
+            try:
+                await wait_until_async(lambda: node.raft.status().leader not in (None, me), 3.0,
+                                       what="another node to lead")
+                return
+            except TimeoutError as exc:
+                last_error = exc
     raise Unavailable(f"could not hand over leadership before removing this node: {last_error}",
                       retry_after=1)

@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -71,6 +72,7 @@ class Proposer:
         self._pending_readings = 0  # queued + in flight
         self._last_progress = time.monotonic()  # an entry finished, or nothing was waiting
         self._flush_scheduled = False
+        self._holds = 0  # held(): no new entries while above 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reaper: asyncio.Task[None] | None = None
         # "failed": entries Raft refused, lost or did not commit (lithair_raft_proposals_failed_total).
@@ -159,10 +161,24 @@ class Proposer:
             assert self._loop is not None
             self._loop.call_soon(self._flush)
 
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """No new entry is proposed while the block runs; batches still queue, bounded by
+        admission. For a leadership transfer: PySyncObj hands over only to a follower holding
+        the whole log, which under steady writes (and fsync'd acknowledgements) is seldom
+        true for long, so the leader stops appending meanwhile, as etcd stops proposals
+        during a transfer."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            self._schedule_flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         limits = self._limits
-        while self._queue and len(self._in_flight) < limits.max_in_flight:
+        while self._queue and not self._holds and len(self._in_flight) < limits.max_in_flight:
             items: list[_Waiting] = []
             size = readings = 0
             while self._queue:
