@@ -83,7 +83,7 @@ def _window(args: argparse.Namespace) -> tuple[float, float, float]:
     return start_at, lo, lo + args.duration
 
 
-def _measure(args: argparse.Namespace, kind: str, urls: list[str], pids: dict[str, int],
+def measure_load(args: argparse.Namespace, kind: str, urls: list[str], pids: dict[str, int],
              batch: int, rate_rps: float | None = None, columnar: bool = False) -> dict[str, Any]:
     start_at, lo, hi = _window(args)
     plans = _plans(args, kind, urls, batch, start_at, hi + 0.5, rate_rps, columnar)
@@ -133,7 +133,7 @@ def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None =
             urls = [cluster.specs[i].url for i in order]
             pids = {("leader" if i == leader else f"follower{n}"): cluster.processes[i].pid
                     for n, i in enumerate(order)}
-            summary = _measure(args, "lithair", urls, pids, batch, rate_rps, columnar)
+            summary = measure_load(args, "lithair", urls, pids, batch, rate_rps, columnar)
             stats = cluster.wait_converged(timeout_s=120)
             summary["converged"] = {"total_readings": stats[0]["total_readings"],
                                     "state_digest": stats[0]["state_digest"],
@@ -197,7 +197,7 @@ def bench_etcd(args: argparse.Namespace, batch: int) -> dict[str, Any]:
             order = [leader] + [i for i in range(3) if i != leader]
             pids = {("leader" if i == leader else f"follower{n}"): procs[i].pid
                     for n, i in enumerate(order)}
-            summary = _measure(args, "etcd", [urls[i] for i in order], pids, batch)
+            summary = measure_load(args, "etcd", [urls[i] for i in order], pids, batch)
             after = _post_json(urls[leader] + "/v3/maintenance/status", {})
             summary["db_size_mb"] = round(int(after.get("dbSize", 0)) / 2**20, 1)
         finally:

@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from lithair_node.client.sources import synthetic_batches
+from lithair_node.lab.bench.line_bodies import LineBodyFactory
 
 START_US = 1_700_000_000_000_000
 _PLACEHOLDER = "@" * 17  # 17 characters: "1700000000.123456"
@@ -89,7 +90,7 @@ class BodyFactory:
 
 @dataclass
 class ClientPlan:
-    kind: str  # "lithair" | "etcd"
+    kind: str  # "lithair" | "etcd" | "influx"
     client: int
     urls: list[str]
     batch: int
@@ -127,11 +128,25 @@ def _etcd_request(
     return url, b'{"key":"' + key + b'","value":"' + value + b'"}', {"Content-Type": "application/json"}
 
 
+def _influx_request(
+    plan: ClientPlan, factory: BodyFactory, number: int
+) -> tuple[str, bytes, dict[str, str]]:
+    # InfluxDB 1.x's own write API, line protocol, the same readings as the JSON bodies.
+    url = plan.urls[number % len(plan.urls)] + "/write?db=bench&precision=ns"
+    lines = plan.extra["line_bodies"]
+    return url, lines.body(number), {"Content-Type": "text/plain; charset=utf-8"}
+
+
+_REQUESTS = {"lithair": _lithair_request, "etcd": _etcd_request, "influx": _influx_request}
+
+
 async def _client_main(plan: ClientPlan) -> dict[str, Any]:
     import aiohttp
 
     factory = BodyFactory(plan.client, plan.sensors, plan.batch, columnar=plan.columnar)
-    make = _lithair_request if plan.kind == "lithair" else _etcd_request
+    if plan.kind == "influx":
+        plan.extra["line_bodies"] = LineBodyFactory(factory, plan.batch)
+    make = _REQUESTS[plan.kind]
     sent_at: list[float] = []
     latency: list[float] = []
     errors: dict[str, int] = {}
@@ -151,7 +166,7 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status = type(exc).__name__
             done = time.time()
-            if status == 200:
+            if status in (200, 204):  # InfluxDB answers a write 204
                 sent_at.append(scheduled)
                 latency.append(done - scheduled)
             else:
