@@ -134,47 +134,48 @@ class AnomalyDetector:
         row j.
         """
         n = ts.shape[0]
-        if n == 0:
+        has = cell_of >= 0
+        if n == 0 or not has.any():
             return
         settings = self.settings
+        # Every metric row at once, (metrics x readings): a fixed number of numpy calls per
+        # batch, whatever its metrics.
         starts = np.cumsum(counts) - counts
         group = np.repeat(np.arange(len(sensors)), counts)
         position = (np.arange(n) - starts[group]).astype(np.float64)  # index within group
         first_of = np.minimum(starts, n - 1)
         limit = settings.sigma * settings.sigma
+        safe = np.maximum(cell_of, 0)  # a group without the metric has only NaN here
+        n0, mean0, m2_0 = running[0][safe], running[1][safe], running[2][safe]
+        absent = np.isnan(values)
+        dense = not absent.any()
+        rows = values.shape[0]
+        # Shift each group by its running mean (or its first value when it has none) so
+        # the prefix sums stay small: Welford's numbers without a Python loop.
+        first = values[:, first_of] if dense else _first_present(values, ~absent, starts, counts)
+        shift = np.repeat(np.where(n0 > 0, mean0, first), counts, axis=1)
+        sums = np.empty((2 if dense else 3, rows, n))
+        np.subtract(values, shift, out=sums[0])
+        if not dense:
+            sums[0][absent] = 0.0
+            sums[2] = ~absent
+        np.multiply(sums[0], sums[0], out=sums[1])
+        prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
+        s1, s2 = prefix[0], prefix[1]
+        count = np.repeat(n0, counts, axis=1) + (position if dense else prefix[2])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = shift + s1 / count
+            m2 = np.maximum(np.repeat(m2_0, counts, axis=1) + s2 - s1 * s1 / count, 0.0)
+            variance = m2 / (count - 1)
+            deviation = values - mean
+            # NaN (absent) values compare False: no separate presence mask needed.
+            out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
+        if not has.all():
+            out &= has[:, group]  # only (metric, group) pairs with a cell are judged
         flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        for row in range(values.shape[0]):
-            cells = cell_of[row]
-            if not (cells >= 0).any():
-                continue
-            x = values[row]
-            absent = np.isnan(x)
-            dense = not absent.any()
-            safe = np.maximum(cells, 0)  # a group without the metric has only NaN here
-            n0, mean0, m2_0 = running[0, safe], running[1, safe], running[2, safe]
-            # Shift each group by its running mean (or its first value when it has none) so
-            # the prefix sums stay small: Welford's numbers without a Python loop.
-            first = x[first_of] if dense else _first_present(x, ~absent, starts, counts)
-            shift = np.repeat(np.where(n0 > 0, mean0, first), counts)
-            sums = np.empty((2 if dense else 3, n))
-            np.subtract(x, shift, out=sums[0])
-            if not dense:
-                sums[0][absent] = 0.0
-                sums[2] = ~absent
-            np.multiply(sums[0], sums[0], out=sums[1])
-            prefix = _exclusive_group_cumsum(sums, starts, counts)
-            s1, s2 = prefix[0], prefix[1]
-            count = np.repeat(n0, counts) + (position if dense else prefix[2])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = shift + s1 / count
-                m2 = np.maximum(np.repeat(m2_0, counts) + s2 - s1 * s1 / count, 0.0)
-                variance = m2 / (count - 1)
-                deviation = x - mean
-                # NaN (absent) values compare False: no separate presence mask needed.
-                out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
-            hits = np.flatnonzero(out)
-            if hits.shape[0]:
-                flagged_rows.append((row, hits, mean[hits], np.sqrt(variance[hits])))
+        for row in np.flatnonzero(out.any(axis=1)).tolist():  # rows with a suspect: rare
+            hits = np.flatnonzero(out[row])
+            flagged_rows.append((row, hits, mean[row, hits], np.sqrt(variance[row, hits])))
         if flagged_rows:
             self._report(flagged_rows, group, sensors, ts, values, metric_names, raft_index)
 
@@ -246,17 +247,17 @@ class AnomalyDetector:
 
 def _first_present(x: np.ndarray, present: np.ndarray, starts: np.ndarray,
                    counts: np.ndarray) -> np.ndarray:
-    """Per group: its first present value (0 when it has none)."""
-    index = np.arange(x.shape[0])
-    marker = np.where(present, index, x.shape[0])
+    """Per row and group: the group's first present value (0 when it has none)."""
+    n = x.shape[1]
+    marker = np.where(present, np.arange(n), n)
     nonempty = counts > 0
-    first = np.zeros(counts.shape[0])
+    first = np.zeros((x.shape[0], counts.shape[0]))
     if nonempty.any():
-        firsts = np.minimum.reduceat(marker, starts[nonempty])
-        found = firsts < x.shape[0]
-        picked = np.zeros(firsts.shape[0])
-        picked[found] = x[firsts[found]]
-        first[nonempty] = picked
+        firsts = np.minimum.reduceat(marker, starts[nonempty], axis=1)
+        found = firsts < n
+        picked = np.zeros(firsts.shape)
+        picked[found] = x[np.nonzero(found)[0], firsts[found]]
+        first[:, nonempty] = picked
     return first
 
 
