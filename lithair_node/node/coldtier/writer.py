@@ -81,9 +81,13 @@ def day_of(ts_us: int) -> str:
 
 
 def encode(batch: ColdBatch, name: int, *, compression: str = COMPRESSION,
-           compression_level: int | None = COMPRESSION_LEVEL,
+           compression_level: int | None = None,
            row_group_rows: int = ROW_GROUP_ROWS) -> list[tuple[ColdFile, bytes]]:
-    """The files of `batch` (one per UTC day, in day order) and their bytes; nothing written."""
+    """The files of `batch` (one per UTC day, in day order) and their bytes; nothing written.
+    `compression_level` None: COMPRESSION_LEVEL for zstd, the codec's own otherwise (snappy
+    takes none)."""
+    if compression_level is None and compression == COMPRESSION:
+        compression_level = COMPRESSION_LEVEL
     if batch.rows == 0:
         return []
     _check(batch)
