@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,37 @@ def test_row_groups_of_other_sensors_and_times_are_skipped(tmp_path: Path) -> No
     one_sensor = kept(range_filter(DAY0, DAY0 + 2 * US_PER_DAY, ["mote-07"]))
     assert total >= 38 and 2 <= one_sensor <= 6  # its rows of two days: 1-2 groups a day
     assert kept(range_filter(DAY0, DAY0 + US_PER_DAY // 4, None)) < total // 2
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> ColdBatch:
+    """Any small batch: odd sensor names (quotes, non-ASCII), timestamps on few days,
+    (sensor, ts) unique, values sparse."""
+    names = draw(st.lists(st.text(min_size=1, max_size=6).filter(lambda s: "\0" not in s),
+                          min_size=1, max_size=5, unique=True))
+    keys = draw(st.lists(st.tuples(st.integers(0, len(names) - 1), st.integers(0, 3 * US_PER_DAY)),
+                         min_size=1, max_size=60, unique=True))
+    values = draw(st.lists(st.one_of(st.none(), st.floats(-1e300, 1e300)), min_size=len(keys),
+                           max_size=len(keys)))
+    sensor = np.array([s for s, _ in keys], dtype=np.int64)
+    ts = DAY0 + np.array([t for _, t in keys], dtype=np.int64)
+    column = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    locations = draw(st.lists(st.one_of(st.none(), st.sampled_from(["x", "y"])),
+                              min_size=len(names), max_size=len(names)))
+    return ColdBatch(sensor, ts, names, locations, {"v": column})
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=batches())
+def test_any_batch_reads_back_whole(batch: ColdBatch) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        store = open_store(root)
+        reader = ColdReader(store, write(store, batch, 1))
+        got = reader.readings_of(DAY0, DAY0 + 4 * US_PER_DAY, metrics=["v"])
+        for number, name in enumerate(batch.sensor_names):
+            ts, values = expected(batch, number, DAY0, DAY0 + 4 * US_PER_DAY, ["v"])
+            if ts.shape[0] == 0:
+                assert name not in got
+                continue
+            np.testing.assert_array_equal(got[name].ts, ts)
+            np.testing.assert_array_equal(got[name].values, values)
