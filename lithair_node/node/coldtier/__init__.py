@@ -16,13 +16,15 @@ Modules:
   store.py     open_store(url, S3Options) -> ColdStore: put (atomic), get, size, list, delete
   writer.py    ColdBatch (columns, dense or from the engine's triples); encode / write ->
                ColdFile entries
+  segments.py  batch_of_engine_segment(engine, segment) -> ColdBatch: a sealed segment
+               with the engine's names, ready for write
   manifest.py  ColdFile, its versioned msgpack form (pack / unpack), verify (size + sha256)
   reader.py    ColdReader(store, files): readings(sensor, start, end, metrics) and
                readings_of(start, end, sensors=, location=) -> ColdRange (ts, values, names)
 
 The later integration (not done here):
-  1. The leader, for sealed data older than the lifecycle policy's `tier_after`, builds a
-     ColdBatch and calls write(store, batch, name=<the segment number>).
+  1. The leader, for sealed segments older than the lifecycle policy's `tier_after`, calls
+     write(store, batch_of_engine_segment(engine, segment), name=segment.number).
   2. It proposes a new log op carrying manifest.pack(entries) (and which segments they
      cover). Its apply, on every node, records the entries in a replicated manifest table
      and drops those readings from memory (running stats and latest stay: they are cells).
