@@ -121,6 +121,15 @@ class Lifecycle:
         rules = _at(self._rule_of_cell, cells, -1)
         return bool(((rules >= 0) & (has[rules] != NEVER)).all())
 
+    def rollup_horizon(self, cells: np.ndarray, width: int) -> int:
+        """The earliest ts from which every one of `cells` still holds its `width` rollup."""
+        keep_us = self._per_rule(lambda rule: next(
+            (r.keep_us for r in rule.rollups if r.width_us == width), None))
+        spans = keep_us[_at(self._rule_of_cell, cells, -1)]
+        if not spans.shape[0] or (spans == NEVER).all():
+            return retention.KEEP_ALL
+        return self.clock_us - int(spans[spans != NEVER].min())
+
     # -- internals -----------------------------------------------------------------------
 
     def _add(self, cells: np.ndarray, ts: np.ndarray, x: np.ndarray) -> None:

@@ -28,6 +28,7 @@ class RollupParts:
     starts: np.ndarray  # bucket start us, per row
     partials: np.ndarray  # (6, rows): count, mean, m2, min, max, sum
     raw_cutoff: int  # the earliest ts raw readings of these cells are complete from
+    kept_from: int  # the earliest bucket start this rollup still holds for every cell
 
 
 def view(tables: Tables, applied_index: int) -> LifecycleView:
@@ -54,7 +55,7 @@ def rollup_parts(tables: Tables, sensor_ids: list[str], metric: str, width: int,
         return None
     starts, partials = life.tables[width].select(cells, start, end)
     cutoffs = life.raw_cutoffs(engine)[numbers[inside]]
-    return RollupParts(starts, partials, int(cutoffs.max()))
+    return RollupParts(starts, partials, int(cutoffs.max()), life.rollup_horizon(cells, width))
 
 
 def tier_due(tables: Tables) -> dict[str, int]:
