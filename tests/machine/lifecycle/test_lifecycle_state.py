@@ -169,3 +169,38 @@ def test_tier_due_names_sensors_with_readings_past_tier_after() -> None:
                       LogEntry(3, 1, encode_tick(30 * MINUTE_S * 1000))])
     assert state.tier_due() == {"s0": 20 * MINUTE_S * 1_000_000}
     assert held(state, "s0").shape[0] == 30 * 60  # tiering moves nothing by itself
+
+
+def test_intel_lab_hourly_means_from_rollups_equal_those_from_raw(intel_lab_path) -> None:  # type: ignore[no-untyped-def]
+    from lithair_node.client.formats.intel_lab import read_readings
+    from lithair_node.machine import stats
+    from lithair_node.node.queries import buckets
+
+    hour = 3_600_000_000
+    data = read_readings(intel_lab_path)
+    state = StateMachine()
+    log = [LogEntry(1, 1, encode_lifecycle({"rules": [
+        {"raw": "1d", "rollups": [{"every": "1h", "keep": "forever"}]}]}))]
+    log += [ingest_entry(2 + i // 700, data[i:i + 700]) for i in range(0, len(data), 700)]
+    apply_all(state, log)
+    motes = sorted({r["sensor_id"] for r in data})
+    raw = {}
+    for mote in motes:
+        view = state.series_view(mote)
+        assert view is not None
+        row = view.metric_ids.index(state.metric_names().index("temperature"))
+        series = [(ts, values[row]) for ts, values in iter_parts(view, 0, 1 << 62)]
+        raw[mote] = buckets.aggregate(series, hour, ("count", "mean"))
+    newest = max(int(held(state, mote)[-1]) for mote in motes)
+    (tick,) = apply_all(state, [LogEntry(len(log) + 1, 1, encode_tick(newest // 1000 + 2 * 86_400_000))])
+    assert tick.error is None and state.stats()["total_readings"] == 0  # the raw data is gone
+    for mote in motes:
+        parts = state.rollup_parts([mote], "temperature", hour, 0, 1 << 62)
+        assert parts is not None
+        slots, slot = np.unique(parts.starts // hour, return_inverse=True)
+        combined, total = stats.combine_by_key(parts.partials[:5], slot, slots.shape[0],
+                                               totals=parts.partials[5])
+        rolled = buckets.bucket_rows(slots, combined, total, hour, ("count", "mean"))
+        assert [r["start_us"] for r in rolled] == [r["start_us"] for r in raw[mote]]
+        for a, b in zip(rolled, raw[mote], strict=True):
+            assert a["count"] == b["count"] and a["mean"] == pytest.approx(b["mean"], rel=1e-12)
