@@ -17,7 +17,7 @@ import numpy as np
 from lithair_node.machine.engine import retention
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK, cell_keys
 from lithair_node.machine.engine.engine import Engine, StoredBatch
-from lithair_node.machine.lifecycle.policy import WIDTHS, Policy
+from lithair_node.machine.lifecycle.policy import Policy
 from lithair_node.machine.lifecycle.rollups import RollupTable
 
 NEVER = np.iinfo(np.int64).max
@@ -226,5 +226,3 @@ def _raw_parts(engine: Engine):  # type: ignore[no-untyped-def]
         yield (hot.sensor.astype(np.int64), hot.ts, np.arange(width, dtype=np.int64),
                hot.dense(np.arange(hot.ts.shape[0]), np.arange(width), width))
 
-
-ALL_WIDTHS = tuple(WIDTHS.values())
