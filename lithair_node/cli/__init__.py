@@ -9,6 +9,7 @@ from lithair_node.cli.backup_cmd import backup, restore_command
 from lithair_node.cli.check_cmd import check
 from lithair_node.cli.cluster_cmd import cluster
 from lithair_node.cli.inject_cmd import inject
+from lithair_node.cli.lifecycle_cmd import lifecycle
 from lithair_node.cli.load_cmd import load_command
 from lithair_node.cli.members_cmd import members
 from lithair_node.cli.mqtt_cmd import mqtt_bridge
@@ -32,6 +33,7 @@ cli.add_command(mqtt_bridge)
 cli.add_command(check)
 cli.add_command(backup)
 cli.add_command(restore_command)
+cli.add_command(lifecycle)
 
 
 def main() -> None:

@@ -62,6 +62,9 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
       default=200_000, help="Readings waiting to commit on this node before 429.")
 @_opt("--max-stream-clients", env="MAX_STREAM_CLIENTS", type=click.IntRange(1), default=32,
       help="Stream (Server-Sent Events) clients served at once before 503.")
+@_opt("--lifecycle-tick", env="LIFECYCLE_TICK", type=click.FloatRange(0.1), default=5.0,
+      help="While a lifecycle policy is set, the leader writes its clock into the log this "
+           "often (s): retention and rollup expiry advance by these ticks.")
 @_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
       default=RaftTuning.compaction_min_entries, help="Snapshot after this many log entries.")
 @_opt("--snapshot-bytes", env="SNAPSHOT_BYTES", type=click.IntRange(1024, MAX_COMPACTION_BYTES),
@@ -172,6 +175,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]
         max_queue_delay_s=float(options["max_queue_delay"]),  # type: ignore[arg-type]
         max_stream_clients=int(options["max_stream_clients"]),  # type: ignore[call-overload]
+        lifecycle_tick_s=float(options["lifecycle_tick"]),  # type: ignore[arg-type]
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,

@@ -7,6 +7,7 @@ from typing import Any
 
 from lithair_node.machine.engine import snapshot as engine_snapshot
 from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.lifecycle import codec as lifecycle_codec
 from lithair_node.machine.tables import Counters, Tables
 
 
@@ -21,6 +22,7 @@ class StateView:
     segments: tuple[Segment, ...]  # sealed, immutable: shared, never copied
     hashes: dict[str, int] = field(default_factory=dict)
     anomalies: dict[str, Any] = field(default_factory=dict)  # AnomalyDetector.export()
+    lifecycle: bytes = b""  # lifecycle/codec.dump; empty: no policy or clock ever applied
 
 
 def capture(tables: Tables) -> StateView:
@@ -33,6 +35,8 @@ def capture(tables: Tables) -> StateView:
         segments=tuple(tables.engine.segments),
         hashes={"locations": tables.locations_hash},
         anomalies=tables.anomalies.export(),
+        lifecycle=b"" if lifecycle_codec.is_empty(tables.lifecycle)
+        else lifecycle_codec.dump(tables.lifecycle),
     )
 
 
@@ -48,6 +52,8 @@ def load(view: StateView) -> Tables:
         if location >= 0:
             tables.location_index.move(sensor_id, None, names[location])
     tables.anomalies.load(view.anomalies)
+    if view.lifecycle:
+        tables.lifecycle = lifecycle_codec.load(view.lifecycle, engine)
     # Stored with the snapshot rather than recomputed: restore stays O(sensors).
     tables.locations_hash = view.hashes["locations"]
     return tables

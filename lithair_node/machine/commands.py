@@ -9,6 +9,8 @@
     op "announce": body = {"raft": addr, "node_id": id, "http": url}
     op "barrier":  body = nonce   (a no-op used by linearizable reads)
     op "settings": body = {"anomalies": {...}}   (replicated settings, see anomalies.py)
+    op "lifecycle": body = {"rules": [...]}      (retention and rollups, lifecycle/policy.py)
+    op "tick":     body = the leader's wall clock, integer ms (lifecycle ages data by it)
 
 Readings are validated, grouped by sensor (sensors sorted), sorted by timestamp within each
 group and de-duplicated within the batch before they are encoded, so apply only has to
@@ -29,6 +31,8 @@ OP_INGEST = "ingest"
 OP_ANNOUNCE = "announce"
 OP_BARRIER = "barrier"
 OP_SETTINGS = "settings"
+OP_LIFECYCLE = "lifecycle"
+OP_TICK = "tick"
 
 TS_DTYPE = np.dtype("<i8")
 VALUE_DTYPE = np.dtype("<f8")
@@ -224,6 +228,14 @@ def encode_settings(body: dict[str, Any]) -> bytes:
     return _packer.pack([ENVELOPE_VERSION, OP_SETTINGS, body])
 
 
+def encode_lifecycle(body: dict[str, Any]) -> bytes:
+    return _packer.pack([ENVELOPE_VERSION, OP_LIFECYCLE, body])
+
+
+def encode_tick(clock_ms: int) -> bytes:
+    return _packer.pack([ENVELOPE_VERSION, OP_TICK, clock_ms])
+
+
 def decode_envelope(data: bytes) -> tuple[str, Any]:
     """Return (op, body); ValueError for anything that is not a known envelope."""
     try:
@@ -235,6 +247,6 @@ def decode_envelope(data: bytes) -> tuple[str, Any]:
     version, op, body = envelope
     if version != ENVELOPE_VERSION:
         raise ValueError(f"unsupported envelope version {version!r}")
-    if op not in (OP_INGEST, OP_ANNOUNCE, OP_BARRIER, OP_SETTINGS):
+    if op not in (OP_INGEST, OP_ANNOUNCE, OP_BARRIER, OP_SETTINGS, OP_LIFECYCLE, OP_TICK):
         raise ValueError(f"unknown op {op!r}")
     return op, body

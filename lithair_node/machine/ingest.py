@@ -112,6 +112,7 @@ def _store(tables: Tables, columns: BatchColumns, raft_index: int) -> np.ndarray
                          columns.metrics, raft_index)
 
     stored = engine.apply_batch(columns, observe)
+    tables.lifecycle.observe(engine, stored)  # rollups (a no-op without a lifecycle policy)
     if stored.moved.shape[0]:  # only sensors whose location changed cost Python work
         sensor_ids, locations = engine.sensors.names, engine.locations.names
         for sensor, before in zip(stored.moved.tolist(), stored.moved_from.tolist(), strict=True):

@@ -1,9 +1,12 @@
 """Snapshot files: our own versioned msgpack stream (never pickle), written atomically.
 
-    header  {"magic": "lithair-snapshot", "format": 2, "raft": {...}, "counters": {...},
+    header  {"magic": "lithair-snapshot", "format": 2|3, "raft": {...}, "counters": {...},
              "keys": [...], "members": {...}, "hashes": {...},
              "anomalies": {settings, total, records, cooldown}, "segments": N}
     then    ["engine", pieces] + pieces bin objects   (engine/snapshot.dump_state)
+    format 3 only: ["lifecycle", pieces] + pieces      (lifecycle/codec.dump: policy, clock,
+            rollups); a state without a lifecycle is still written as format 2, so older
+            versions read it, and refuse a format 3 one by its number
     and per sealed segment, in seal order:
             ["segment", number, pieces] + pieces bin objects   (engine/segment.encode)
     trailer {"end": true, "segments": N}
@@ -30,6 +33,7 @@ from lithair_node.machine.tables import Counters
 
 MAGIC = "lithair-snapshot"
 FORMAT_VERSION = 2
+LIFECYCLE_FORMAT = 3  # format 2 + the lifecycle record
 OLD_FORMAT = 1
 CHUNK_BYTES = 16 * 1024 * 1024
 _MAX_OBJECT = 4 * CHUNK_BYTES
@@ -43,7 +47,7 @@ def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
     packer = msgpack.Packer(use_bin_type=True)
     header = {
         "magic": MAGIC,
-        "format": FORMAT_VERSION,
+        "format": LIFECYCLE_FORMAT if view.lifecycle else FORMAT_VERSION,
         "raft": raft_meta,
         "counters": vars(view.counters),
         "keys": view.keys,
@@ -54,6 +58,8 @@ def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
     }
     out.write(packer.pack(header))
     _dump_blob(packer, out, ["engine"], view.engine)
+    if view.lifecycle:
+        _dump_blob(packer, out, ["lifecycle"], view.lifecycle)
     for segment in view.segments:  # encoded here, in the writer thread, not under the lock
         _dump_blob(packer, out, ["segment", segment.number], segments.encode(segment))
     out.write(packer.pack({"end": True, "segments": len(view.segments)}))
@@ -93,9 +99,11 @@ def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
                 "snapshot format 1 predates the columnar storage engine and is not read by "
                 "this version: move the file aside and let the node catch up from the leader "
                 "(or restore it with the previous version and take a new snapshot)")
-        if header.get("format") != FORMAT_VERSION:
+        if header.get("format") not in (FORMAT_VERSION, LIFECYCLE_FORMAT):
             raise SnapshotError(f"unsupported snapshot format {header.get('format')!r}")
         state = _load_blob(unpacker, ["engine"])
+        lifecycle = (_load_blob(unpacker, ["lifecycle"])
+                     if header["format"] == LIFECYCLE_FORMAT else b"")
         sealed = tuple(segments.decode(_load_blob(unpacker, ["segment", number]))
                        for number in range(int(header["segments"])))
         trailer = next(unpacker)
@@ -115,6 +123,7 @@ def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
         segments=sealed,
         hashes={k: int(v) for k, v in header["hashes"].items()},
         anomalies=header["anomalies"],
+        lifecycle=lifecycle,
     )
     return view, header["raft"]
 

@@ -28,11 +28,22 @@ from lithair_node.machine import capture as state_capture
 from lithair_node.machine import snapshot_file
 from lithair_node.machine.anomalies import Anomaly, AnomalySettings, SettingsError
 from lithair_node.machine.capture import StateView
-from lithair_node.machine.commands import OP_ANNOUNCE, OP_BARRIER, OP_INGEST, OP_SETTINGS, decode_envelope
+from lithair_node.machine.commands import (
+    OP_ANNOUNCE,
+    OP_BARRIER,
+    OP_INGEST,
+    OP_LIFECYCLE,
+    OP_SETTINGS,
+    OP_TICK,
+    decode_envelope,
+)
 from lithair_node.machine.digest import MASK64
 from lithair_node.machine.engine.sensor_view import SensorView, sensor_view
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
+from lithair_node.machine.lifecycle import codec as lifecycle_codec
+from lithair_node.machine.lifecycle import reads as lifecycle_reads
+from lithair_node.machine.lifecycle.policy import PolicyError, parse_policy
 from lithair_node.machine.tables import Tables
 
 log = logging.getLogger(__name__)
@@ -82,6 +93,8 @@ class StateMachine:
             return self._apply_announce(body, entry)
         if op == OP_SETTINGS:
             return self._apply_settings(body, entry)
+        if op in (OP_LIFECYCLE, OP_TICK):
+            return self._apply_lifecycle(op, body, entry)
         assert op == OP_BARRIER
         return ApplyResult(entry.index, entry.term)
 
@@ -101,6 +114,21 @@ class StateMachine:
             return ApplyResult(entry.index, entry.term, error=str(exc))
         return ApplyResult(entry.index, entry.term)
 
+    def _apply_lifecycle(self, op: str, body: Any, entry: LogEntry) -> ApplyResult:
+        t = self._tables
+        if op == OP_TICK:
+            if type(body) is not int or not 0 <= body < 1 << 53:
+                return ApplyResult(entry.index, entry.term, error="tick must be a clock in ms")
+            dropped = t.lifecycle.tick(t.engine, body).raw_dropped
+            t.counters.total_readings -= dropped  # counts what is held (DESIGN: How data ages)
+            return ApplyResult(entry.index, entry.term)
+        try:
+            policy = parse_policy(body)
+        except PolicyError as exc:
+            return ApplyResult(entry.index, entry.term, error=str(exc))
+        t.lifecycle.set_policy(t.engine, policy)
+        return ApplyResult(entry.index, entry.term)
+
     # -- reads ---------------------------------------------------------------------------
 
     def digest(self) -> str:
@@ -118,6 +146,8 @@ class StateMachine:
                 len(t.engine.sensors),
                 t.anomalies.hash,
             ]
+            if not lifecycle_codec.is_empty(t.lifecycle):  # digests of older states unchanged
+                parts.append(lifecycle_codec.digest_part(t.lifecycle))
         return hashlib.blake2b(msgpack.packb(parts), digest_size=16).hexdigest()
 
     def stats(self) -> dict[str, Any]:
@@ -134,6 +164,7 @@ class StateMachine:
                 "idempotency_keys": len(t.keys),
                 "metrics": len(t.engine.metrics),
                 "state_applied_index": c.applied_index,
+                "expired_readings": t.lifecycle.expired_readings,
             }
 
     def series_view(self, sensor_id: str) -> SensorView | None:
@@ -202,6 +233,24 @@ class StateMachine:
             detector = self._tables.anomalies
             return (self._tables.counters.applied_index, detector.settings, detector.total,
                     detector.records())
+
+    def lifecycle(self) -> lifecycle_reads.LifecycleView:
+        with self.lock:
+            return lifecycle_reads.view(self._tables, self._tables.counters.applied_index)
+
+    def rollup_parts(self, sensor_ids: list[str], metric: str, width: int, start: int,
+                     end: int) -> lifecycle_reads.RollupParts | None:
+        """The `width` rollup rows of (sensors, metric) in [start, end), copied under the
+        lock; None unless every such cell keeps that rollup."""
+        with self.lock:
+            return lifecycle_reads.rollup_parts(self._tables, sensor_ids, metric, width,
+                                                start, end)
+
+    def tier_due(self) -> dict[str, int]:
+        """{sensor id: cutoff us}: sensors holding raw readings older than their rule's
+        tier_after (for the cold-tier mover, built separately)."""
+        with self.lock:
+            return lifecycle_reads.tier_due(self._tables)
 
     # -- snapshot / restore ---------------------------------------------------------------
 

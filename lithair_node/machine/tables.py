@@ -9,6 +9,7 @@ from lithair_node.machine.anomalies import AnomalyDetector
 from lithair_node.machine.digest import MASK64, text_hash
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.idempotency import KeyTable
+from lithair_node.machine.lifecycle.manager import Lifecycle
 from lithair_node.machine.locations import LocationIndex
 
 
@@ -33,6 +34,7 @@ class Tables:
     locations_hash: int = 0  # sum of text_hash("sensor\0location") over located sensors
     anomalies: AnomalyDetector = field(default_factory=AnomalyDetector)
     location_index: LocationIndex = field(default_factory=LocationIndex)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)  # retention policy, clock, rollups
 
     def move(self, sensor_id: str, before: str | None, location: str) -> None:
         """Record that apply gave `sensor_id` a new location (the index and its hash)."""

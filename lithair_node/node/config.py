@@ -80,6 +80,8 @@ class NodeConfig:
     # ... or once the oldest waiting write has waited this long (bounds accepted latency).
     max_queue_delay_s: float = 0.5
     max_stream_clients: int = 32  # GET /api/v1/stream clients at once; past it, 503
+    # The leader's lifecycle clock entry ("tick") period, while a lifecycle policy is set.
+    lifecycle_tick_s: float = 5.0
     # HTTPS when both are set (PEM files).
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -116,6 +118,8 @@ class NodeConfig:
             raise ConfigError("max body bytes must be >= 1024")
         if self.commit_timeout_s <= 0:
             raise ConfigError("commit timeout must be > 0")
+        if self.lifecycle_tick_s <= 0:
+            raise ConfigError("lifecycle tick must be > 0")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
         if not self.lp_sensor_tag:

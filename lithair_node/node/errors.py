@@ -134,6 +134,14 @@ class InvalidMember(LithairError):
     code = api.INVALID_MEMBER
 
 
+class InvalidPolicy(LithairError):
+    """A lifecycle policy (PUT /api/v1/settings/lifecycle) that cannot apply; `field` names
+    the rule and field, e.g. rules[0].raw."""
+
+    status = 422
+    code = api.INVALID_POLICY
+
+
 class IdempotencyKeyReused(LithairError):
     status = 422
     code = api.IDEMPOTENCY_KEY_REUSED

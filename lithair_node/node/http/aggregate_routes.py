@@ -11,6 +11,7 @@ from aiohttp import web
 from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.node.errors import InvalidParameter
 from lithair_node.node.http.answers import answer, range_fields
+from lithair_node.node.http.lifecycle_routes import SOURCES, rollup_buckets
 from lithair_node.node.http.params import duration_param, list_param, time_range
 from lithair_node.node.http.selection import selected
 from lithair_node.node.queries import buckets, series_reads
@@ -31,9 +32,17 @@ async def get_aggregate(request: web.Request) -> web.Response:
     names = read.metric_names
     metric_id = names.index(metric) if metric in names else -1
     chosen = [(v, v.metric_ids.index(metric_id)) for v in read.views if metric_id in v.metric_ids]
-    _check_bucket_count([v for v, _ in chosen], start, end, every)
-    rows = await asyncio.to_thread(buckets.aggregate, _metric_chunks(chosen, start, end), every,
-                                   functions)
+    source = query.get("source", "auto")
+    if source not in SOURCES:
+        raise InvalidParameter("source must be auto, raw or rollup", field="source")
+    # A rollup answers when it applies (lifecycle_routes.rollup_buckets); else the raw data.
+    rolled = None if source == "raw" or not chosen else rollup_buckets(
+        request, [v.sensor_id for v, _ in chosen], metric, every, start, end, functions, source)
+    if rolled is None:
+        _check_bucket_count([v for v, _ in chosen], start, end, every)
+        rows = await asyncio.to_thread(buckets.aggregate, _metric_chunks(chosen, start, end),
+                                       every, functions)
+        rolled = ("raw", rows)
     return answer(request, {
         "metric": metric,
         "every": query["every"],
@@ -42,7 +51,8 @@ async def get_aggregate(request: web.Request) -> web.Response:
         "sensor_id": sensor_ids[0] if len(sensor_ids) == 1 else (list(sensor_ids) or None),
         "location": query.get("location"),
         "sensors": len(chosen),
-        "buckets": rows,
+        "source": rolled[0],
+        "buckets": rolled[1],
     }, read.applied_index)
 
 

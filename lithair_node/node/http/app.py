@@ -16,6 +16,7 @@ from lithair_node.node.http import (
     docs_routes,
     export_routes,
     influx_routes,
+    lifecycle_routes,
     member_routes,
     metrics_routes,
     reading_routes,
@@ -36,6 +37,7 @@ from lithair_node.node.http.middleware import (
     metrics_middleware,
 )
 from lithair_node.node.http.selection import SENSOR_DIRECTORY
+from lithair_node.node.lifecycle_clock import lifecycle_clock
 from lithair_node.node.queries.sensors import SensorDirectory
 
 # Every data read takes ?consistency=local|leader|linearizable.
@@ -51,6 +53,7 @@ _READS = (
     (api.ANOMALIES, anomaly_routes.get_anomalies),
     (api.ANOMALY_SETTINGS, anomaly_routes.get_anomaly_settings),
     (api.EXPORT, export_routes.get_export),
+    (api.LIFECYCLE_SETTINGS, lifecycle_routes.get_lifecycle),
 )
 
 
@@ -66,13 +69,14 @@ def make_app(config: NodeConfig) -> web.Application:
         client_max_size=config.max_body_bytes,
         middlewares=[metrics_middleware, error_middleware, auth_middleware],
     )
-    app.cleanup_ctx.extend([replica(config), forwarding_session, live_views])
+    app.cleanup_ctx.extend([replica(config), forwarding_session, live_views, lifecycle_clock])
     app[SENSOR_DIRECTORY] = SensorDirectory()
     app.add_routes([
         web.post(api.BATCHES, access(WRITE, write_routes.post_batch)),
         *(web.get(_any_segment(path), access(READ, consistent(handler)))
           for path, handler in _READS),
         web.put(api.ANOMALY_SETTINGS, access(WRITE, anomaly_routes.put_anomaly_settings)),
+        web.put(api.LIFECYCLE_SETTINGS, access(WRITE, lifecycle_routes.put_lifecycle)),
         # An admin route (the whole state): the write token.
         web.get(api.BACKUP, access(WRITE, consistent(backup_routes.get_backup))),
         web.get(api.CLUSTER_STATUS, access(READ, cluster_routes.get_cluster_status)),

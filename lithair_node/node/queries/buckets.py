@@ -66,7 +66,12 @@ def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
     partials = BucketPartials()
     for ts, x in series:
         partials.add(ts, x, every_us)
-    bucket, combined, total = partials.combine()
+    return bucket_rows(*partials.combine(), every_us, functions)
+
+
+def bucket_rows(bucket: np.ndarray, combined: np.ndarray, total: np.ndarray, every_us: int,
+                functions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The answer's rows from combined bucket partials (also those of a rollup: lifecycle)."""
     count, partial_mean, m2, low, high = combined
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # The exact sum's mean, or the partials' (rescued) one where the sum overflowed.
