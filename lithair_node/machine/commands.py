@@ -44,6 +44,9 @@ COUNT_DTYPE = np.dtype("<u4")
 POSITION_DTYPES = (np.dtype("<u4"), np.dtype("<u8"))
 # Cell keys keep metric ids in 16 bits (engine/cells.py): no limit may go beyond.
 MAX_METRIC_NAMES = (1 << 16) - 1
+# Apply (and validation) hold a batch as the dense metrics x readings matrix while they work on
+# it: a sparse entry must not make that matrix arbitrarily large (32 MiB at most).
+MAX_BATCH_SLOTS = 1 << 22
 # Sparse when its bytes (12 per value present) are at most half the dense matrix's.
 _SPARSE_DENSITY = 1 / 3
 
@@ -130,6 +133,9 @@ def decode_values(raw: Any, m: int, n: int) -> np.ndarray:
     if not (type(raw) is list and len(raw) == 2 and all(type(p) is bytes for p in raw)):
         raise ValueError("values must be binary or [positions, values]")
     positions_b, present_b = raw
+    if m * n > MAX_BATCH_SLOTS:
+        raise ValueError(f"sparse values: {m} metrics x {n} readings is more than "
+                         f"{MAX_BATCH_SLOTS} value slots")
     dtype = POSITION_DTYPES[0] if m * n <= 1 << 32 else POSITION_DTYPES[1]
     if len(present_b) % VALUE_DTYPE.itemsize or len(positions_b) % dtype.itemsize:
         raise ValueError("binary column length is not a multiple of its item size")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lithair_node.machine.commands import (
+    MAX_BATCH_SLOTS,
     UNLIMITED,
     BatchColumns,
     decode_columns,
@@ -102,7 +103,7 @@ def _store_batches(tables: Tables, batches: list[BatchColumns], raft_index: int)
     commit, are the common case)."""
     if len(batches) > 1 and len(set().union(*(b.sensors for b in batches))) < sum(
         len(b.sensors) for b in batches
-    ):
+    ) and _merge_fits(batches):
         merged, origin = merge_columns(batches)
         keep = _store(tables, merged, raft_index)
         kept = origin if keep is None else origin[keep]
@@ -112,6 +113,15 @@ def _store_batches(tables: Tables, batches: list[BatchColumns], raft_index: int)
         keep = _store(tables, columns, raft_index)
         stored.append(columns.readings if keep is None else int(keep.sum()))
     return stored
+
+
+def _merge_fits(batches: list[BatchColumns]) -> bool:
+    """Whether the merged metrics x readings matrix stays small: batches with different
+    names each reading carrying a few would multiply it (each is bounded by the codec)."""
+    readings = sum(b.readings for b in batches)
+    merged = len(set().union(*(b.metrics for b in batches))) * readings
+    return merged <= MAX_BATCH_SLOTS or merged <= 2 * sum(len(b.metrics) * b.readings
+                                                          for b in batches)
 
 
 def _store(tables: Tables, columns: BatchColumns, raft_index: int) -> np.ndarray | None:

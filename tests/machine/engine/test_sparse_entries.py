@@ -126,3 +126,36 @@ def test_refuses_an_inconsistent_sparse_batch(batch):
     with pytest.raises(ValueError):
         decode_columns(batch)
     assert decode_columns(_sparse_batch([0, 3], [1.0, 2.0])).values[1, 1] == 2.0
+
+
+def test_a_sparse_batch_spanning_too_many_value_slots_is_refused():
+    from lithair_node.machine.commands import MAX_BATCH_SLOTS
+    n = MAX_BATCH_SLOTS // 2 + 1
+    with pytest.raises(ValueError, match="value slots"):
+        decode_values([np.asarray([0], "<u4").tobytes(), np.asarray([1.0]).tobytes()], 2, n)
+
+
+def test_batches_with_different_names_are_not_merged_into_one_huge_matrix(monkeypatch):
+    """Group commit merges batches sharing sensors; 40 batches of 100 readings, each with 64
+    names of its own and one value a reading, would merge into 2,560 x 4,000 slots."""
+    import lithair_node.machine.ingest as ingest
+    from lithair_node.machine.commands import MetricLimits
+
+    batches = [make_columns([("shared", b * 1000 + i, {f"b{b}_{i % 64}": 1.0}, None)
+                             for i in range(100)]) for b in range(40)]
+    limits = MetricLimits(per_sensor=4000, per_cluster=4000)
+    one_by_one = StateMachine()
+    for index, columns in enumerate(batches, start=1):
+        one_by_one.apply(LogEntry(index, 1, encode_ingest(
+            [make_encoded_batch(columns, None, 100)], limits)))
+
+    def no_merge(*_):
+        raise AssertionError("merged")
+
+    monkeypatch.setattr(ingest, "merge_columns", no_merge)
+    together = StateMachine()
+    result = together.apply(LogEntry(1, 1, encode_ingest(
+        [make_encoded_batch(c, None, 100) for c in batches], limits)))
+    assert result.error is None and {o.status for o in result.batches} == {"ok"}
+    assert together.stats()["total_readings"] == 4000
+    assert together.digest() == one_by_one.digest()
