@@ -102,6 +102,7 @@ INVALID_READING: Final = "invalid_reading"
 INVALID_MEMBER: Final = "invalid_member"
 INVALID_POLICY: Final = "invalid_policy"  # a lifecycle policy that cannot apply
 IDEMPOTENCY_KEY_REUSED: Final = "idempotency_key_reused"
+TOO_MANY_METRICS: Final = "too_many_metrics"
 OVERLOADED: Final = "overloaded"
 HEADERS_TOO_LARGE: Final = "headers_too_large"
 INTERNAL: Final = "internal"

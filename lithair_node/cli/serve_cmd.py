@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from lithair_node.machine.commands import DEFAULT_CLUSTER_METRICS, DEFAULT_SENSOR_METRICS, MAX_METRIC_NAMES
 from lithair_node.node.config import (
     MAX_COMPACTION_BYTES,
     MIB,
@@ -49,6 +50,10 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--tls-key", env="TLS_KEY", type=click.Path(exists=True, dir_okay=False, path_type=Path),
       help="PEM private key for --tls-cert.")
 @_opt("--max-batch-readings", env="MAX_BATCH_READINGS", type=click.IntRange(1), default=10_000)
+@_opt("--max-sensor-metrics", env="MAX_SENSOR_METRICS", type=click.IntRange(1, MAX_METRIC_NAMES),
+      default=DEFAULT_SENSOR_METRICS, help="Metric names one sensor may hold (a write beyond: 422).")
+@_opt("--max-cluster-metrics", env="MAX_CLUSTER_METRICS", type=click.IntRange(1, MAX_METRIC_NAMES),
+      default=DEFAULT_CLUSTER_METRICS, help="Metric names the cluster may hold (a write beyond: 422).")
 @_opt("--max-body-bytes", env="MAX_BODY_BYTES", type=click.IntRange(1024), default=8 * MIB)
 @_opt("--commit-timeout", env="COMMIT_TIMEOUT", type=click.FloatRange(0.1), default=5.0,
       help="Seconds a write waits for its commit before answering 503 (outcome unknown).")
@@ -170,6 +175,8 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         tls_cert=options.get("tls_cert") or None,  # type: ignore[arg-type]
         tls_key=options.get("tls_key") or None,  # type: ignore[arg-type]
         max_batch_readings=int(options["max_batch_readings"]),  # type: ignore[call-overload]
+        max_sensor_metrics=int(options["max_sensor_metrics"]),  # type: ignore[call-overload]
+        max_cluster_metrics=int(options["max_cluster_metrics"]),  # type: ignore[call-overload]
         max_body_bytes=max_body,
         commit_timeout_s=float(options["commit_timeout"]),  # type: ignore[arg-type]
         max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]

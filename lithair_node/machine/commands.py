@@ -4,8 +4,16 @@
 
     op "ingest":   body = [batch, ...]           (group commit: several client batches)
                    batch = [idempotency_key | nil, fingerprint(16 bytes), columns]
-                   columns = [sensors, counts(<u4), locations, ts(<i8 us), metrics,
-                              values(<f8, metrics x readings, NaN = absent), in_batch_dups]
+                         | [idempotency_key | nil, fingerprint, columns, [per_sensor, per_cluster]]
+                   columns = [sensors, counts(<u4), locations, ts(<i8 us), metrics, values,
+                              in_batch_dups]
+                   values = <f8 bytes, metrics x readings, NaN = absent         (dense)
+                          | [positions(<u4 | <u8, ascending, metric * readings + reading),
+                             <f8 bytes of the values present]                   (sparse)
+
+A 4-element batch carries the metric-name limits of the node that received it (MetricLimits):
+apply judges the batch by them, so every node decides alike whatever its own flags. Entries
+of earlier versions (3 elements, dense values) still decode and apply as they did.
     op "announce": body = {"raft": addr, "node_id": id, "http": url}
     op "barrier":  body = nonce   (a no-op used by linearizable reads)
     op "settings": body = {"anomalies": {...}}   (replicated settings, see anomalies.py)
@@ -37,6 +45,14 @@ OP_TICK = "tick"
 TS_DTYPE = np.dtype("<i8")
 VALUE_DTYPE = np.dtype("<f8")
 COUNT_DTYPE = np.dtype("<u4")
+POSITION_DTYPES = (np.dtype("<u4"), np.dtype("<u8"))
+# Cell keys keep metric ids in 16 bits (engine/cells.py): no limit may go beyond.
+MAX_METRIC_NAMES = (1 << 16) - 1
+# Apply (and validation) hold a batch as the dense metrics x readings matrix while they work on
+# it: a sparse entry must not make that matrix arbitrarily large (32 MiB at most).
+MAX_BATCH_SLOTS = 1 << 22
+# Sparse when its bytes (12 per value present) are at most half the dense matrix's.
+_SPARSE_DENSITY = 1 / 3
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -56,6 +72,27 @@ class BatchColumns:
         return int(self.ts.shape[0])
 
 
+DEFAULT_SENSOR_METRICS = 256
+DEFAULT_CLUSTER_METRICS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class MetricLimits:
+    """Metric names a sensor (cells) and the cluster may hold; a batch beyond is refused."""
+
+    per_sensor: int = DEFAULT_SENSOR_METRICS
+    per_cluster: int = DEFAULT_CLUSTER_METRICS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.per_sensor <= self.per_cluster <= MAX_METRIC_NAMES:
+            raise ValueError(f"metric limits must satisfy 1 <= per sensor <= per cluster <= "
+                             f"{MAX_METRIC_NAMES}")
+
+
+# What entries without limits (earlier versions) are held to: only the cell key's width.
+UNLIMITED = MetricLimits(MAX_METRIC_NAMES, MAX_METRIC_NAMES)
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedBatch:
     """A validated client batch, ready to be proposed."""
@@ -66,15 +103,58 @@ class EncodedBatch:
     readings: int  # readings stored if none is a duplicate of stored data
     received: int  # readings in the request, in-batch duplicates included
 
-    def item_bytes(self) -> bytes:
-        return b"".join(
-            (
-                msgpack.Packer().pack_array_header(3),
-                _packer.pack(self.key),
-                _packer.pack(self.fingerprint),
-                self.columns_payload,
-            )
-        )
+    def item_bytes(self, limits: MetricLimits | None = None) -> bytes:
+        parts = [
+            msgpack.Packer().pack_array_header(3 if limits is None else 4),
+            _packer.pack(self.key),
+            _packer.pack(self.fingerprint),
+            self.columns_payload,
+        ]
+        if limits is not None:
+            parts.append(_packer.pack([limits.per_sensor, limits.per_cluster]))
+        return b"".join(parts)
+
+
+def encode_values(values: np.ndarray) -> bytes | list[bytes]:
+    """Dense bytes for the usual full batch; (positions, values) when most are absent, so
+    an entry costs what its readings carry."""
+    present = ~np.isnan(values)
+    k = int(np.count_nonzero(present))
+    if not values.size or k > values.size * _SPARSE_DENSITY:
+        return np.ascontiguousarray(values, dtype=VALUE_DTYPE).tobytes()
+    positions = np.flatnonzero(present)  # row-major: metric * readings + reading
+    dtype = POSITION_DTYPES[0] if values.size <= 1 << 32 else POSITION_DTYPES[1]
+    return [positions.astype(dtype).tobytes(),
+            np.ascontiguousarray(values[present], dtype=VALUE_DTYPE).tobytes()]
+
+
+def decode_values(raw: Any, m: int, n: int) -> np.ndarray:
+    """The (m x n) matrix, NaN = absent, from either form; ValueError if inconsistent."""
+    if type(raw) is bytes:
+        if len(raw) != n * m * VALUE_DTYPE.itemsize:
+            raise ValueError("values size does not match metrics x readings")
+        return np.frombuffer(raw, dtype=VALUE_DTYPE).reshape(m, n)
+    if not (type(raw) is list and len(raw) == 2 and all(type(p) is bytes for p in raw)):
+        raise ValueError("values must be binary or [positions, values]")
+    positions_b, present_b = raw
+    if m * n > MAX_BATCH_SLOTS:
+        raise ValueError(f"sparse values: {m} metrics x {n} readings is more than "
+                         f"{MAX_BATCH_SLOTS} value slots")
+    dtype = POSITION_DTYPES[0] if m * n <= 1 << 32 else POSITION_DTYPES[1]
+    if len(present_b) % VALUE_DTYPE.itemsize or len(positions_b) % dtype.itemsize:
+        raise ValueError("binary column length is not a multiple of its item size")
+    positions = np.frombuffer(positions_b, dtype=dtype)
+    present = np.frombuffer(present_b, dtype=VALUE_DTYPE)
+    if positions.shape[0] != present.shape[0]:
+        raise ValueError("sparse values: positions and values differ in length")
+    if positions.shape[0] and (int(positions[-1]) >= m * n
+                               or not (np.diff(positions.astype(np.int64)) > 0).all()):
+        raise ValueError("sparse values: positions must ascend within metrics x readings")
+    if np.isnan(present).any():
+        raise ValueError("sparse values: a present value must not be NaN")
+    values = np.full(m * n, np.nan, dtype=VALUE_DTYPE)
+    values[positions] = present
+    return values.reshape(m, n)
 
 
 def encode_columns(columns: BatchColumns) -> bytes:
@@ -85,7 +165,7 @@ def encode_columns(columns: BatchColumns) -> bytes:
             columns.locations,
             np.ascontiguousarray(columns.ts, dtype=TS_DTYPE).tobytes(),
             columns.metrics,
-            np.ascontiguousarray(columns.values, dtype=VALUE_DTYPE).tobytes(),
+            encode_values(columns.values),
             columns.in_batch_duplicates,
         ]
     )
@@ -124,8 +204,8 @@ def decode_columns(obj: Any) -> BatchColumns:
         raise ValueError("sensor ids must be non-empty strings")
     if not _all_str(locations, or_none=True):
         raise ValueError("locations must be strings or nil")
-    if not (type(counts_b) is bytes and type(ts_b) is bytes and type(values_b) is bytes):
-        raise ValueError("counts, ts and values must be binary")
+    if not (type(counts_b) is bytes and type(ts_b) is bytes):
+        raise ValueError("counts and ts must be binary")
     if type(dups) is not int or dups < 0:
         raise ValueError("in-batch duplicates must be a non-negative integer")
     if len(counts_b) % COUNT_DTYPE.itemsize or len(ts_b) % TS_DTYPE.itemsize:
@@ -137,9 +217,7 @@ def decode_columns(obj: Any) -> BatchColumns:
         raise ValueError("sensors, counts and locations differ in length")
     if int(counts.sum(dtype=np.int64)) != n or (n and counts.min() == 0):
         raise ValueError("group counts do not add up to the readings")
-    if len(values_b) != n * m * VALUE_DTYPE.itemsize:
-        raise ValueError("values size does not match metrics x readings")
-    values = np.frombuffer(values_b, dtype=VALUE_DTYPE).reshape(m, n)
+    values = decode_values(values_b, m, n)
     # apply relies on what validation guarantees; an entry from a buggy or foreign proposer
     # must be refused here rather than break the engine's invariants.
     if len(set(sensors)) != len(sensors) or len(set(metrics)) != len(metrics):
@@ -203,7 +281,14 @@ def merge_columns(batches: list[BatchColumns]) -> tuple[BatchColumns, np.ndarray
     return merged, origin
 
 
-def encode_ingest(batches: list[EncodedBatch]) -> bytes:
+def decode_limits(raw: Any) -> MetricLimits:
+    """A batch item's limits; ValueError unless two integers MetricLimits accepts."""
+    if not (type(raw) is list and len(raw) == 2 and all(type(x) is int for x in raw)):
+        raise ValueError("metric limits must be [per_sensor, per_cluster] integers")
+    return MetricLimits(raw[0], raw[1])
+
+
+def encode_ingest(batches: list[EncodedBatch], limits: MetricLimits | None = None) -> bytes:
     header = msgpack.Packer()
     parts = [
         header.pack_array_header(3),
@@ -211,7 +296,7 @@ def encode_ingest(batches: list[EncodedBatch]) -> bytes:
         _packer.pack(OP_INGEST),
         header.pack_array_header(len(batches)),
     ]
-    parts.extend(batch.item_bytes() for batch in batches)
+    parts.extend(batch.item_bytes(limits) for batch in batches)
     return b"".join(parts)
 
 

@@ -9,11 +9,22 @@ from typing import Any
 
 import numpy as np
 
-from lithair_node.machine.commands import BatchColumns, decode_columns, merge_columns
+from lithair_node.machine.commands import (
+    MAX_BATCH_SLOTS,
+    UNLIMITED,
+    BatchColumns,
+    decode_columns,
+    decode_limits,
+    merge_columns,
+)
 from lithair_node.machine.engine.engine import StoredBatch
+from lithair_node.machine.engine.limits import LimitCheck
 from lithair_node.machine.entries import BatchOutcome, LogEntry
 from lithair_node.machine.idempotency import BatchResult
 from lithair_node.machine.tables import Tables
+
+# BatchOutcome.status of a batch the metric-name limits refused: a 422 for its client.
+TOO_MANY_METRICS = "too_many_metrics"
 
 
 def apply_ingest(tables: Tables, items: list[Any], entry: LogEntry) -> tuple[BatchOutcome, ...]:
@@ -26,12 +37,13 @@ def apply_ingest(tables: Tables, items: list[Any], entry: LogEntry) -> tuple[Bat
     fresh: list[tuple[int, str | None, bytes, BatchColumns]] = []
     first_here: dict[str, tuple[bytes, int]] = {}  # keys of batches stored by this entry
     repeats: list[tuple[int, int]] = []  # (position, position of the same key's batch)
+    limit_check = LimitCheck(tables.engine)
     for position, item in enumerate(items):
-        if not (isinstance(item, list) and len(item) == 3):
-            outcomes[position] = BatchOutcome("invalid",
-                                              message="batch must be [key, fingerprint, columns]")
+        if not (isinstance(item, list) and len(item) in (3, 4)):
+            outcomes[position] = BatchOutcome(
+                "invalid", message="batch must be [key, fingerprint, columns(, limits)]")
             continue
-        key, fingerprint, raw_columns = item
+        key, fingerprint, raw_columns = item[:3]
         if not (key is None or isinstance(key, str)) or not isinstance(fingerprint, bytes):
             outcomes[position] = BatchOutcome("invalid", message="bad key or fingerprint")
             continue
@@ -55,8 +67,13 @@ def apply_ingest(tables: Tables, items: list[Any], entry: LogEntry) -> tuple[Bat
                 continue
         try:
             columns = decode_columns(raw_columns)
+            limits = decode_limits(item[3]) if len(item) == 4 else UNLIMITED
         except ValueError as exc:
             outcomes[position] = BatchOutcome("invalid", message=str(exc))
+            continue
+        refusal = limit_check.refusal(columns, limits)
+        if refusal is not None:  # the whole batch, before anything of it is stored
+            outcomes[position] = BatchOutcome(TOO_MANY_METRICS, message=refusal)
             continue
         if key is not None:
             first_here[key] = (fingerprint, position)
@@ -86,7 +103,7 @@ def _store_batches(tables: Tables, batches: list[BatchColumns], raft_index: int)
     commit, are the common case)."""
     if len(batches) > 1 and len(set().union(*(b.sensors for b in batches))) < sum(
         len(b.sensors) for b in batches
-    ):
+    ) and _merge_fits(batches):
         merged, origin = merge_columns(batches)
         keep = _store(tables, merged, raft_index)
         kept = origin if keep is None else origin[keep]
@@ -96,6 +113,15 @@ def _store_batches(tables: Tables, batches: list[BatchColumns], raft_index: int)
         keep = _store(tables, columns, raft_index)
         stored.append(columns.readings if keep is None else int(keep.sum()))
     return stored
+
+
+def _merge_fits(batches: list[BatchColumns]) -> bool:
+    """Whether the merged metrics x readings matrix stays small: batches with different
+    names each reading carrying a few would multiply it (each is bounded by the codec)."""
+    readings = sum(b.readings for b in batches)
+    merged = len(set().union(*(b.metrics for b in batches))) * readings
+    return merged <= MAX_BATCH_SLOTS or merged <= 2 * sum(len(b.metrics) * b.readings
+                                                          for b in batches)
 
 
 def _store(tables: Tables, columns: BatchColumns, raft_index: int) -> np.ndarray | None:

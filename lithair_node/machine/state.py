@@ -35,9 +35,12 @@ from lithair_node.machine.commands import (
     OP_LIFECYCLE,
     OP_SETTINGS,
     OP_TICK,
+    BatchColumns,
+    MetricLimits,
     decode_envelope,
 )
 from lithair_node.machine.digest import MASK64
+from lithair_node.machine.engine.limits import LimitCheck
 from lithair_node.machine.engine.sensor_view import SensorView, sensor_view
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
@@ -130,6 +133,12 @@ class StateMachine:
         return ApplyResult(entry.index, entry.term)
 
     # -- reads ---------------------------------------------------------------------------
+
+    def metric_limit_refusal(self, columns: BatchColumns, limits: MetricLimits) -> str | None:
+        """Why the batch would go beyond a metric-name limit now (the receiving node's early
+        check; apply checks again against the state the entry meets)."""
+        with self.lock:
+            return LimitCheck(self._tables.engine).refusal(columns, limits)
 
     def digest(self) -> str:
         """Hash of the canonical state: equal on nodes holding the same data."""

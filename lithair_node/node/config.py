@@ -8,6 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lithair_node.machine.commands import (
+    DEFAULT_CLUSTER_METRICS,
+    DEFAULT_SENSOR_METRICS,
+    MAX_METRIC_NAMES,
+    MetricLimits,
+)
 from lithair_node.node.raft.journal.journal import Durability
 
 MIB = 1024 * 1024
@@ -73,6 +79,10 @@ class NodeConfig:
     auth_token: str | None = field(default=None, repr=False)
     read_token: str | None = field(default=None, repr=False)
     max_batch_readings: int = 10_000
+    # Metric names one sensor, and the whole cluster, may hold (a write beyond: 422). Each
+    # entry carries the receiving node's values, so apply decides the same on every node.
+    max_sensor_metrics: int = DEFAULT_SENSOR_METRICS
+    max_cluster_metrics: int = DEFAULT_CLUSTER_METRICS
     max_body_bytes: int = 8 * MIB
     commit_timeout_s: float = 5.0
     # Backpressure: readings accepted by this node's HTTP layer but not yet committed.
@@ -114,6 +124,9 @@ class NodeConfig:
             raise ConfigError(f"HTTP port {self.http_port} out of range")
         if self.max_batch_readings < 1:
             raise ConfigError("max batch readings must be >= 1")
+        if not 1 <= self.max_sensor_metrics <= self.max_cluster_metrics <= MAX_METRIC_NAMES:
+            raise ConfigError(f"metric limits must satisfy 1 <= max sensor metrics <= max "
+                              f"cluster metrics <= {MAX_METRIC_NAMES}")
         if self.max_body_bytes < 1024:
             raise ConfigError("max body bytes must be >= 1024")
         if self.commit_timeout_s <= 0:
@@ -144,6 +157,10 @@ class NodeConfig:
             host = f"[{host}]"
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{host}:{self.http_port}"
+
+    @property
+    def metric_limits(self) -> MetricLimits:
+        return MetricLimits(self.max_sensor_metrics, self.max_cluster_metrics)
 
     @property
     def raft_bind(self) -> str:

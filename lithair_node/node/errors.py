@@ -147,6 +147,13 @@ class IdempotencyKeyReused(LithairError):
     code = api.IDEMPOTENCY_KEY_REUSED
 
 
+class TooManyMetrics(LithairError):
+    """The batch would take a sensor, or the cluster, past its limit of metric names."""
+
+    status = 422
+    code = api.TOO_MANY_METRICS
+
+
 class Overloaded(LithairError):
     status = 429
     code = api.OVERLOADED

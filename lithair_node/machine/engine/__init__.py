@@ -27,10 +27,14 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
                  blobs (new_segments: what an incremental snapshot would add)
   sensor_view.py SensorView: the engine's immutable picture plus one sensor's number,
                  metrics, cells, location and latest reading, taken under the state lock
+  limits.py      the metric-name limits (per sensor: its cells; per cluster: the metric
+                 numbering), judged batch by batch in apply, O(1) unless near a limit
 
-Not done yet (issue 11): sparse log entries (BatchColumns.values is still the dense metrics x
-readings matrix, NaN absent; the engine stores triples), the limits on metric names per
-sensor and per cluster, and snapshot segments as files of their own beside the snapshot
+Log entries carry values densely or as (positions, values) (commands.encode_values), but
+apply still gets the dense metrics x readings matrix of each batch, for the time of its
+apply (bounded by the batch: readings x its metric names).
+
+Not done yet (issue 11): snapshot segments as files of their own beside the snapshot
 (written once, so a snapshot would cost only what changed): today every snapshot file
 holds all the sealed segments.
 """

@@ -12,7 +12,7 @@ from lithair_node.machine import stats
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.machine.digest import MASK64, cells_hash, text_hash
 from lithair_node.machine.engine import segment as segments
-from lithair_node.machine.engine.cells import CellIndex, cell_keys
+from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, cell_keys
 from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
@@ -72,6 +72,7 @@ class Engine:
         self.metric_hash = np.empty(0, dtype=np.uint64)
         self.total_readings = 0
         self.readings_hash = 0  # digest.py's sum over every stored cell
+        self._most_metrics: int | None = None  # most cells of one sensor (None: not known yet)
 
     def apply_batch(self, columns: BatchColumns, observer: Observer | None = None) -> StoredBatch:
         numbers = self._sensor_numbers(columns.sensors)
@@ -103,6 +104,8 @@ class Engine:
         has = partials[0] > 0  # (metric, group) pairs with a value: their cells
         metric_row, group = np.nonzero(has)
         cells, created = self.cells.cells_of(cell_keys(numbers[group], metric_ids[metric_row]))
+        if created:
+            self._count_metrics(numbers)
         self.running.add_cells(created)
         self.latest.add_cells(self.cells.count)
         stored.cell_of[has] = cells
@@ -121,6 +124,20 @@ class Engine:
             self.sensor_hash[sensor_of], ts, self.metric_hash[metric_ids], values)) & MASK64
         if self.hot.rows >= self.seal_rows:  # cut at a batch boundary: the same on every node
             self.seal()
+
+    def most_metrics_per_sensor(self) -> int:
+        """The most metric names one sensor holds (the limits' O(1) bound)."""
+        if self._most_metrics is None:  # after a restore: once, O(cells)
+            sensor_of = self.cells.keys >> METRIC_BITS
+            self._most_metrics = int(np.unique(sensor_of, return_counts=True)[1].max(initial=0))
+        return self._most_metrics
+
+    def _count_metrics(self, numbers: np.ndarray) -> None:
+        if self._most_metrics is not None:  # only the sensors given new cells can pass it
+            keys = self.cells.keys
+            lo = np.searchsorted(keys, numbers.astype(np.int64) << METRIC_BITS)
+            hi = np.searchsorted(keys, (numbers.astype(np.int64) + 1) << METRIC_BITS)
+            self._most_metrics = max(self._most_metrics, int((hi - lo).max(initial=0)))
 
     def seal(self) -> None:
         hot = self.hot.view()

@@ -43,6 +43,7 @@ def replica(config: NodeConfig) -> CleanupContext:
                 max_pending_readings=config.max_pending_readings,
                 max_queue_delay_s=config.max_queue_delay_s,
                 commit_timeout_s=config.commit_timeout_s,
+                metric_limits=config.metric_limits,
             ))
             await proposer.start()
             try:

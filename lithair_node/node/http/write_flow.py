@@ -12,6 +12,7 @@ from lithair_node.machine.commands import BatchColumns, make_encoded_batch
 from lithair_node.machine.entries import BatchOutcome
 from lithair_node.node.errors import BadRequest, LithairError
 from lithair_node.node.http.context import METRICS, NodeContext, node_of
+from lithair_node.node.ingest.metric_limits import check_metric_limits
 
 # The columns and the number of readings received, from the request's body.
 Decoder = Callable[[web.Request, NodeContext], Awaitable[tuple[BatchColumns, int]]]
@@ -28,6 +29,7 @@ async def commit_batch(request: web.Request, endpoint: str, decode: Decoder) -> 
         key = idempotency_key(request)
         node.proposer.check_admission()  # before spending CPU on a body we would only queue
         columns, received = await decode(request, node)
+        check_metric_limits(node.state, columns, node.config.metric_limits)
         outcome = await node.proposer.submit(make_encoded_batch(columns, key, received))
     except LithairError as exc:
         ingest.record(endpoint, refused_result(exc))

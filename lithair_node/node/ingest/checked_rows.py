@@ -11,6 +11,7 @@ from lithair_node.node.errors import InvalidReading
 from lithair_node.node.ingest.fields import (
     MAX_METRICS_PER_READING,
     RESERVED_FIELDS,
+    check_value_slots,
     checked_location,
     metric_column,
     metric_value,
@@ -54,6 +55,7 @@ class _Cells:
         """Metric names sorted, and the (metrics x readings) matrix, NaN where absent.
         Column order by sorted name, so equal content encodes to equal bytes."""
         names = sorted(self.metric_col)
+        check_value_slots(len(names), readings)
         rank = np.empty(len(names), dtype=np.intp)
         for position, name in enumerate(names):
             rank[self.metric_col[name]] = position

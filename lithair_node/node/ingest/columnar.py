@@ -16,6 +16,7 @@ from lithair_node.node.ingest.fields import (
     NUMBER_TYPES,
     RESERVED_FIELDS,
     Limits,
+    check_value_slots,
     checked_location,
     fast_sensor_ids,
     fast_timestamps,
@@ -66,6 +67,7 @@ def columnar_batch(body: dict[str, Any], limits: Limits) -> tuple[BatchColumns, 
         raise InvalidBatch(f"at most {MAX_METRICS_PER_READING} metric columns", field="columns")
     for name in names:
         metric_column(name, 0, {})
+    check_value_slots(len(names), n)
     ids = columns["sensor_id"]
     sensor_of = fast_sensor_ids(ids)
     if sensor_of is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lithair_node.machine.commands import TS_DTYPE, VALUE_DTYPE, BatchColumns
+from lithair_node.machine.commands import MAX_BATCH_SLOTS, TS_DTYPE, VALUE_DTYPE, BatchColumns
 from lithair_node.node.ingest.fields import (
     MAX_LOCATION_CHARS,
     MAX_METRIC_NAME_CHARS,
@@ -51,6 +51,8 @@ def fast_columns(readings: list[Any]) -> BatchColumns | None:
             return None
         metric_names.update(names)
     names_sorted = sorted(metric_names)
+    if len(names_sorted) * n > MAX_BATCH_SLOTS:  # the checked path names the error
+        return None
     position = {name: p for p, name in enumerate(names_sorted)}
     if len(groups) == 1:
         values = np.empty((len(names_sorted), n), dtype=VALUE_DTYPE)

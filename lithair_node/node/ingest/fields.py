@@ -15,8 +15,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from lithair_node.machine.commands import TS_DTYPE, VALUE_DTYPE
-from lithair_node.node.errors import InvalidReading
+from lithair_node.machine.commands import MAX_BATCH_SLOTS, TS_DTYPE, VALUE_DTYPE
+from lithair_node.node.errors import InvalidReading, TooManyMetrics
 from lithair_node.node.timestamps import (
     MAX_US,
     MIN_US,
@@ -93,6 +93,16 @@ def checked_location(value: Any, index: int) -> str:
     if not value.isprintable():
         raise InvalidReading("location must be printable", reading=index, field="location")
     return value
+
+
+def check_value_slots(names: int, readings: int) -> None:
+    """Refuse (422) before the metrics x readings matrix is allocated: many names, each
+    reading carrying a few, would make it far larger than the body (apply refuses it too)."""
+    if names * readings > MAX_BATCH_SLOTS:
+        raise TooManyMetrics(
+            f"{readings} readings with {names} distinct metric names: {names * readings} value "
+            f"slots, more than the {MAX_BATCH_SLOTS} one batch may span; send fewer names per "
+            "batch", field="readings")
 
 
 def metric_value(name: str, value: Any, index: int) -> float:

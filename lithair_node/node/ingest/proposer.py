@@ -22,16 +22,18 @@ import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
-from lithair_node.machine.commands import EncodedBatch, encode_ingest
+from lithair_node.machine.commands import EncodedBatch, MetricLimits, encode_ingest
 from lithair_node.machine.entries import ApplyResult, BatchOutcome
+from lithair_node.machine.ingest import TOO_MANY_METRICS
 from lithair_node.node.errors import (
     IdempotencyKeyReused,
     InternalError,
     NoLeader,
     Overloaded,
+    TooManyMetrics,
     Unavailable,
     raft_failure,
 )
@@ -60,6 +62,8 @@ class ProposerLimits:
     max_pending_readings: int = 200_000
     max_queue_delay_s: float = 0.5
     commit_timeout_s: float = 5.0
+    # Written into every entry: apply judges each batch by the limits of the node it reached.
+    metric_limits: MetricLimits = field(default_factory=MetricLimits)
 
 
 class Proposer:
@@ -149,6 +153,8 @@ class Proposer:
             raise raft_failure(exc, "the batch", timeout_s=self._limits.commit_timeout_s) from None
         if outcome.status == "key_reused":
             raise IdempotencyKeyReused(outcome.message, field="Idempotency-Key")
+        if outcome.status == TOO_MANY_METRICS:  # another write took the room meanwhile
+            raise TooManyMetrics(outcome.message)
         if outcome.status != "ok":
             raise InternalError(f"the batch was refused by apply: {outcome.message}")
         return outcome
@@ -195,7 +201,7 @@ class Proposer:
             )
             self.stats["entries"] += 1
             self.stats["batches"] += len(items)
-            payload = encode_ingest([w.batch for w in items])
+            payload = encode_ingest([w.batch for w in items], limits.metric_limits)
             self._raft.propose(payload, partial(self._from_raft_thread, entry_id))
 
     def _from_raft_thread(
