@@ -88,6 +88,13 @@ class PreVoteHooks:
             return  # a majority granted: PySyncObj campaigns in this tick
         self._SyncObj__raftElectionDeadline = \
             now + self._SyncObj__generateRaftTimeout()  # type: ignore[attr-defined]
+        heard = self._leader_heard_at
+        if self._SyncObj__raftLeader is not None and \
+                (heard is None or now - heard > self._config.raft.election_max_s):
+            # Silent for a whole round already: stop forwarding to it (as an election would;
+            # the first round keeps it, in case only we stalled).
+            self._SyncObj__raftLeader = None
+            self._SyncObj__onLeaderChanged()  # type: ignore[attr-defined]
         self._pre_vote = PreVoteRound(term, voters=len(others) + 1)
         self.pre_votes["started"] += 1
         log.info("election timer fired: asking a pre-vote for term %d", term)

@@ -193,7 +193,7 @@ def test_internals_prevote_relies_on() -> None:
                   "self.__lastResponseTime = {}"):
         assert field in init, field
     for name in ("connectedToAnyone", "generateRaftTimeout", "getCurrentLogIndex",
-                 "getCurrentLogTerm", "setCurrentTerm", "setState"):
+                 "getCurrentLogTerm", "setCurrentTerm", "setState", "onLeaderChanged"):
         assert hasattr(SyncObj, f"_SyncObj__{name}"), name
     # Its deadline and response times are on its own clock (CLOCK_MONOTONIC_RAW, which
     # drifts from time.monotonic): whatever we compare with them reads that one.
@@ -205,6 +205,10 @@ def test_internals_prevote_relies_on() -> None:
         "self.__selfNode is not None:\n            if self.__raftElectionDeadline < " \
         "monotonicTime() and self.__connectedToAnyone():" in tick
     assert "self.__setCurrentTerm(self.__raftCurrentTerm + 1, self.__selfNode.id)" in tick
+    # Dropping a silent leader before a pre-vote does what the campaign does to it.
+    assert "self.__raftLeader = None\n                self.__setState(_RAFT_STATE.CANDIDATE)" in tick
+    assert "self.__onLeaderChanged()" in tick
+    assert "LEADER_CHANGED" in inspect.getsource(SyncObj._SyncObj__onLeaderChanged)
     assert tick.index("self.__raftElectionDeadline < monotonicTime()") < \
         tick.index("self._poller.poll(timeToWait)")  # messages are read after the check
     assert "self.__raftElectionDeadline = 0\n                self.__transferInProgress = True" \
