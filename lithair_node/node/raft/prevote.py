@@ -57,6 +57,16 @@ def grant_pre_vote(*, candidate_term: int, candidate_log: LogPosition, current_t
     return candidate_log.at_least_as_up_to_date_as(own_log)
 
 
+def campaign_instead(*, candidate_term: int, candidate_log: LogPosition, current_term: int,
+                     own_log: LogPosition, lease: bool) -> bool:
+    """A pre-vote refused only because the candidate's log is behind ours: the leader is
+    silent for us too, and a peer's timer has fired already, so campaign now rather than
+    wait for our own timer (only we, or a node as up to date, can win). Measured: without
+    this an election after a leader kill took the later of the two followers' timers."""
+    return not lease and candidate_term > current_term and \
+        not candidate_log.at_least_as_up_to_date_as(own_log)
+
+
 def ignore_vote_request(*, request_term: int, current_term: int, from_leader: bool,
                         lease: bool) -> bool:
     """Stickiness: a request_vote for a higher term while our lease is fresh comes from a

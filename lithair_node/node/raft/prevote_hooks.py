@@ -20,6 +20,7 @@ from lithair_node.node.raft.prevote import (
     PRE_VOTE_RESPONSE,
     LogPosition,
     PreVoteRound,
+    campaign_instead,
     grant_pre_vote,
     ignore_vote_request,
     leader_lease_fresh,
@@ -109,13 +110,16 @@ class PreVoteHooks:
         kind = message.get("type")
         now = raft_clock()
         if kind == PRE_VOTE:
-            granted = grant_pre_vote(
-                candidate_term=int(message.get("term", 0)),
-                candidate_log=LogPosition(int(message.get("last_log_index", 0)),
-                                          int(message.get("last_log_term", 0))),
-                current_term=self._SyncObj__raftCurrentTerm, own_log=self._own_log(),
-                lease=self._lease(now))
+            facts = dict(candidate_term=int(message.get("term", 0)),
+                         candidate_log=LogPosition(int(message.get("last_log_index", 0)),
+                                                   int(message.get("last_log_term", 0))),
+                         current_term=self._SyncObj__raftCurrentTerm, own_log=self._own_log(),
+                         lease=self._lease(now))
+            granted = grant_pre_vote(**facts)  # type: ignore[arg-type]
             self.pre_votes["granted" if granted else "denied"] += 1
+            if not granted and self._SyncObj__raftState != _LEADER and \
+                    campaign_instead(**facts):  # type: ignore[arg-type]
+                self._SyncObj__raftElectionDeadline = 0  # our own pre-vote, next tick
             self._SyncObj__transport.send(node, {
                 "type": PRE_VOTE_RESPONSE, "term": message.get("term"), "granted": granted})
             return True

@@ -3,6 +3,7 @@
 from lithair_node.node.raft.prevote import (
     LogPosition,
     PreVoteRound,
+    campaign_instead,
     grant_pre_vote,
     ignore_vote_request,
     leader_lease_fresh,
@@ -83,3 +84,12 @@ def test_five_members_need_two_grants() -> None:
     assert not round_.answer("b", 2, granted=True)
     assert not round_.answer("b", 2, granted=True)  # the same peer twice counts once
     assert round_.answer("c", 2, granted=True)
+
+
+def test_a_peer_ahead_of_a_refused_candidate_campaigns_itself() -> None:
+    facts = dict(candidate_term=6, current_term=5, own_log=LogPosition(100, 5))
+    assert campaign_instead(candidate_log=LogPosition(99, 5), lease=False, **facts)
+    assert not campaign_instead(candidate_log=LogPosition(99, 5), lease=True, **facts)
+    assert not campaign_instead(candidate_log=LogPosition(100, 5), lease=False, **facts)
+    assert not campaign_instead(candidate_log=LogPosition(99, 5), lease=False,
+                                candidate_term=5, current_term=5, own_log=LogPosition(100, 5))
