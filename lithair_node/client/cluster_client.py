@@ -103,6 +103,9 @@ class ClusterClient:
     batch is retried with exponential backoff (`backoff_s` doubling to `max_backoff_s`,
     jittered) until `deadline_s` after its first attempt."""
 
+    # How often a batch refused with 503 asks who leads while it waits (_pause_until_new_leader).
+    LEADER_POLL_S = 0.1
+
     def __init__(
         self,
         urls: list[str],
@@ -286,13 +289,34 @@ class ClusterClient:
             # Whatever went wrong, the leader we knew is suspect: ask again, try elsewhere.
             if self.leader_url == target:
                 self.leader_url = None
+            term_before = self.leader_term
             self._rediscover_soon()
             if max_attempts is not None and result.attempts >= max_attempts:
                 continue  # settled at the top of the loop, without a pause
-            await asyncio.sleep(max(0.0, min(_pause(backoff, retry_after),
-                                             deadline - time.monotonic())))
+            pause = max(0.0, min(_pause(backoff, retry_after), deadline - time.monotonic()))
+            if result.trail[-1].status == 503:
+                await self._pause_until_new_leader(pause, term_before)
+            else:
+                await asyncio.sleep(pause)
             backoff = min(backoff * 2, self.max_backoff_s)
             target = self._pick_url(target)
+
+
+    async def _pause_until_new_leader(self, pause: float, term_before: int) -> None:
+        """Sleep `pause`, but stop early once discovery finds a leader of a later term than
+        we knew. A 503 (no leader, or outcome unknown because the
+        leader changed) says Retry-After: 1 (whole seconds) while an election takes a
+        fraction of that: measured, retries came ~1 s after the new leader was elected."""
+        end = time.monotonic() + pause
+        while (remaining := end - time.monotonic()) > 0:
+            task = self._discovering
+            if task is not None and not task.done():
+                await asyncio.wait({task}, timeout=remaining)
+            elif self.leader_term > term_before and self.leader_url is not None:
+                return
+            else:
+                await asyncio.sleep(min(remaining, self.LEADER_POLL_S))
+                self._rediscover_soon()
 
 
 def _pause(backoff: float, retry_after: float | None) -> float:

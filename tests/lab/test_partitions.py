@@ -182,3 +182,40 @@ def test_a_cut_off_follower_serves_stale_reads_never_older_ones_then_catches_up(
     backwards = [(a, b) for a, b in itertools.pairwise(reads) if b[0] < a[0] or b[1] < a[1]]
     assert not backwards, f"reads went backwards: {backwards[:3]}"
     assert reads[-1][1] == majority_total
+
+
+def test_a_cut_off_follower_rejoins_without_changing_the_leader_or_the_term(
+        lab_cluster: tuple[NetworkLab, LocalCluster]) -> None:
+    """PreVote: the cut node's election timer fires again and again, but no peer answers its
+    pre-votes, so it never raises its term; healed, it follows the leader it had. Without
+    PreVote it came back in a higher term and deposed the leader."""
+    lab, cluster = lab_cluster
+    leader = wait_until(lambda: [i] if (i := cluster.leader_index()) is not None else [], 30,
+                        what="a leader")[0]
+    term = cluster.status(leader)["term"]
+    leader_id = cluster.status(leader)["node_id"]
+    cut = next(i for i in range(3) if i != leader)
+    node_log = cluster.specs[cut].data_dir / "node.log"
+    offset = node_log.stat().st_size
+
+    def pre_votes_asked() -> int:
+        with node_log.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read().count(b"asking a pre-vote")
+
+    lab.isolate(cut)
+    try:
+        wait_until(lambda: pre_votes_asked() >= 2, 30, what="the cut node to ask pre-votes twice")
+        write(cluster.urls[leader], "rejoin", 1, 1.0)  # the majority side goes on
+        during = cluster.status(cut)
+    finally:
+        lab.heal()
+    assert during["term"] == term, during
+    cluster.wait_ready(timeout_s=60)
+    cluster.wait_converged(timeout_s=60)
+    for index in range(3):
+        status = cluster.status(index)
+        assert status["term"] == term, (index, status)
+        assert (status["leader"] or {}).get("node_id") == leader_id, (index, status)
+    code, body = latest(cluster.urls[cut], "rejoin", "local")
+    assert code == 200 and body["timestamp_us"] == 1_000_000, body

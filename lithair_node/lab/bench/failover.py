@@ -19,6 +19,12 @@ through the retrying ClusterClient):
 Prints a table, writes JSON to bench/results/failover-<time>.json.
 
     .venv/bin/python scripts/bench_failover.py --kills 12
+    .venv/bin/python scripts/bench_failover.py --setting "main@/work/main=" --setting "new="
+
+`NAME@DIR=FLAGS` runs the nodes of that setting from another checkout (DIR first on their
+PYTHONPATH, PYTHONSAFEPATH so the current directory does not shadow it): the baseline and
+the change in one invocation, on the same machine and load. The client (this process) is
+always the current tree's.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,9 +127,21 @@ def isolate_leader(drill: Drill, timeout_s: float) -> dict[str, Any]:
     }
 
 
-def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
+def source_env(src: str) -> dict[str, str]:
+    """The environment that makes `python -m lithair_node` import the checkout at `src`."""
+    return {"PYTHONPATH": str(Path(src).resolve()), "PYTHONSAFEPATH": "1"} if src else {}
+
+
+def source_commit(src: str) -> str | None:
+    done = subprocess.run(["git", "-C", src or ".", "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=False)
+    return done.stdout.strip() or None
+
+
+def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace,
+                src: str = "") -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-failover-{name}-") as tmp:
-        cluster = LocalCluster(Path(tmp), extra_args=flags).start()
+        cluster = LocalCluster(Path(tmp), extra_args=flags, env=source_env(src)).start()
         try:
             cluster.wait_ready(timeout_s=60)
             with Drill(cluster, batch_size=args.batch_size, concurrency=args.concurrency,
@@ -178,6 +197,7 @@ def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace) -> 
     return {
         "name": name,
         "flags": list(flags),
+        "source": {"dir": str(Path(src or ".").resolve()), "commit": source_commit(src)},
         "steady": {"seconds": args.steady, "term_before": term_before, "term_after": term_after,
                    "elections": len(spurious),
                    "longest_tick_ms": ticks,
@@ -219,8 +239,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--setting", action="append", default=[], metavar="NAME=FLAGS",
-                        help="a name and `lithair serve` flags (repeatable); default: "
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME[@DIR]=FLAGS",
+                        help="a name, optionally the checkout to run the nodes from, and "
+                             "`lithair serve` flags (repeatable); default: "
                              + "; ".join(DEFAULT_SETTINGS))
     parser.add_argument("--kills", type=int, default=12)
     parser.add_argument("--isolations", type=int, default=2)
@@ -237,8 +258,10 @@ def main() -> None:
     results = []
     for item in args.setting or DEFAULT_SETTINGS:
         name, _, flags = item.partition("=")
-        print(f"--- {name}: lithair serve {flags}", file=sys.stderr)
-        results.append(run_setting(name, tuple(flags.split()), args))
+        name, _, src = name.partition("@")
+        print(f"--- {name}: lithair serve {flags}" + (f" (nodes from {src})" if src else ""),
+              file=sys.stderr)
+        results.append(run_setting(name, tuple(flags.split()), args, src))
     print_table(results)
     out = args.out or RESULTS_DIR / f"failover-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ PySyncObj 0.3.17 is pinned: the overrides below rely on a few of its internals, 
 `_SyncObj__*`, and tests/node/raft/test_replication_internals.py fails loudly if they change:
 - the index/term of the entry being applied (PySyncObj does not pass them to the method);
 - the serializer, replaced by our snapshot store (snapshot_store.py);
-- the election deadline, postponed after our own stalls (PySyncObj has no PreVote);
+- the election deadline, postponed after our own stalls, and PreVote + leader stickiness
+  (PySyncObj has neither; the rules are in prevote.py, the glue in PreVoteHooks below);
 - the leader's handling of a follower's acknowledgement (`_SyncObj__onMessageReceived`):
   PySyncObj moves the follower's next index *back* to the acknowledged one, so every entry
   still in flight was sent a second time (see ReplicatedLog._SyncObj__onMessageReceived);
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.syncobj import SyncObjException
 
 from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
@@ -30,13 +32,13 @@ from lithair_node.node.raft.journal import DurableJournal
 from lithair_node.node.raft.journal.pysyncobj_hooks import DurableJournalHooks
 from lithair_node.node.raft.legacy_journal import migrate_legacy_journal
 from lithair_node.node.raft.node_io import node_file_io
+from lithair_node.node.raft.prevote_hooks import PreVoteHooks
 from lithair_node.node.raft.snapshot_store import SnapshotStore
 from lithair_node.node.raft.types import AppliedListener, RaftBindError
 
 log = logging.getLogger(__name__)
 
-
-class ReplicatedLog(DurableJournalHooks, SyncObj):
+class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
     """The PySyncObj object. Exactly one replicated method, taking a versioned envelope.
     Its journal is our DurableJournal in <data-dir>/journal/ (PySyncObj is built with
     journalFile=None, so it first makes a MemoryJournal that the hooks replace)."""
@@ -54,6 +56,7 @@ class ReplicatedLog(DurableJournalHooks, SyncObj):
         self.longest_tick_s = 0.0
         self.resends_avoided = 0
         self.entries_received_again = 0
+        self._init_pre_vote()
         # Opened before the SyncObj binds its port: a damaged journal (JournalCorrupt) stops
         # the node before it joins the cluster.
         journal = DurableJournal(config.journal_dir, durability=config.durability,
@@ -95,6 +98,7 @@ class ReplicatedLog(DurableJournalHooks, SyncObj):
             self.stalls += 1
             self._last_stall = now
             self.postpone_election()
+        self._maybe_pre_vote()
         super()._onTick(timeToWait)
         self._last_tick_s = time.monotonic() - now
         self.longest_tick_s = max(self.longest_tick_s, self._last_tick_s)
@@ -114,8 +118,8 @@ class ReplicatedLog(DurableJournalHooks, SyncObj):
         if self._SyncObj__transferInProgress:
             return
         self._SyncObj__raftElectionDeadline = max(
-            self._SyncObj__raftElectionDeadline,
-            time.monotonic() + self._SyncObj__generateRaftTimeout(),
+            self._SyncObj__raftElectionDeadline,  # on PySyncObj's clock, not time.monotonic's
+            raft_clock() + self._SyncObj__generateRaftTimeout(),
         )
 
     def hurry_solo_commit(self) -> None:
@@ -141,6 +145,8 @@ class ReplicatedLog(DurableJournalHooks, SyncObj):
         log entries', CRITICAL). Raft implementations that pipeline (etcd's Progress) only
         move the next index forward on success; a follower that really misses an entry
         answers reset=True, which still rewinds it."""
+        if type(message) is dict and self._on_pre_vote_message(node, message):
+            return
         next_index = self._SyncObj__raftNextIndex
         kind = message.get("type") if type(message) is dict else None
         sent_up_to = next_index.get(node) if kind == "next_node_idx" and \
@@ -156,6 +162,10 @@ class ReplicatedLog(DurableJournalHooks, SyncObj):
         if sent_up_to is not None and next_index.get(node, sent_up_to) < sent_up_to:
             next_index[node] = sent_up_to
             self.resends_avoided += 1
+
+    def transferLeadership(self, node: Any = None, callback: Any = None) -> None:  # PySyncObj's
+        self.release_lease()
+        super().transferLeadership(node, callback)
 
     def _align_journal(self, prev: tuple[Any, ...], last: tuple[Any, ...]) -> None:
         """Called with the snapshot restored at startup. A kill between our snapshot's rename

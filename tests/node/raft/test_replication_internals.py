@@ -1,14 +1,17 @@
 """node/raft/ relies on a few PySyncObj 0.3.17 internals: fail loudly if they move."""
 
 import inspect
+import re
 import subprocess
 import sys
 import textwrap
 
 import pysyncobj
 import pysyncobj.journal
+import pysyncobj.monotonic
 import pysyncobj.pickle
 import pysyncobj.pipe_notifier
+import pysyncobj.transport
 import pytest
 from cryptography.exceptions import InvalidTag
 from pysyncobj import FAIL_REASON, SERIALIZER_STATE, SyncObj, tcp_connection
@@ -17,7 +20,7 @@ from pysyncobj.serializer import Serializer
 from pysyncobj.tcp_connection import TcpConnection
 from pysyncobj.version import VERSION
 
-from lithair_node.node.raft import raft_node, wire
+from lithair_node.node.raft import prevote, raft_node, wire
 from lithair_node.node.raft.raft_node import FAILURES
 
 
@@ -174,3 +177,67 @@ def test_internals_the_installed_snapshot_fsync_relies_on() -> None:
     assert "atomicReplace(tmpFile, self.__fileName)" in received
     assert "self.__loadDumpFile(clearJournal=True)" in \
         inspect.getsource(SyncObj._SyncObj__onMessageReceived)
+
+
+# -- PreVote and leader stickiness (prevote_hooks.py) ---------------------------------------
+
+
+def test_internals_prevote_relies_on() -> None:
+    init = inspect.getsource(SyncObj.__init__)
+    tick = inspect.getsource(SyncObj._onTick)
+    received = inspect.getsource(SyncObj._SyncObj__onMessageReceived)
+    # Our role constants, and the fields we read or set.
+    assert (syncobj_module._RAFT_STATE.FOLLOWER, syncobj_module._RAFT_STATE.LEADER) == (0, 2)
+    for field in ("self.__raftState = _RAFT_STATE.FOLLOWER", "self.__raftCurrentTerm = 0",
+                  "self.__raftLeader = None", "self.__selfNode = ", "self.__transport = ",
+                  "self.__lastResponseTime = {}"):
+        assert field in init, field
+    for name in ("connectedToAnyone", "generateRaftTimeout", "getCurrentLogIndex",
+                 "getCurrentLogTerm", "setCurrentTerm", "setState", "onLeaderChanged"):
+        assert hasattr(SyncObj, f"_SyncObj__{name}"), name
+    # Its deadline and response times are on its own clock (CLOCK_MONOTONIC_RAW, which
+    # drifts from time.monotonic): whatever we compare with them reads that one.
+    assert syncobj_module.monotonicTime is pysyncobj.monotonic.monotonic
+    assert "time.clock_gettime(time.CLOCK_MONOTONIC_RAW)" in inspect.getsource(pysyncobj.monotonic)
+    # PySyncObj campaigns in _onTick as soon as the deadline passed (PreVote moves the
+    # deadline first), and skips that for a leader; a TimeoutNow sets the deadline to 0.
+    assert "if self.__raftState in (_RAFT_STATE.FOLLOWER, _RAFT_STATE.CANDIDATE) and " \
+        "self.__selfNode is not None:\n            if self.__raftElectionDeadline < " \
+        "monotonicTime() and self.__connectedToAnyone():" in tick
+    assert "self.__setCurrentTerm(self.__raftCurrentTerm + 1, self.__selfNode.id)" in tick
+    # Dropping a silent leader before a pre-vote does what the campaign does to it.
+    assert "self.__raftLeader = None\n                self.__setState(_RAFT_STATE.CANDIDATE)" in tick
+    assert "self.__onLeaderChanged()" in tick
+    assert "LEADER_CHANGED" in inspect.getsource(SyncObj._SyncObj__onLeaderChanged)
+    assert tick.index("self.__raftElectionDeadline < monotonicTime()") < \
+        tick.index("self._poller.poll(timeToWait)")  # messages are read after the check
+    assert "self.__raftElectionDeadline = 0\n                self.__transferInProgress = True" \
+        in received
+    # Stickiness exists because of this: a higher-term request_vote makes anyone, the
+    # leader included, step down.
+    assert "if message['type'] == 'request_vote' and self.__selfNode is not None:\n\n" \
+        "            if message['term'] > self.__raftCurrentTerm:\n" \
+        "                self.__setCurrentTerm(message['term'], None)\n" \
+        "                self.__setState(_RAFT_STATE.FOLLOWER)" in received
+    # A leader's appends carry its term; its followers' answers refresh __lastResponseTime.
+    assert "if message['type'] == 'append_entries' and message['term'] >= " \
+        "self.__raftCurrentTerm:" in received
+    assert "self.__lastResponseTime[node] = monotonicTime()" in received
+    assert str(inspect.signature(SyncObj.transferLeadership)) == "(self, node=None, callback=None)"
+
+
+def test_pysyncobj_ignores_message_types_it_does_not_know() -> None:
+    """What a node without PreVote does with our messages (a rolling upgrade): every branch
+    of its handler tests message['type'] against a known name, nothing else."""
+    received = inspect.getsource(SyncObj._SyncObj__onMessageReceived)
+    kinds = set(re.findall(r"message\['type'\] == '(\w+)'", received))
+    assert kinds == {"timeout_now", "request_vote", "append_entries", "apply_command",
+                     "apply_command_response", "response_vote", "next_node_idx"}
+    assert "else:\n            raise" not in received
+    assert not {"pre_vote", "pre_vote_response", "lease_release"} & kinds
+    assert (prevote.PRE_VOTE, prevote.PRE_VOTE_RESPONSE, prevote.LEASE_RELEASE) == \
+        ("pre_vote", "pre_vote_response", "lease_release")
+    # The transport hands every non-utility message of a connected node to that handler.
+    incoming = inspect.getsource(pysyncobj.transport.TCPTransport._onIncomingMessageReceived)
+    assert "conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, " \
+        "node))" in incoming
