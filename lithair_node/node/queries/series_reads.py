@@ -16,6 +16,7 @@ import numpy as np
 from lithair_node.machine import stats
 from lithair_node.machine.engine import reads
 from lithair_node.machine.engine.sensor_view import SensorView
+from lithair_node.node.queries import cold_reads
 
 CHUNK_ROWS = 65_536
 
@@ -23,9 +24,10 @@ CHUNK_ROWS = 65_536
 def iter_chunks(view: SensorView, start_us: int, end_us: int,
                 rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The readings with start_us <= ts < end_us in timestamp order, as (ts, values) chunks
-    of at most `rows` readings each (values: one row per view.metric_ids)."""
-    for _, ts, values in reads.chunks(view.engine, view.sensor, start_us, end_us, rows):
-        yield ts, values
+    of at most `rows` readings each (values: one row per view.metric_ids). Readings moved
+    to the cold tier come first (cold_reads.py; those chunks may be longer)."""
+    hot = ((ts, values) for _, ts, values in reads.chunks(view.engine, view.sensor, start_us, end_us, rows))
+    yield from cold_reads.with_cold(view, start_us, end_us, hot)
 
 
 def iter_parts(view: SensorView, start_us: int, end_us: int,
