@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lithair_node import api
 from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.coldtier.manifest import ColdFile
@@ -78,6 +79,11 @@ def answer_fields(view: SensorView, start: int, end: int) -> dict[str, Any]:
     """{"cold": true, "cold_files": n} when the range reaches into the cold tier, else {}."""
     found = plan(view, start, end)
     return {} if found is None else {"cold": True, "cold_files": len(found.files)}
+
+
+def export_headers(views: Iterable[SensorView], start: int, end: int) -> dict[str, str]:
+    """An export's mark that some of it came from the cold tier (its body is a file)."""
+    return {api.COLD_HEADER: "true"} if any(plan(v, start, end) for v in views) else {}
 
 
 def with_cold(view: SensorView, start: int, end: int, hot: Iterable[Chunk]) -> Iterator[Chunk]:

@@ -102,6 +102,10 @@ def test_the_intel_lab_sample_moves_to_s3_and_reads_back(s3_cluster: LocalCluste
             assert got == before[mote][0], (index, mote)
             assert flags == {True}
     assert sum(len(r) for r, _ in before.values()) == written
+    export = get(f"{s3_cluster.urls[(leader + 2) % 3]}/api/v1/export?format=csv&"
+                 f"from={MARCH_2004[0]}&to={MARCH_2004[1]}")
+    assert export.status == 200 and export.headers.get("X-Lithair-Cold") == "true"
+    assert len(export.body.decode().splitlines()) == written + 1  # and the header line
 
     store = open_store(f"s3://{BUCKET}/cluster", s3_options)
     assert len(store.list()) == lives[0]["cold_files"]  # nothing unlisted left behind
