@@ -19,7 +19,7 @@ of earlier versions (3 elements, dense values) still decode and apply as they di
     op "settings": body = {"anomalies": {...}}   (replicated settings, see anomalies.py)
     op "lifecycle": body = {"rules": [...]}      (retention and rollups, lifecycle/policy.py)
     op "tick":     body = the leader's wall clock, integer ms (lifecycle ages data by it)
-    op "cold":     body = {"seq", "files", "cutoffs", "rows"}  (the cold-tier move, lifecycle/cold.py)
+    op "cold":     body = {"seq", "term", "files", "cutoffs", "rows"}  (the cold-tier move, lifecycle/cold.py)
 
 Readings are validated, grouped by sensor (sensors sorted), sorted by timestamp within each
 group and de-duplicated within the batch before they are encoded, so apply only has to

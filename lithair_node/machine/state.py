@@ -102,7 +102,8 @@ class StateMachine:
             return self._apply_lifecycle(op, body, entry)
         if op == OP_COLD:
             t = self._tables
-            dropped, error = lifecycle_cold.apply(t.engine, t.lifecycle.cold, body)
+            dropped, error = lifecycle_cold.apply(t.engine, t.lifecycle.cold, body,
+                                                  entry.term)
             t.counters.total_readings -= dropped  # counts what memory holds
             return ApplyResult(entry.index, entry.term, error=error)
         assert op == OP_BARRIER

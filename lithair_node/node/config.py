@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lithair_node.machine.commands import (
     DEFAULT_CLUSTER_METRICS,
@@ -75,6 +76,12 @@ class ColdTierConfig:
     s3_access_key: str | None = field(default=None, repr=False)
     s3_secret_key: str | None = field(default=None, repr=False)
     s3_region: str = "us-east-1"
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("", "file", "s3") or (parts.scheme == "s3" and not parts.netloc):
+            raise ConfigError(f"--cold-url {self.url!r}: expected a path, file:///path or "
+                              "s3://bucket[/prefix]")
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 leader wrote, per sensor the cutoff below which its readings live there, and the apply of
 a `cold` entry. Plain values only: reading and writing the files is node/coldtier's job.
 
-    body = {"seq": n, "files": [ColdFile wire entry, ...], "cutoffs": {sensor: us},
+    body = {"seq": n, "term": t, "files": [ColdFile wire entry, ...], "cutoffs": {sensor: us},
             "rows": {sensor: readings it moves}}
 
 Apply moves nothing unless the entry is exactly the next one (`seq`: a deposed leader's
-retry, or one that lost a race, is refused and changes nothing) and, per sensor, the rows
+retry, or one that lost a race, is refused and changes nothing), it commits in the term of
+the leader that wrote its files (`term`: an entry a deposed leader's PySyncObj forwarded to
+the next leader is refused, since that leader may have swept its files as orphans) and,
+per sensor, the rows
 in memory older than its cutoff are exactly the rows the files hold (a late reading that
 arrived after the leader read them refuses the entry: the leader writes again). Then it
 records the files and drops those rows from memory, so nothing is lost or held twice.
@@ -50,11 +53,14 @@ class ColdState:
                    int(readings), int(seq))
 
 
-def apply(engine: Engine, cold: ColdState, body: Any) -> tuple[int, str | None]:
-    """(readings dropped from memory, error). Never raises; an error changes nothing."""
+def apply(engine: Engine, cold: ColdState, body: Any, term: int) -> tuple[int, str | None]:
+    """(readings dropped from memory, error) of an entry of `term`. Never raises; an error
+    changes nothing."""
     problem = _shape_error(body)
     if problem:
         return 0, problem
+    if body["term"] != term:
+        return 0, f"cold entry of the leader of term {body['term']} committed in term {term}"
     if body["seq"] != cold.next_seq:
         return 0, f"stale cold entry: seq {body['seq']}, expected {cold.next_seq}"
     cutoffs, rows = body["cutoffs"], body["rows"]
@@ -79,10 +85,11 @@ def apply(engine: Engine, cold: ColdState, body: Any) -> tuple[int, str | None]:
 
 
 def _shape_error(body: Any) -> str | None:
-    if not (isinstance(body, dict) and set(body) == {"seq", "files", "cutoffs", "rows"}):
-        return 'cold entry must be {"seq", "files", "cutoffs", "rows"}'
-    if type(body["seq"]) is not int or not isinstance(body["files"], list):
-        return "cold entry: seq must be an integer, files a list"
+    if not (isinstance(body, dict) and set(body) == {"seq", "term", "files", "cutoffs", "rows"}):
+        return 'cold entry must be {"seq", "term", "files", "cutoffs", "rows"}'
+    if type(body["seq"]) is not int or type(body["term"]) is not int \
+            or not isinstance(body["files"], list):
+        return "cold entry: seq and term must be integers, files a list"
     cutoffs, rows = body["cutoffs"], body["rows"]
     if not (isinstance(cutoffs, dict) and isinstance(rows, dict) and set(cutoffs) == set(rows)
             and cutoffs and all(isinstance(s, str) for s in cutoffs)

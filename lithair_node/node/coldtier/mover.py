@@ -10,9 +10,11 @@ sensors):
   3. the due sensors' readings older than their cutoffs are read from an immutable engine
      view, written (names: seq * 10**6 + term, so two leaders never write the same path,
      and this leader's retry overwrites its own attempt), and verified (size, sha256);
-  4. a `cold` entry proposes {seq, files, cutoffs, rows}; apply (machine/lifecycle/cold.py)
-     drops exactly those readings, or refuses (a stale seq, readings that changed) and the
-     next round tries again.
+  4. a `cold` entry proposes {seq, term, files, cutoffs, rows}; apply (machine/lifecycle/
+     cold.py) drops exactly those readings, or refuses (a stale seq, another term's entry,
+     readings that changed) and the next round tries again.
+Why the sweep is safe: after this leader's barrier, an entry of an earlier term that is not
+applied can never commit, and an entry committing later names files of its own term.
 A crash anywhere before 4 commits loses nothing: the readings are still in memory.
 """
 
@@ -118,8 +120,11 @@ async def move_once(node: NodeContext, store: ColdStore) -> int:
     if not due:
         return 0
     timeout = node.config.commit_timeout_s
-    await propose_and_wait(node.raft, encode_barrier(0), timeout)
-    term = node.raft.status().term
+    barrier = await propose_and_wait(node.raft, encode_barrier(0), timeout)
+    term = barrier.term  # files and entry carry it: apply refuses the entry in another term
+    status = node.raft.status()
+    if status.role != "leader" or status.term != term:  # forwarded to, or deposed by, another
+        return 0
     cold = node.state.cold_manifest()
     listed = {str(f[1]) for f in cold.files}
     orphans = await asyncio.to_thread(sweep, store, listed)
@@ -130,7 +135,7 @@ async def move_once(node: NodeContext, store: ColdStore) -> int:
         return 0
     name = cold.next_seq * SEQ_SHIFT + term % SEQ_SHIFT
     files = await asyncio.to_thread(write_verified, store, move, name)
-    body = {"seq": cold.next_seq, "files": [f.to_wire() for f in files],
+    body = {"seq": cold.next_seq, "term": term, "files": [f.to_wire() for f in files],
             "cutoffs": move.cutoffs, "rows": move.rows}
     result = await propose_and_wait(node.raft, encode_cold(body), timeout)
     if result.error:

@@ -24,7 +24,7 @@ def file_entry(rows: int, name: int = 0) -> list[Any]:
 
 
 def cold_body(seq: int, rows: int, sensors: tuple[str, ...] = ("s0", "s1")) -> dict[str, Any]:
-    return {"seq": seq, "files": [file_entry(rows * len(sensors), seq)],
+    return {"seq": seq, "term": 1, "files": [file_entry(rows * len(sensors), seq)],
             "cutoffs": dict.fromkeys(sensors, CUTOFF_US), "rows": dict.fromkeys(sensors, rows)}
 
 
@@ -71,7 +71,10 @@ def test_a_stale_or_mismatched_entry_changes_nothing(seal_rows: int) -> None:
     before = fresh.digest()
     wrong = fresh.apply(LogEntry(31, 1, encode_cold(cold_body(0, 599)))).error
     assert wrong is not None and "match" in wrong
-    bad = fresh.apply(LogEntry(32, 1, encode_cold({"seq": 0, "files": [[1]], "cutoffs": {},
+    other_term = fresh.apply(LogEntry(32, 2, encode_cold(cold_body(0, 600)))).error
+    assert other_term is not None and "term" in other_term  # forwarded to the next leader
+    bad = fresh.apply(LogEntry(33, 1, encode_cold({"seq": 0, "term": 1, "files": [[1]],
+                                                   "cutoffs": {},
                                                    "rows": {}}))).error
     assert bad is not None and fresh.digest() == before
     assert fresh.stats()["cold_readings"] == 0
