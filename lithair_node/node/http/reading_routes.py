@@ -71,4 +71,5 @@ async def get_sensor_stats(request: web.Request) -> web.Response:
         **range_fields(start, end),
         "readings": readings,
         "metrics": series_reads.describe_stats(stats, row_names),
+        **(cold_reads.answer_fields(view, start, end) if ranged else {}),
     }, read.applied_index)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lithair_node import api
+from lithair_node.machine.engine import reads
 from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.coldtier.manifest import ColdFile
@@ -93,6 +94,20 @@ def with_cold(view: SensorView, start: int, end: int, hot: Iterable[Chunk]) -> I
         yield from hot
         return
     yield from _merge(_cold_chunks(view, found), hot)
+
+
+def cold_parts(view: SensorView, start: int, end: int) -> Iterator[Chunk]:
+    """The cold readings of [start, end) for order-free reductions (range stats, buckets,
+    counts), minus any the view holds itself (it predates the entry that dropped them)."""
+    found = plan(view, start, end)
+    if found is None:
+        return
+    held = [ts for ts, _ in reads.parts(view.engine, view.sensor, view.metric_array()[:0],
+                                         found.start, found.end)]
+    held_ts = np.concatenate(held) if held else np.empty(0, np.int64)
+    for ts, values in _cold_chunks(view, found):
+        keep = ~np.isin(ts, held_ts)
+        yield ts[keep], values[:, keep]
 
 
 def _cold_chunks(view: SensorView, found: ColdPlan) -> Iterator[Chunk]:

@@ -102,6 +102,13 @@ def test_the_intel_lab_sample_moves_to_s3_and_reads_back(s3_cluster: LocalCluste
             assert got == before[mote][0], (index, mote)
             assert flags == {True}
     assert sum(len(r) for r, _ in before.values()) == written
+    ranged = f"from={MARCH_2004[0]}&to={MARCH_2004[1]}"
+    for mote in motes[:3]:  # ranged statistics count the cold readings too
+        answer = get(f"{url}/api/v1/sensors/{mote}/stats?{ranged}").body
+        assert answer["readings"] == len(before[mote][0]) and answer["cold"] is True
+        temps = [r["values"]["temperature"] for r in before[mote][0] if "temperature" in r["values"]]
+        assert answer["metrics"]["temperature"]["count"] == len(temps)
+        assert answer["metrics"]["temperature"]["max"] == max(temps)
     export = get(f"{s3_cluster.urls[(leader + 2) % 3]}/api/v1/export?format=csv&"
                  f"from={MARCH_2004[0]}&to={MARCH_2004[1]}")
     assert export.status == 200 and export.headers.get("X-Lithair-Cold") == "true"
