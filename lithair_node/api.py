@@ -69,6 +69,7 @@ APPLIED_INDEX_HEADER: Final = "X-Lithair-Applied-Index"
 CONSISTENCY_HEADER: Final = "X-Lithair-Consistency"
 NODE_HEADER: Final = "X-Lithair-Node"
 FORWARDED_HEADER: Final = "X-Lithair-Forwarded-By"
+COLD_HEADER: Final = "X-Lithair-Cold"  # an export that reached into the cold tier: "true"
 MAX_IDEMPOTENCY_KEY_CHARS: Final = 128
 
 # -- body types -----------------------------------------------------------------------------

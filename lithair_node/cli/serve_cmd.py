@@ -12,6 +12,7 @@ from lithair_node.machine.commands import DEFAULT_CLUSTER_METRICS, DEFAULT_SENSO
 from lithair_node.node.config import (
     MAX_COMPACTION_BYTES,
     MIB,
+    ColdTierConfig,
     ConfigError,
     NodeConfig,
     RaftTuning,
@@ -70,6 +71,17 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
 @_opt("--lifecycle-tick", env="LIFECYCLE_TICK", type=click.FloatRange(0.1), default=5.0,
       help="While a lifecycle policy is set, the leader writes its clock into the log this "
            "often (s): retention and rollup expiry advance by these ticks.")
+@_opt("--cold-url", env="COLD_URL",
+      help="The cold tier: a directory, file:///dir or s3://bucket/prefix. The leader moves "
+           "readings past a lifecycle rule's tier_after there as Parquet (same on every node).")
+@_opt("--cold-s3-endpoint", env="COLD_S3_ENDPOINT", help="S3-compatible endpoint URL (MinIO...).")
+@_opt("--cold-s3-access-key", env="COLD_S3_ACCESS_KEY", help="S3 access key of the cold tier.")
+@_opt("--cold-s3-access-key-file", env="COLD_S3_ACCESS_KEY_FILE", type=click.Path(dir_okay=False),
+      help="Read the S3 access key from this file.")
+@_opt("--cold-s3-secret-key", env="COLD_S3_SECRET_KEY", help="S3 secret key of the cold tier.")
+@_opt("--cold-s3-secret-key-file", env="COLD_S3_SECRET_KEY_FILE", type=click.Path(dir_okay=False),
+      help="Read the S3 secret key from this file.")
+@_opt("--cold-s3-region", env="COLD_S3_REGION", default="us-east-1", help="S3 region.")
 @_opt("--snapshot-entries", env="SNAPSHOT_ENTRIES", type=click.IntRange(2),
       default=RaftTuning.compaction_min_entries, help="Snapshot after this many log entries.")
 @_opt("--snapshot-bytes", env="SNAPSHOT_BYTES", type=click.IntRange(1024, MAX_COMPACTION_BYTES),
@@ -183,6 +195,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         max_queue_delay_s=float(options["max_queue_delay"]),  # type: ignore[arg-type]
         max_stream_clients=int(options["max_stream_clients"]),  # type: ignore[call-overload]
         lifecycle_tick_s=float(options["lifecycle_tick"]),  # type: ignore[arg-type]
+        cold=_cold_tier(options),
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]
         idle_timeout_s=float(options["idle_timeout"]),  # type: ignore[arg-type]
         raft=tuning,
@@ -190,6 +203,18 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         durability=Durability(str(options["durability"])),
         unsynced_writes_for_tests=unsynced_writes_for_tests(os.environ),
     )
+
+
+def _cold_tier(options: dict[str, object]) -> ColdTierConfig | None:
+    url = options.get("cold_url")
+    access = _secret(options, "cold_s3_access_key", "cold_s3_access_key_file")
+    secret = _secret(options, "cold_s3_secret_key", "cold_s3_secret_key_file")
+    if not url:
+        if access or secret or options.get("cold_s3_endpoint"):
+            raise ConfigError("the --cold-s3-* options need --cold-url")
+        return None
+    return ColdTierConfig(str(url), options.get("cold_s3_endpoint") or None,  # type: ignore[arg-type]
+                          access, secret, str(options.get("cold_s3_region") or "us-east-1"))
 
 
 def _secret(options: dict[str, object], value_key: str, file_key: str) -> str | None:

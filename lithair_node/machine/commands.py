@@ -19,6 +19,7 @@ of earlier versions (3 elements, dense values) still decode and apply as they di
     op "settings": body = {"anomalies": {...}}   (replicated settings, see anomalies.py)
     op "lifecycle": body = {"rules": [...]}      (retention and rollups, lifecycle/policy.py)
     op "tick":     body = the leader's wall clock, integer ms (lifecycle ages data by it)
+    op "cold":     body = {"seq", "term", "files", "cutoffs", "rows"}  (the cold-tier move, lifecycle/cold.py)
 
 Readings are validated, grouped by sensor (sensors sorted), sorted by timestamp within each
 group and de-duplicated within the batch before they are encoded, so apply only has to
@@ -41,6 +42,7 @@ OP_BARRIER = "barrier"
 OP_SETTINGS = "settings"
 OP_LIFECYCLE = "lifecycle"
 OP_TICK = "tick"
+OP_COLD = "cold"
 
 TS_DTYPE = np.dtype("<i8")
 VALUE_DTYPE = np.dtype("<f8")
@@ -321,6 +323,10 @@ def encode_tick(clock_ms: int) -> bytes:
     return _packer.pack([ENVELOPE_VERSION, OP_TICK, clock_ms])
 
 
+def encode_cold(body: dict[str, Any]) -> bytes:
+    return _packer.pack([ENVELOPE_VERSION, OP_COLD, body])
+
+
 def decode_envelope(data: bytes) -> tuple[str, Any]:
     """Return (op, body); ValueError for anything that is not a known envelope."""
     try:
@@ -332,6 +338,7 @@ def decode_envelope(data: bytes) -> tuple[str, Any]:
     version, op, body = envelope
     if version != ENVELOPE_VERSION:
         raise ValueError(f"unsupported envelope version {version!r}")
-    if op not in (OP_INGEST, OP_ANNOUNCE, OP_BARRIER, OP_SETTINGS, OP_LIFECYCLE, OP_TICK):
+    if op not in (OP_INGEST, OP_ANNOUNCE, OP_BARRIER, OP_SETTINGS, OP_LIFECYCLE, OP_TICK,
+                  OP_COLD):
         raise ValueError(f"unknown op {op!r}")
     return op, body

@@ -31,6 +31,7 @@ from lithair_node.machine.capture import StateView
 from lithair_node.machine.commands import (
     OP_ANNOUNCE,
     OP_BARRIER,
+    OP_COLD,
     OP_INGEST,
     OP_LIFECYCLE,
     OP_SETTINGS,
@@ -45,6 +46,7 @@ from lithair_node.machine.engine.sensor_view import SensorView, sensor_view
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
 from lithair_node.machine.lifecycle import codec as lifecycle_codec
+from lithair_node.machine.lifecycle import cold as lifecycle_cold
 from lithair_node.machine.lifecycle import reads as lifecycle_reads
 from lithair_node.machine.lifecycle.policy import PolicyError, parse_policy
 from lithair_node.machine.tables import Tables
@@ -98,6 +100,12 @@ class StateMachine:
             return self._apply_settings(body, entry)
         if op in (OP_LIFECYCLE, OP_TICK):
             return self._apply_lifecycle(op, body, entry)
+        if op == OP_COLD:
+            t = self._tables
+            dropped, error = lifecycle_cold.apply(t.engine, t.lifecycle.cold, body,
+                                                  entry.term)
+            t.counters.total_readings -= dropped  # counts what memory holds
+            return ApplyResult(entry.index, entry.term, error=error)
         assert op == OP_BARRIER
         return ApplyResult(entry.index, entry.term)
 
@@ -174,6 +182,7 @@ class StateMachine:
                 "metrics": len(t.engine.metrics),
                 "state_applied_index": c.applied_index,
                 "expired_readings": t.lifecycle.expired_readings,
+                "cold_readings": t.lifecycle.cold.readings,
             }
 
     def series_view(self, sensor_id: str) -> SensorView | None:
@@ -260,6 +269,11 @@ class StateMachine:
         tier_after (for the cold-tier mover, built separately)."""
         with self.lock:
             return lifecycle_reads.tier_due(self._tables)
+
+    def cold_manifest(self) -> lifecycle_reads.ColdView:
+        """The cold tier's file list and per-sensor cutoffs (O(1): shared, never mutated)."""
+        with self.lock:
+            return lifecycle_reads.cold_view(self._tables, self._tables.counters.applied_index)
 
     # -- snapshot / restore ---------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lithair_node.machine.commands import (
     DEFAULT_CLUSTER_METRICS,
@@ -66,6 +67,24 @@ class RaftTuning:
 
 
 @dataclass(frozen=True)
+class ColdTierConfig:
+    """Where the leader moves readings past a rule's tier_after (node/coldtier/). Every node
+    needs the same URL: any node may answer a read that reaches into the cold tier."""
+
+    url: str  # a path, file:///path or s3://bucket[/prefix]
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 (MinIO, moto); None: AWS
+    s3_access_key: str | None = field(default=None, repr=False)
+    s3_secret_key: str | None = field(default=None, repr=False)
+    s3_region: str = "us-east-1"
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("", "file", "s3") or (parts.scheme == "s3" and not parts.netloc):
+            raise ConfigError(f"--cold-url {self.url!r}: expected a path, file:///path or "
+                              "s3://bucket[/prefix]")
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     node_id: str
     http_host: str
@@ -92,6 +111,7 @@ class NodeConfig:
     max_stream_clients: int = 32  # GET /api/v1/stream clients at once; past it, 503
     # The leader's lifecycle clock entry ("tick") period, while a lifecycle policy is set.
     lifecycle_tick_s: float = 5.0
+    cold: ColdTierConfig | None = None  # None: no cold tier (a tier_after rule is refused)
     # HTTPS when both are set (PEM files).
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -28,8 +28,10 @@ raw = "30d"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    running = start_cluster(tmp_path_factory.mktemp("lifecycle-cli"), nodes=1,
-                            extra_args=("--token", "w-secret"))
+    base = tmp_path_factory.mktemp("lifecycle-cli")
+    # tier_after needs a cold tier (a rule with one is refused without it)
+    running = start_cluster(base, nodes=1,
+                            extra_args=("--token", "w-secret", "--cold-url", str(base / "cold")))
     yield running
     running.stop()
 

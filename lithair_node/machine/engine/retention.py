@@ -102,6 +102,21 @@ def _filter_hot(engine: Engine, cutoff: np.ndarray) -> int:
     return n
 
 
+def count_older(engine: Engine, cutoff: np.ndarray) -> np.ndarray:
+    """Per sensor number, how many rows have ts < cutoff[sensor] (what drop_older with
+    rewrite_fraction=0 would drop): the cold tier checks its files against it."""
+    counts = np.zeros(cutoff.shape[0], dtype=np.int64)
+    for segment in engine.segments:
+        if not (segment.min_ts < cutoff[segment.sensors]).any():
+            continue
+        sensor = np.repeat(segment.sensors, np.diff(segment.starts))
+        ts = segment.ts_between(0, segment.rows)
+        np.add.at(counts, sensor[ts < cutoff[sensor]], 1)
+    hot = engine.hot.view()
+    np.add.at(counts, hot.sensor[hot.ts < cutoff[hot.sensor]], 1)
+    return counts
+
+
 def oldest_ts(engine: Engine) -> np.ndarray:
     """Per sensor number, the oldest ts held (int64 max where none): for tiering."""
     oldest = np.full(engine.last_ts.shape[0], np.iinfo(np.int64).max)

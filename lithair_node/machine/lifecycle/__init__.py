@@ -5,6 +5,8 @@
                stored batch in a few vectorised passes
   manager.py   Lifecycle: the policy, the replicated clock, the rule of every cell, the
                rollup tables; what apply calls on a policy entry, a stored batch, a tick
+  cold.py      the cold tier's manifest (files, per-sensor cutoffs) and the `cold` entry's
+               apply: the exact drop of what the leader's files hold
   codec.py     its snapshot blob and its digest part
 
 Ages are measured against the clock the leader writes into `tick` entries (the largest seen:

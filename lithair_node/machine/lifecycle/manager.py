@@ -17,6 +17,7 @@ import numpy as np
 from lithair_node.machine.engine import retention
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK, cell_keys
 from lithair_node.machine.engine.engine import Engine, StoredBatch
+from lithair_node.machine.lifecycle.cold import ColdState
 from lithair_node.machine.lifecycle.policy import Policy
 from lithair_node.machine.lifecycle.rollups import RollupTable
 
@@ -36,6 +37,7 @@ class Lifecycle:
     clock_us: int = 0  # the largest leader clock applied (0: none yet)
     expired_readings: int = 0  # raw readings retention has dropped, ever
     tables: dict[int, RollupTable] = field(default_factory=dict)  # width us -> table
+    cold: ColdState = field(default_factory=ColdState)  # the cold tier's manifest (cold.py)
     _rule_of_cell: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     _sensor_ok: np.ndarray = field(default_factory=lambda: np.empty((0, 0), bool))
     _metric_ok: np.ndarray = field(default_factory=lambda: np.empty((0, 0), bool))

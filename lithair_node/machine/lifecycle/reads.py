@@ -21,6 +21,18 @@ class LifecycleView:
     expired_readings: int
     rollup_rows: dict[int, int]  # width us -> rows held
     rollup_bytes: int
+    cold_readings: int = 0  # readings moved to the cold tier, ever
+    cold_files: int = 0
+
+
+@dataclass(frozen=True)
+class ColdView:
+    """The cold manifest at one applied index (its tuple and dict are never mutated)."""
+
+    applied_index: int
+    files: tuple[tuple[Any, ...], ...]  # wire entries (node/coldtier/manifest.py ColdFile)
+    tiered_until: dict[str, int]  # sensor id -> readings before this ts are in the cold tier
+    next_seq: int
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,13 @@ def view(tables: Tables, applied_index: int) -> LifecycleView:
     life = tables.lifecycle
     return LifecycleView(applied_index, life.policy.body(), life.clock_us, life.expired_readings,
                          {w: t.size for w, t in sorted(life.tables.items())},
-                         sum(t.nbytes() for t in life.tables.values()))
+                         sum(t.nbytes() for t in life.tables.values()),
+                         life.cold.readings, len(life.cold.files))
+
+
+def cold_view(tables: Tables, applied_index: int) -> ColdView:
+    cold = tables.lifecycle.cold
+    return ColdView(applied_index, cold.files, cold.tiered_until, cold.next_seq)
 
 
 def rollup_parts(tables: Tables, sensor_ids: list[str], metric: str, width: int, start: int,

@@ -4,8 +4,8 @@ machine/ only ever sees the manifest entries (plain values) that come through th
 
 Layout of a tier root:
     day=YYYY-MM-DD/part-<12-digit name>.parquet
-one file per UTC day a write touches; the name is the leader's log index or segment number,
-so a retried write overwrites its own file instead of adding a duplicate. Rows are sorted
+one file per UTC day a write touches; the name is the move's seq x 10^6 + the leader's term
+(mover.py), so a retried write overwrites its own file instead of adding a duplicate. Rows are sorted
 by (sensor_id, ts), zstd-compressed, 128 Ki rows per row group; columns sensor_id,
 location, ts (timestamp[us, UTC]) and one nullable float64 column per metric (writer.py).
 DuckDB reads it as it is:
@@ -21,17 +21,10 @@ Modules:
   manifest.py  ColdFile, its versioned msgpack form (pack / unpack), verify (size + sha256)
   reader.py    ColdReader(store, files): readings(sensor, start, end, metrics) and
                readings_of(start, end, sensors=, location=) -> ColdRange (ts, values, names)
+  mover.py     the leader's move (barrier, sweep of unlisted files, write, verify, the
+               `cold` entry) and the cleanup_ctx that opens the tier on every node
 
-The later integration (not done here):
-  1. The leader, for sealed segments older than the lifecycle policy's `tier_after`, calls
-     write(store, batch_of_engine_segment(engine, segment), name=segment.number).
-  2. It proposes a new log op carrying manifest.pack(entries) (and which segments they
-     cover). Its apply, on every node, records the entries in a replicated manifest table
-     and drops those readings from memory (running stats and latest stay: they are cells).
-     A leader that dies between 1 and 2 leaves files no entry names; the next leader
-     rewrites the same names (deterministic bytes), and a sweep may delete unlisted files.
-  3. A read whose range reaches older than the engine's oldest hot/sealed timestamp asks
-     ColdReader.readings over the manifest's files, merges by ts (the engine's reads give
-     the same shape: ts int64 us ascending, values metrics x k, NaN absent) and answers
-     with "cold": true.
+The replicated half is machine/lifecycle/cold.py (the manifest, the entry's apply); reads
+merge the tier in through node/queries/cold_reads.py. The order and its reasons: DESIGN.md,
+"How data ages"; the user's side and DuckDB queries: README.md, "The cold tier".
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from lithair_node import api
+from lithair_node.node.coldtier.mover import cold_mover
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http import (
     aggregate_routes,
@@ -69,7 +70,8 @@ def make_app(config: NodeConfig) -> web.Application:
         client_max_size=config.max_body_bytes,
         middlewares=[metrics_middleware, error_middleware, auth_middleware],
     )
-    app.cleanup_ctx.extend([replica(config), forwarding_session, live_views, lifecycle_clock])
+    app.cleanup_ctx.extend([replica(config), forwarding_session, live_views, lifecycle_clock,
+                            cold_mover])
     app[SENSOR_DIRECTORY] = SensorDirectory()
     app.add_routes([
         web.post(api.BATCHES, access(WRITE, write_routes.post_batch)),

@@ -11,7 +11,7 @@ from aiohttp import web
 from lithair_node.node.http.consistent_reads import read_headers
 from lithair_node.node.http.params import choice_param, time_range
 from lithair_node.node.http.selection import selected
-from lithair_node.node.queries import export
+from lithair_node.node.queries import cold_reads, export
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ async def get_export(request: web.Request) -> web.StreamResponse:
         **read_headers(request, read.applied_index),
         "Content-Type": export.CONTENT_TYPES[fmt],
         "Content-Disposition": f'attachment; filename="lithair-export.{fmt}"',
+        **cold_reads.export_headers(views, start, end),
     })
     await response.prepare(request)
     try:

@@ -33,6 +33,8 @@ def lifecycle_body(view: LifecycleView) -> dict[str, Any]:
         "expired_readings": view.expired_readings,
         "rollups": {_WIDTH_NAMES.get(w, str(w)): rows for w, rows in view.rollup_rows.items()},
         "rollup_bytes": view.rollup_bytes,
+        "cold_readings": view.cold_readings,
+        "cold_files": view.cold_files,
     }
 
 
@@ -50,6 +52,10 @@ async def put_lifecycle(request: web.Request) -> web.Response:
         policy = parse_policy(body)  # refuse a bad policy here, not in the log
     except PolicyError as exc:
         raise InvalidPolicy(str(exc), field=exc.field) from None
+    tiered = [i for i, rule in enumerate(policy.rules) if rule.tier_after_us is not None]
+    if tiered and node.config.cold is None:  # else it would silently never move anything
+        raise InvalidPolicy("tier_after needs a cold tier: start the nodes with --cold-url",
+                            field=f"rules[{tiered[0]}].tier_after")
     try:
         result = await propose_and_wait(node.raft, encode_lifecycle(policy.body()),
                                         node.config.commit_timeout_s)

@@ -13,7 +13,7 @@ from lithair_node.node.http.answers import answer, range_fields
 from lithair_node.node.http.context import node_of
 from lithair_node.node.http.params import cursor_param, int_param, list_param, time_range, timestamp_cursor
 from lithair_node.node.http.selection import one_sensor
-from lithair_node.node.queries import series_reads
+from lithair_node.node.queries import cold_reads, series_reads
 
 
 def _metric_rows(view: SensorView, names: list[str], wanted: tuple[str, ...]) -> np.ndarray:
@@ -48,6 +48,7 @@ async def get_readings(request: web.Request) -> web.Response:
         "count": int(ts.shape[0]),
         "readings": series_reads.rows_as_dicts(ts, values, row_names),
         "next_cursor": None if next_start is None else str(next_start),
+        **cold_reads.answer_fields(view, begin, end),  # "cold": true when it reached there
     }, read.applied_index)
 
 
@@ -70,4 +71,5 @@ async def get_sensor_stats(request: web.Request) -> web.Response:
         **range_fields(start, end),
         "readings": readings,
         "metrics": series_reads.describe_stats(stats, row_names),
+        **(cold_reads.answer_fields(view, start, end) if ranged else {}),
     }, read.applied_index)

@@ -16,6 +16,7 @@ import numpy as np
 from lithair_node.machine import stats
 from lithair_node.machine.engine import reads
 from lithair_node.machine.engine.sensor_view import SensorView
+from lithair_node.node.queries import cold_reads
 
 CHUNK_ROWS = 65_536
 
@@ -23,15 +24,18 @@ CHUNK_ROWS = 65_536
 def iter_chunks(view: SensorView, start_us: int, end_us: int,
                 rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The readings with start_us <= ts < end_us in timestamp order, as (ts, values) chunks
-    of at most `rows` readings each (values: one row per view.metric_ids)."""
-    for _, ts, values in reads.chunks(view.engine, view.sensor, start_us, end_us, rows):
-        yield ts, values
+    of at most `rows` readings each (values: one row per view.metric_ids). Readings moved
+    to the cold tier come first (cold_reads.py; those chunks may be longer)."""
+    hot = ((ts, values) for _, ts, values in reads.chunks(view.engine, view.sensor, start_us, end_us, rows))
+    yield from cold_reads.with_cold(view, start_us, end_us, hot)
 
 
 def iter_parts(view: SensorView, start_us: int, end_us: int,
                rows: int = CHUNK_ROWS) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The same readings as iter_chunks, for reductions that ignore order: one part per
-    segment holding the sensor in range, then the hot buffer's, each cut in `rows`."""
+    segment holding the sensor in range, then the hot buffer's, each cut in `rows`; the
+    cold tier's first, one part per day (cold_reads.py)."""
+    yield from cold_reads.cold_parts(view, start_us, end_us)
     for ts, values in reads.parts(view.engine, view.sensor, view.metric_array(), start_us, end_us):
         for pos in range(0, ts.shape[0], rows):
             yield ts[pos : pos + rows], values[:, pos : pos + rows]
@@ -131,7 +135,8 @@ def stored_metrics(view: SensorView, names: list[str]) -> list[str]:
 def count_between(view: SensorView, start_us: int, end_us: int) -> int:
     """How many readings fall in [start_us, end_us)."""
     return sum(int(ts.shape[0]) for ts, _ in
-               reads.parts(view.engine, view.sensor, view.metric_array()[:0], start_us, end_us))
+               reads.parts(view.engine, view.sensor, view.metric_array()[:0], start_us, end_us)) \
+        + sum(int(ts.shape[0]) for ts, _ in cold_reads.cold_parts(view, start_us, end_us))
 
 
 def first_ts(view: SensorView) -> int | None:
