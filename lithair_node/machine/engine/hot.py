@@ -73,6 +73,7 @@ class HotBuffer:
         self._metric = np.empty(triples, dtype=np.int32)
         self._value = np.empty(triples, dtype=np.float64)
         self._index = HotIndex()
+        self._view: HotView | None = None
 
     def append(self, sensors: np.ndarray, ts: np.ndarray, metric_ids: np.ndarray,
                values: np.ndarray) -> None:
@@ -105,8 +106,10 @@ class HotBuffer:
     def view(self) -> HotView:
         """What is held now, as views that later appends and clear() leave unchanged."""
         r, t = self.rows, self.triples
-        return HotView(self._sensor[:r], self._ts[:r], self._row[:t], self._metric[:t],
-                       self._value[:t], self._index)
+        if self._view is None or self._view.sensor.shape[0] != r or self._view.row.shape[0] != t:
+            self._view = HotView(self._sensor[:r], self._ts[:r], self._row[:t], self._metric[:t],
+                                 self._value[:t], self._index)
+        return self._view  # unchanged since the last view: the same one (reads between writes)
 
     def clear(self) -> None:
         # Fresh arrays rather than rewinding: views handed to readers stay valid.
@@ -123,3 +126,4 @@ class HotBuffer:
                                                 value.astype(np.float64))
         self.rows, self.triples = int(ts.shape[0]), int(value.shape[0])
         self._index = HotIndex()  # rows an index of the old arrays described are gone
+        self._view = None

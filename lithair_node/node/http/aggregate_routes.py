@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
-import numpy as np
 from aiohttp import web
 
 from lithair_node.machine.engine.sensor_view import SensorView
@@ -32,8 +30,8 @@ async def get_aggregate(request: web.Request) -> web.Response:
     metric_id = names.index(metric) if metric in names else -1
     chosen = [(v, v.metric_ids.index(metric_id)) for v in read.views if metric_id in v.metric_ids]
     _check_bucket_count([v for v, _ in chosen], start, end, every)
-    rows = await asyncio.to_thread(buckets.aggregate, _metric_chunks(chosen, start, end), every,
-                                   functions)
+    rows = await asyncio.to_thread(buckets.aggregate_metric, [v for v, _ in chosen], metric_id,
+                                   start, end, every, functions)
     return answer(request, {
         "metric": metric,
         "every": query["every"],
@@ -44,13 +42,6 @@ async def get_aggregate(request: web.Request) -> web.Response:
         "sensors": len(chosen),
         "buckets": rows,
     }, read.applied_index)
-
-
-def _metric_chunks(chosen: list[tuple[SensorView, int]], start: int,
-                   end: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for view, row in chosen:
-        for ts, values in series_reads.iter_parts(view, start, end):
-            yield ts, values[row]
 
 
 def _check_bucket_count(views: list[SensorView], start: int, end: int, every: int) -> None:

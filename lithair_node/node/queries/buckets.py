@@ -16,7 +16,7 @@ import numpy as np
 from lithair_node.machine import stats
 from lithair_node.machine.engine.metric_reads import MetricParts, metric_parts
 from lithair_node.machine.engine.sensor_view import SensorView
-from lithair_node.node.queries.series_reads import format_timestamps
+from lithair_node.node.queries.series_reads import format_timestamps, iter_parts
 
 FUNCTIONS = ("mean", "min", "max", "count", "sum", "stddev")
 
@@ -97,8 +97,13 @@ def aggregate_metric(views: list[SensorView], metric: int, start_us: int, end_us
     """aggregate() of the metric's readings in [start_us, end_us) of `views` (distinct
     sensors of one read, each holding the metric), in that order: one multi-sensor read."""
     partials = BucketPartials()
-    if views:
-        sensors = np.fromiter((v.sensor for v in views), np.int64, len(views))
+    sensors = np.fromiter((v.sensor for v in views), np.int64, len(views))
+    if np.unique(sensors).shape[0] < sensors.shape[0]:  # a sensor twice: read each in turn
+        for v in views:
+            row = v.metric_ids.index(metric)
+            for ts, values in iter_parts(v, start_us, end_us):
+                partials.add(ts, values[row], every_us)
+    elif views:
         partials.add_parts(metric_parts(views[0].engine, sensors, metric, start_us, end_us),
                            every_us)
     return _rows(partials, every_us, functions)
