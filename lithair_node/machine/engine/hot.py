@@ -26,15 +26,17 @@ class HotView:
     # The buffer's rows by sensor (hot_index.py), shared by its views and built by readers.
     index: HotIndex = field(default_factory=HotIndex, compare=False, repr=False)
 
+    def _pieces(self) -> tuple[hot_index.Piece, ...]:
+        return self.index.pieces(self.sensor, self.row)
+
     def rows_of(self, sensor: int) -> np.ndarray:
         """Rows of one sensor, in arrival order (int64): binary searches in the index."""
-        return hot_index.rows_of(self.index.pieces(self.sensor), self.sensor.shape[0], sensor)
+        return hot_index.rows_of(self._pieces(), self.sensor.shape[0], sensor)
 
     def rows_of_many(self, sensors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, sensor of each) of several distinct sensors: by sensor number, each
         sensor's rows in arrival order."""
-        rows, of = hot_index.rows_of_many(self.index.pieces(self.sensor), self.sensor.shape[0],
-                                          sensors)
+        rows, of = hot_index.rows_of_many(self._pieces(), self.sensor.shape[0], sensors)
         order = np.argsort(of, kind="stable")  # pieces come one after the other
         return rows[order], of[order]
 
@@ -42,10 +44,7 @@ class HotView:
         """Values of `rows` as (width x len(rows)), NaN = absent; row_of_metric maps a metric
         id to its output row (-1: not wanted)."""
         out = np.full((width, rows.shape[0]), np.nan)
-        # In the triples' dtype: a mismatch makes searchsorted convert the whole array.
-        rows32 = rows.astype(self.row.dtype)
-        lo = np.searchsorted(self.row, rows32)
-        hi = np.searchsorted(self.row, rows32, side="right")
+        lo, hi = hot_index.triple_bounds(self._pieces(), rows)
         picked = ranges_to_indices(lo, hi)
         position = np.repeat(np.arange(rows.shape[0]), hi - lo)
         out_row = row_of_metric[self.metric[picked]]

@@ -30,25 +30,32 @@ class Piece:
     order: np.ndarray  # those rows, by sensor, ascending within a sensor (int64)
     keys: np.ndarray  # the sensors present, ascending
     bounds: np.ndarray  # order[bounds[i] : bounds[i + 1]] are the rows of keys[i]
+    triples: np.ndarray  # row start + i has triples [triples[i], triples[i + 1]) (len + 1)
 
 
-def _piece(sensor: np.ndarray, start: int, end: int, order: np.ndarray) -> Piece:
+def _piece(sensor: np.ndarray, start: int, end: int, order: np.ndarray,
+           triples: np.ndarray) -> Piece:
     grouped = sensor[order]
     firsts = np.flatnonzero(np.diff(grouped, prepend=grouped[:1] - 1)) if order.shape[0] else order
     bounds = np.append(firsts, order.shape[0]).astype(np.int64)
-    return Piece(start, end, order, grouped[firsts], bounds)
+    return Piece(start, end, order, grouped[firsts], bounds, triples)
 
 
-def _built(sensor: np.ndarray, start: int, end: int) -> Piece:
+def _built(sensor: np.ndarray, triple_row: np.ndarray, start: int, end: int) -> Piece:
     order = np.argsort(sensor[start:end], kind="stable").astype(np.int64) + start
-    return _piece(sensor, start, end, order)
+    # Triples are in row order: the rows' triples are one run, counted per row in one pass.
+    first, last = np.searchsorted(triple_row, (start, end)).tolist()
+    per_row = np.bincount(triple_row[first:last] - start, minlength=end - start)
+    triples = np.concatenate(([first], first + np.cumsum(per_row))).astype(np.int64)
+    return _piece(sensor, start, end, order, triples)
 
 
 def _merged(sensor: np.ndarray, older: Piece, newer: Piece) -> Piece:
     joined = np.concatenate((older.order, newer.order))
     # Two sorted runs: timsort merges them linearly; stable keeps the older rows first.
     order = joined[np.argsort(sensor[joined], kind="stable")]
-    return _piece(sensor, older.start, newer.end, order)
+    return _piece(sensor, older.start, newer.end, order,
+                  np.concatenate((older.triples[:-1], newer.triples)))
 
 
 class HotIndex:
@@ -59,10 +66,10 @@ class HotIndex:
         self._pieces: tuple[Piece, ...] = ()
         self._lock = threading.Lock()  # readers extend it; one builds, the others reuse
 
-    def pieces(self, sensor: np.ndarray) -> tuple[Piece, ...]:
-        """Pieces covering at least the rows of `sensor` (a view's column); they may cover
-        more rows than the view holds (a newer reader extended them): callers cut at its
-        length."""
+    def pieces(self, sensor: np.ndarray, triple_row: np.ndarray) -> tuple[Piece, ...]:
+        """Pieces covering at least the rows of `sensor` (a view's columns: rows, and the
+        row of each triple); they may cover more rows than the view holds (a newer reader
+        extended them): callers cut at its length."""
         rows = sensor.shape[0]
         pieces = self._pieces
         if (pieces[-1].end if pieces else 0) >= rows:
@@ -71,7 +78,7 @@ class HotIndex:
             pieces = self._pieces
             covered = pieces[-1].end if pieces else 0
             if covered < rows:
-                found = [*pieces, _built(sensor, covered, rows)]
+                found = [*pieces, _built(sensor, triple_row, covered, rows)]
                 while len(found) > 1 and found[-2].order.shape[0] <= found[-1].order.shape[0]:
                     newer = found.pop()
                     found[-1] = _merged(sensor, found[-1], newer)
@@ -120,3 +127,17 @@ def rows_of_many(pieces: tuple[Piece, ...], rows: int,
     if not found_rows:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     return np.concatenate(found_rows), np.concatenate(found_sensors).astype(np.int64)
+
+
+def triple_bounds(pieces: tuple[Piece, ...], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi) of each row's triples (rows the pieces cover, in any order)."""
+    if len(pieces) == 1:
+        at = rows - pieces[0].start
+        return pieces[0].triples[at], pieces[0].triples[at + 1]
+    lo, hi = np.empty(rows.shape[0], dtype=np.int64), np.empty(rows.shape[0], dtype=np.int64)
+    piece_of = np.searchsorted(np.asarray([p.end for p in pieces]), rows, side="right")
+    for i in np.unique(piece_of).tolist():
+        mine = piece_of == i
+        at = rows[mine] - pieces[i].start
+        lo[mine], hi[mine] = pieces[i].triples[at], pieces[i].triples[at + 1]
+    return lo, hi

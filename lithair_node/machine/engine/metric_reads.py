@@ -45,9 +45,44 @@ def _segment_part(segment: Segment, sensors: np.ndarray, metric: int, start: int
     return of, ts, rows_at(segment, metric, rows)
 
 
+def _one_sensor(view: EngineView, sensor: int, metric: int, start: int, end: int) -> MetricParts:
+    """metric_parts of one sensor: slices of its row ranges, fewer numpy calls."""
+    found_ts, found_values, found_part = [], [], []
+    for number, segment in enumerate(view.segments):
+        a, b, first, last = segment.span(sensor)
+        if a == b or last < start or first >= end:
+            continue
+        ts = segment.ts_between(a, b)
+        lo, hi = ts.searchsorted((start, end)).tolist()
+        if hi > lo:
+            found_ts.append(ts[lo:hi])
+            found_values.append(segment.values_between(metric, a + lo, a + hi))
+            found_part.append(np.full(hi - lo, number))
+    rows = view.hot.rows_of(sensor)
+    ts = view.hot.ts[rows]
+    inside = (ts >= start) & (ts < end)
+    if inside.any():
+        rows, ts = rows[inside], ts[inside]
+        order = np.argsort(ts)
+        row_of_metric = np.full(len(view.metric_names), -1, dtype=np.int64)
+        row_of_metric[metric] = 0
+        found_ts.append(ts[order])
+        found_values.append(view.hot.dense(rows[order], row_of_metric, 1)[0])
+        found_part.append(np.full(order.shape[0], len(view.segments)))
+    if not found_ts:
+        empty = np.empty(0, dtype=np.int64)
+        return MetricParts(empty, np.empty(0), empty)
+    if len(found_ts) == 1:
+        return MetricParts(found_ts[0], found_values[0], found_part[0])
+    return MetricParts(np.concatenate(found_ts), np.concatenate(found_values),
+                       np.concatenate(found_part))
+
+
 def metric_parts(view: EngineView, sensors: np.ndarray, metric: int, start: int,
                  end: int) -> MetricParts:
     """`sensors`: distinct sensor numbers, in the order their parts are wanted."""
+    if len(sensors) == 1:
+        return _one_sensor(view, int(sensors[0]), metric, start, end)
     sensors = np.asarray(sensors, dtype=np.int64)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     slots = len(view.segments) + 1  # a part's key: sensor position x slots + segment
