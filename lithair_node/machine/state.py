@@ -42,7 +42,7 @@ from lithair_node.machine.commands import (
 )
 from lithair_node.machine.digest import MASK64
 from lithair_node.machine.engine.limits import LimitCheck
-from lithair_node.machine.engine.sensor_view import SensorView, sensor_view
+from lithair_node.machine.engine.sensor_view import SensorView, sensor_view, sensor_views
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
 from lithair_node.machine.lifecycle import codec as lifecycle_codec
@@ -222,8 +222,7 @@ class StateMachine:
             t = self._tables
             engine = t.engine
             picture = engine.view()
-            found = [sensor_view(engine, picture, s) for s in sensor_ids]
-            views = [v for v in found if v is not None]
+            views = sensor_views(engine, picture, list(sensor_ids))
             stats = ([engine.running.export(np.asarray(v.cells, dtype=np.int64)) for v in views]
                      if running else None)
             return ReadView(t.counters.applied_index, views, list(engine.metrics.names), stats)

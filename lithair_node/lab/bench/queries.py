@@ -12,6 +12,9 @@ is timed over loopback, next to GET /health (the HTTP floor) in the same run.
 
     .venv/bin/python scripts/bench_queries.py                 # full run (10M + HTTP 10M)
     .venv/bin/python scripts/bench_queries.py --quick         # 1M readings, for a smoke test
+    .venv/bin/python scripts/bench_queries.py --no-http --no-apply \
+        --layouts 1000x10000,100000x100 --baseline-src head=/tmp/base-head
+        # beside another checkout's code, same readings and queries (queries_baseline.py)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lithair_node.lab.bench.queries_baseline import parse, run_layout_in
 from lithair_node.lab.bench.queries_cases import anomaly_overhead, run_layout
 from lithair_node.lab.bench.queries_http import consistency_part, http_part
 from lithair_node.lab.bench.results import RESULTS_DIR, shown
@@ -35,8 +39,8 @@ def print_table(title: str, rows: dict[str, Any], columns: list[str]) -> None:
     print(f"{'query':24}" + "".join(f"{c + ' p50/p95 ms':>28}" for c in columns) + f"{'speed-up':>10}")
     for name, row in rows.items():
         cells = "".join(f"{row[c]['p50_ms']:>14.4f} / {row[c]['p95_ms']:<11.4f}" for c in columns)
-        ratio = (row[columns[1]]["p50_ms"] / row[columns[0]]["p50_ms"]) if len(columns) > 1 else None
-        print(f"{name:24}{cells}" + (f"{ratio:>9.0f}x" if ratio else ""))
+        ratio = (row[columns[-1]]["p50_ms"] / row[columns[0]]["p50_ms"]) if len(columns) > 1 else None
+        print(f"{name:24}{cells}" + (f"{ratio:>9.2f}x" if ratio else ""))
 
 
 def main() -> None:
@@ -47,9 +51,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--layouts", default=None,
+                        help="SENSORSxPER_SENSOR,... (default: 1000 and 10 sensors, 10M or 1M)")
+    parser.add_argument("--baseline-src", action="append", default=[], metavar="[NAME=]DIR",
+                        help="also time the queries on this checkout's code (repeatable); "
+                             "the baseline scans are then left out")
+    parser.add_argument("--no-apply", action="store_true", help="skip the apply throughput part")
     args = parser.parse_args()
     total = 1_000_000 if args.quick else 10_000_000
     repeats = 40 if args.quick else args.repeats
+    layouts = ([tuple(map(int, item.split("x"))) for item in args.layouts.split(",")]
+               if args.layouts else [(1_000, total // 1_000), (10, total // 10)])
+    baselines = [parse(given) for given in args.baseline_src]
     report: dict[str, Any] = {
         "script": "scripts/bench_queries.py", "argv": sys.argv[1:],
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -57,13 +70,21 @@ def main() -> None:
                     "platform": platform.platform()},
         "layouts": [],
     }
-    for sensors in (1_000, 10):
-        layout = run_layout(sensors, total // sensors, repeats)
+    report["baselines"] = dict(baselines)
+    for sensors, per_sensor in layouts:
+        before = {name: run_layout_in(src, sensors, per_sensor, repeats) for name, src in baselines}
+        layout = run_layout(sensors, per_sensor, repeats, scan=not baselines)
+        for name, theirs in before.items():
+            layout[f"build_s_{name}"] = theirs["build_s"]
+            for query, row in layout["queries"].items():
+                row[name] = theirs["queries"][query]["lithair"]
         report["layouts"].append(layout)
-        print_table(f"in-process, {sensors:,} sensors x {total // sensors:,} readings "
-                    f"({total:,} stored)", layout["queries"], ["lithair", "baseline_scan"])
-    report["apply_readings_per_s"] = anomaly_overhead(200_000 if args.quick else 1_000_000)
-    print(f"\napply throughput, same entries: {report['apply_readings_per_s']}")
+        print_table(f"in-process, {sensors:,} sensors x {per_sensor:,} readings "
+                    f"({sensors * per_sensor:,} stored)", layout["queries"],
+                    ["lithair", *before] if baselines else ["lithair", "baseline_scan"])
+    if not args.no_apply:
+        report["apply_readings_per_s"] = anomaly_overhead(200_000 if args.quick else 1_000_000)
+        print(f"\napply throughput, same entries: {report['apply_readings_per_s']}")
     if not args.no_http:
         http_readings = args.http_readings or total
         report["http"] = asyncio.run(http_part(http_readings, repeats))

@@ -5,6 +5,7 @@ timed."""
 from __future__ import annotations
 
 import gc
+import inspect
 import statistics
 import time
 from collections.abc import Callable
@@ -28,8 +29,28 @@ from lithair_node.machine.stats import combine_by_key
 from lithair_node.node.queries import buckets, series_reads
 
 
+def range_length(data: Dataset) -> int:
+    """1,000 readings, or half a series shorter than 2,000 (100,000 sensors x 100)."""
+    return min(1_000, data.per_sensor // 2)
+
+
+def range_name(data: Dataset) -> str:
+    return f"range_{range_length(data)}"
+
+
 def range_start(data: Dataset) -> int:
-    return START_US + min(data.per_sensor // 3, data.per_sensor - 1_000) * data.step_us
+    return START_US + min(data.per_sensor // 3, data.per_sensor - range_length(data)) * data.step_us
+
+
+def hourly(views: list[Any], metric: int, start: int, end: int) -> Any:
+    """What GET /aggregate computes: one read of the metric over all the views where the
+    tree has it (buckets.aggregate_metric); a tree from before it reads sensor by sensor."""
+    functions = ("mean", "min", "max", "count")
+    if hasattr(buckets, "aggregate_metric"):
+        return buckets.aggregate_metric(views, metric, start, end, HOUR_US, functions)
+    return buckets.aggregate(((ts, x[v.metric_ids.index(metric)]) for v in views
+                              for ts, x in series_reads.iter_parts(v, start, end)),
+                             HOUR_US, functions)
 
 
 def day_start(data: Dataset) -> int:
@@ -48,21 +69,20 @@ def ours(data: Dataset) -> dict[str, Callable[[int], Any]]:
     def latest(s: int) -> Any:
         return series_reads.latest_values(view(s))
 
-    def range_1000(s: int) -> Any:
-        start = range_start(data)
-        ts, values, _ = series_reads.page(view(s), start, start + 2_000 * data.step_us, 1_000)
-        assert ts.shape[0] == 1_000
+    def latest_named(s: int) -> Any:  # before the engine, latest_values took the names
+        return series_reads.latest_values(view(s), names)  # type: ignore[call-arg]
+
+    def range_k(s: int) -> Any:
+        start, k = range_start(data), range_length(data)
+        ts, values, _ = series_reads.page(view(s), start, start + 2 * k * data.step_us, k)
+        assert ts.shape[0] == k
         return series_reads.rows_as_dicts(ts, values, names)
 
     def day(s: int) -> tuple[int, int]:
         return day_start(data), day_start(data) + DAY_US
 
     def hourly_day(s: int) -> Any:
-        v = view(s)
-        row = v.metric_ids.index(temperature)
-        start, end = day(s)
-        out = buckets.aggregate(((ts, x[row]) for ts, x in series_reads.iter_parts(v, start, end)),
-                                HOUR_US, ("mean", "min", "max", "count"))
+        out = hourly([view(s)], temperature, *day(s))
         assert len(out) == 24
         return out
 
@@ -70,11 +90,7 @@ def ours(data: Dataset) -> dict[str, Callable[[int], Any]]:
         room = location_of(s)
         ids = state.sensors_at(room)
         _, views = state.views(ids)
-        start, end = day(s)
-        rows = [(v, v.metric_ids.index(temperature)) for v in views]
-        return buckets.aggregate(((ts, x[row]) for v, row in rows
-                                  for ts, x in series_reads.iter_parts(v, start, end)),
-                                 HOUR_US, ("mean", "min", "max", "count"))
+        return hourly(views, temperature, *day(s))
 
     def stats_running(s: int) -> Any:
         found = state.read([sensor_name(s)], running=True)
@@ -94,7 +110,9 @@ def ours(data: Dataset) -> dict[str, Callable[[int], Any]]:
         keys = np.fromiter((m for v in found.views for m in v.metric_ids), dtype=np.int64)
         return series_reads.describe_stats(combine_by_key(stats, keys, len(names))[0], names)
 
-    return {"latest": latest, "range_1000": range_1000, "hourly_day_sensor": hourly_day,
+    named = len(inspect.signature(series_reads.latest_values).parameters) > 1
+    return {"latest": latest_named if named else latest, range_name(data): range_k,
+            "hourly_day_sensor": hourly_day,
             "hourly_day_location": hourly_day_location, "stats_sensor_running": stats_running,
             "stats_sensor_scan": stats_scan, "stats_all_readings": stats_all}
 
@@ -109,10 +127,10 @@ def baseline(data: Dataset) -> dict[str, Callable[[int], Any]]:
         best = rows[np.argmax(ts[rows])]
         return int(ts[best]), values[:, best].tolist()
 
-    def range_1000(s: int) -> Any:
-        start = range_start(data)
-        rows = np.flatnonzero((sid == s) & (ts >= start) & (ts < start + 2_000 * data.step_us))
-        rows = rows[np.argsort(ts[rows], kind="stable")][:1_000]
+    def range_k(s: int) -> Any:
+        start, k = range_start(data), range_length(data)
+        rows = np.flatnonzero((sid == s) & (ts >= start) & (ts < start + 2 * k * data.step_us))
+        rows = rows[np.argsort(ts[rows], kind="stable")][:k]
         return series_reads.rows_as_dicts(ts[rows], values[:, rows], METRICS)
 
     def day_bounds() -> tuple[int, int]:
@@ -146,7 +164,7 @@ def baseline(data: Dataset) -> dict[str, Callable[[int], Any]]:
     def stats_sensor(s: int) -> Any:
         return stats_of(np.flatnonzero(sid == s))
 
-    return {"latest": latest, "range_1000": range_1000, "hourly_day_sensor": hourly_day,
+    return {"latest": latest, range_name(data): range_k, "hourly_day_sensor": hourly_day,
             "hourly_day_location": hourly_day_location, "stats_sensor_running": stats_sensor,
             "stats_sensor_scan": stats_sensor, "stats_all_readings": lambda _: stats_of(slice(None))}
 
@@ -173,7 +191,7 @@ def check_same_answers(data: Dataset) -> None:
     for s in (0, data.sensors // 2, data.sensors - 1):
         ts, values = mine["latest"](s)
         assert theirs["latest"](s) == (ts, [values[m] for m in METRICS])
-        assert mine["range_1000"](s) == theirs["range_1000"](s)
+        assert mine[range_name(data)](s) == theirs[range_name(data)](s)
         got = mine["hourly_day_sensor"](s)
         count, mean, low, high = theirs["hourly_day_sensor"](s)
         assert [b["count"] for b in got] == count.tolist()
@@ -189,7 +207,8 @@ def check_same_answers(data: Dataset) -> None:
                               rtol=1e-9)
 
 
-def run_layout(sensors: int, per_sensor: int, repeats: int) -> dict[str, Any]:
+def run_layout(sensors: int, per_sensor: int, repeats: int, scan: bool = True) -> dict[str, Any]:
+    """`scan`: also time the baseline's scans (a --baseline-src tree's run leaves them out)."""
     print(f"\nbuilding {sensors:,} sensors x {per_sensor:,} readings "
           f"= {sensors * per_sensor:,} readings by StateMachine.apply ...", flush=True)
     data = build(sensors, per_sensor)
@@ -199,8 +218,9 @@ def run_layout(sensors: int, per_sensor: int, repeats: int) -> dict[str, Any]:
     mine, theirs = ours(data), baseline(data)
     rows = {}
     for name in mine:
-        rows[name] = {"lithair": timed(mine[name], sensors, repeats, 1),
-                      "baseline_scan": timed(theirs[name], sensors, max(5, repeats // 20), 1)}
+        rows[name] = {"lithair": timed(mine[name], sensors, repeats, 1)}
+        if scan:
+            rows[name]["baseline_scan"] = timed(theirs[name], sensors, max(5, repeats // 20), 1)
     result = {"sensors": sensors, "readings_per_sensor": per_sensor,
               "readings": sensors * per_sensor, "build_s": round(data.build_s, 2),
               "apply_readings_per_s": round(data.applied_readings / data.build_s),

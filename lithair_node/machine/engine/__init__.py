@@ -13,6 +13,8 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
                  on every node: results equal to the last bit)
   latest.py      per cell, the ts and value of its newest reading: O(1) latest reads
   hot.py         the hot buffer: rows (sensor, ts) + sparse (row, metric, value) triples
+  hot_index.py   the hot rows grouped by sensor (and each row's triples), built lazily by
+                 readers in pieces shared by every view of one buffer: reads never scan it
   dedup.py       late readings (ts <= the sensor's last ts) checked against the hot rows and
                  the segments whose per-sensor time span covers them; in-order ones never are
   segment.py     sealed segments: cut when the hot buffer reaches seal_rows rows, at a batch
@@ -23,6 +25,7 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   reads.py       ranges in ts order across segments + hot buffer, pages with cursors, export
                  chunks, order-free parts (node/queries reduces them to range stats and
                  buckets), first ts, count; point_reads.py: latest, running stats
+  metric_reads.py one metric of many sensors in one pass (a location's time buckets)
   snapshot.py    state blob (bounded by sensors + cells + hot buffer) + immutable segment
                  blobs (new_segments: what an incremental snapshot would add)
   sensor_view.py SensorView: the engine's immutable picture plus one sensor's number,

@@ -7,10 +7,12 @@ value) triples in row order, so a reading costs only the values it carries. Seal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from lithair_node.machine.engine import hot_index
+from lithair_node.machine.engine.hot_index import HotIndex
 from lithair_node.machine.engine.ranges import ranges_to_indices
 
 
@@ -21,20 +23,28 @@ class HotView:
     row: np.ndarray  # per triple, ascending
     metric: np.ndarray
     value: np.ndarray
+    # The buffer's rows by sensor (hot_index.py), shared by its views and built by readers.
+    index: HotIndex = field(default_factory=HotIndex, compare=False, repr=False)
+
+    def _pieces(self) -> tuple[hot_index.Piece, ...]:
+        return self.index.pieces(self.sensor, self.row)
 
     def rows_of(self, sensor: int) -> np.ndarray:
-        """Rows of one sensor, in arrival order: one vectorised compare over the buffer,
-        which sealing keeps bounded."""
-        return np.flatnonzero(self.sensor == sensor)
+        """Rows of one sensor, in arrival order (int64): binary searches in the index."""
+        return hot_index.rows_of(self._pieces(), self.sensor.shape[0], sensor)
+
+    def rows_of_many(self, sensors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, sensor of each) of several distinct sensors: by sensor number, each
+        sensor's rows in arrival order."""
+        rows, of = hot_index.rows_of_many(self._pieces(), self.sensor.shape[0], sensors)
+        order = np.argsort(of, kind="stable")  # pieces come one after the other
+        return rows[order], of[order]
 
     def dense(self, rows: np.ndarray, row_of_metric: np.ndarray, width: int) -> np.ndarray:
         """Values of `rows` as (width x len(rows)), NaN = absent; row_of_metric maps a metric
         id to its output row (-1: not wanted)."""
         out = np.full((width, rows.shape[0]), np.nan)
-        # In the triples' dtype: a mismatch makes searchsorted convert the whole array.
-        rows32 = rows.astype(self.row.dtype)
-        lo = np.searchsorted(self.row, rows32)
-        hi = np.searchsorted(self.row, rows32, side="right")
+        lo, hi = hot_index.triple_bounds(self._pieces(), rows)
         picked = ranges_to_indices(lo, hi)
         position = np.repeat(np.arange(rows.shape[0]), hi - lo)
         out_row = row_of_metric[self.metric[picked]]
@@ -61,6 +71,8 @@ class HotBuffer:
         self._row = np.empty(triples, dtype=np.int32)
         self._metric = np.empty(triples, dtype=np.int32)
         self._value = np.empty(triples, dtype=np.float64)
+        self._index = HotIndex()
+        self._view: HotView | None = None
 
     def append(self, sensors: np.ndarray, ts: np.ndarray, metric_ids: np.ndarray,
                values: np.ndarray) -> None:
@@ -93,7 +105,10 @@ class HotBuffer:
     def view(self) -> HotView:
         """What is held now, as views that later appends and clear() leave unchanged."""
         r, t = self.rows, self.triples
-        return HotView(self._sensor[:r], self._ts[:r], self._row[:t], self._metric[:t], self._value[:t])
+        if self._view is None or self._view.sensor.shape[0] != r or self._view.row.shape[0] != t:
+            self._view = HotView(self._sensor[:r], self._ts[:r], self._row[:t], self._metric[:t],
+                                 self._value[:t], self._index)
+        return self._view  # unchanged since the last view: the same one (reads between writes)
 
     def clear(self) -> None:
         # Fresh arrays rather than rewinding: views handed to readers stay valid.
@@ -109,3 +124,5 @@ class HotBuffer:
         self._row, self._metric, self._value = (row.astype(np.int32), metric.astype(np.int32),
                                                 value.astype(np.float64))
         self.rows, self.triples = int(ts.shape[0]), int(value.shape[0])
+        self._index = HotIndex()  # rows an index of the old arrays described are gone
+        self._view = None

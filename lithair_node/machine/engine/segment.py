@@ -130,6 +130,21 @@ def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
     return out
 
 
+def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
+    """A column (metric -1: timestamps) at `rows` (ascending), NaN where absent; each block
+    the rows touch is decoded once."""
+    if metric >= 0 and metric not in segment.columns:
+        return np.full(rows.shape[0], np.nan)
+    if not rows.shape[0]:
+        return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
+    block = rows // BLOCK_ROWS
+    blocks = np.unique(block)
+    parts = [dense_block(segment, metric, b) for b in blocks.tolist()]
+    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    # Only the segment's last block is short, and it can only come last.
+    return joined[np.searchsorted(blocks, block) * BLOCK_ROWS + rows % BLOCK_ROWS]
+
+
 def _gather(segment: Segment, metric: int, a: int, b: int) -> np.ndarray:
     if b <= a:
         return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)

@@ -14,7 +14,7 @@ from lithair_node.node.http.answers import answer, range_fields
 from lithair_node.node.http.lifecycle_routes import SOURCES, rollup_buckets
 from lithair_node.node.http.params import duration_param, list_param, time_range
 from lithair_node.node.http.selection import selected
-from lithair_node.node.queries import buckets, series_reads
+from lithair_node.node.queries import buckets, cold_reads, series_reads
 
 MAX_BUCKETS = 100_000
 
@@ -38,10 +38,17 @@ async def get_aggregate(request: web.Request) -> web.Response:
     # A rollup answers when it applies (lifecycle_routes.rollup_buckets); else the raw data.
     rolled = None if source == "raw" or not chosen else rollup_buckets(
         request, [v.sensor_id for v, _ in chosen], metric, every, start, end, functions, source)
+    cold = False
     if rolled is None:
-        _check_bucket_count([v for v, _ in chosen], start, end, every)
-        rows = await asyncio.to_thread(buckets.aggregate, _metric_chunks(chosen, start, end),
-                                       every, functions)
+        views = [v for v, _ in chosen]
+        _check_bucket_count(views, start, end, every)
+        cold = any(cold_reads.plan(v, start, end) for v in views)
+        if cold:  # the cold tier's readings are merged per sensor (series_reads.iter_parts)
+            rows = await asyncio.to_thread(buckets.aggregate, _metric_chunks(chosen, start, end),
+                                           every, functions)
+        else:  # one multi-sensor read of the engine (machine/engine/metric_reads.py)
+            rows = await asyncio.to_thread(buckets.aggregate_metric, views, metric_id,
+                                           start, end, every, functions)
         rolled = ("raw", rows)
     return answer(request, {
         "metric": metric,
@@ -52,6 +59,7 @@ async def get_aggregate(request: web.Request) -> web.Response:
         "location": query.get("location"),
         "sensors": len(chosen),
         "source": rolled[0],
+        **({"cold": True} if cold else {}),
         "buckets": rolled[1],
     }, read.applied_index)
 

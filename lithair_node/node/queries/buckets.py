@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from lithair_node.machine import stats
-from lithair_node.node.queries.series_reads import format_timestamps
+from lithair_node.machine.engine.metric_reads import MetricParts, metric_parts
+from lithair_node.machine.engine.sensor_view import SensorView
+from lithair_node.node.queries.series_reads import format_timestamps, iter_parts
 
 FUNCTIONS = ("mean", "min", "max", "count", "sum", "stddev")
 
@@ -24,6 +26,7 @@ class BucketPartials:
 
     def __init__(self) -> None:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # bucket, partials, sums
+        self.sources = 0  # parts folded (add_parts folds many in one entry)
 
     def add(self, ts: np.ndarray, x: np.ndarray, every_us: int) -> None:
         """Fold one sensor's readings of the metric (ts ascending, NaN = absent)."""
@@ -34,6 +37,26 @@ class BucketPartials:
             return
         bucket = ts // every_us
         starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+        self._fold(ts, x, bucket, starts)
+        self.sources += 1
+
+    def add_parts(self, parts: MetricParts, every_us: int) -> None:
+        """Fold many parts at once (metric_reads.py): the same partials, in the same order,
+        as add() of each part in turn. A run never crosses a part (reduceat of each run
+        sees exactly the values it saw alone)."""
+        ts, x, part = parts.ts, parts.values, parts.part
+        present = ~np.isnan(x)
+        if not present.all():
+            ts, x, part = ts[present], x[present], part[present]
+        if ts.shape[0] == 0:
+            return
+        bucket = ts // every_us
+        new_part = part[1:] != part[:-1]
+        starts = np.flatnonzero(np.concatenate(([True], (bucket[1:] != bucket[:-1]) | new_part)))
+        self._fold(ts, x, bucket, starts)
+        self.sources += 1 + int(new_part.sum())
+
+    def _fold(self, ts: np.ndarray, x: np.ndarray, bucket: np.ndarray, starts: np.ndarray) -> None:
         count = np.diff(np.append(starts, ts.shape[0])).astype(np.float64)
         low, high = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -49,7 +72,7 @@ class BucketPartials:
         """(buckets in order, their partials (5 x buckets), their sums)."""
         if not self.parts:
             return np.empty(0, dtype=np.int64), stats.empty(0), np.empty(0)
-        if len(self.parts) == 1:
+        if self.sources == 1:  # one part's buckets are distinct already
             return self.parts[0]
         bucket = np.concatenate([b for b, _, _ in self.parts])
         keys, slot = np.unique(bucket, return_inverse=True)
@@ -66,6 +89,23 @@ def aggregate(series: Iterable[tuple[np.ndarray, np.ndarray]], every_us: int,
     partials = BucketPartials()
     for ts, x in series:
         partials.add(ts, x, every_us)
+    return bucket_rows(*partials.combine(), every_us, functions)
+
+
+def aggregate_metric(views: list[SensorView], metric: int, start_us: int, end_us: int,
+                     every_us: int, functions: tuple[str, ...]) -> list[dict[str, Any]]:
+    """aggregate() of the metric's readings in [start_us, end_us) of `views` (distinct
+    sensors of one read, each holding the metric), in that order: one multi-sensor read."""
+    partials = BucketPartials()
+    sensors = np.fromiter((v.sensor for v in views), np.int64, len(views))
+    if np.unique(sensors).shape[0] < sensors.shape[0]:  # a sensor twice: read each in turn
+        for v in views:
+            row = v.metric_ids.index(metric)
+            for ts, values in iter_parts(v, start_us, end_us):
+                partials.add(ts, values[row], every_us)
+    elif views:
+        partials.add_parts(metric_parts(views[0].engine, sensors, metric, start_us, end_us),
+                           every_us)
     return bucket_rows(*partials.combine(), every_us, functions)
 
 
