@@ -5,15 +5,13 @@ was never synced (crashdisk.SimulatedDisk) and count the syncs."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 Chunk = bytes | memoryview
 
 # writev takes at most IOV_MAX buffers per call (1024 on Linux).
 _IOV_MAX = 1024
-# pwritev2(RWF_DSYNC): the write and its data sync in one call (Linux >= 4.7).
-_RWF_DSYNC: int | None = getattr(os, "RWF_DSYNC", None)
 
 
 class FileIO(Protocol):
@@ -42,21 +40,16 @@ class OsFileIO:
         return os.open(path, flags, 0o644)
 
     def write(self, fd: int, chunks: Sequence[Chunk]) -> None:
-        _write_all(fd, chunks, os.writev)
-
-    def write_synced(self, fd: int, chunks: Sequence[Chunk]) -> None:
-        """write + fdatasync as one system call. Each blocking call releases the GIL and must
-        win it back, which on a busy node waits up to the switch interval (5 ms): the group
-        commit writer then pays that once per batch instead of twice."""
-        if _RWF_DSYNC is None:
-            self.write(fd, chunks)
-            self.fdatasync(fd)
-            return
-        flags = _RWF_DSYNC
-        # offset -1: the file's own position (and O_APPEND appends anyway).
-        _write_all(fd, chunks, lambda fd, buffers: os.pwritev(fd, buffers, -1, flags))
-        if not any(len(chunk) for chunk in chunks):
-            self.fdatasync(fd)  # nothing was written: still sync what came before
+        pending = [memoryview(chunk) for chunk in chunks if len(chunk)]
+        while pending:
+            written = os.writev(fd, pending[:_IOV_MAX])
+            # A short write (a signal, a full pipe of the page cache): resume where it stopped.
+            while written:
+                if written >= len(pending[0]):
+                    written -= len(pending.pop(0))
+                else:
+                    pending[0] = pending[0][written:]
+                    written = 0
 
     def truncate(self, fd: int, size: int) -> None:
         os.ftruncate(fd, size)
@@ -142,27 +135,3 @@ class WithoutSync:
 
     def fsync_dir(self, path: str) -> None:
         pass
-
-
-def _write_all(fd: int, chunks: Sequence[Chunk],
-               writev: Callable[[int, list[memoryview]], int]) -> None:
-    pending = [memoryview(chunk) for chunk in chunks if len(chunk)]
-    while pending:
-        written = writev(fd, pending[:_IOV_MAX])
-        # A short write (a signal, a full pipe of the page cache): resume where it stopped.
-        while written:
-            if written >= len(pending[0]):
-                written -= len(pending.pop(0))
-            else:
-                pending[0] = pending[0][written:]
-                written = 0
-
-
-def write_and_sync(io: FileIO, fd: int, chunks: Sequence[Chunk]) -> None:
-    """Write `chunks` and make them durable. One system call on the real disk; any other
-    FileIO (simulated, buffering, test wrappers) gets its own write and fdatasync."""
-    if type(io) is OsFileIO:
-        io.write_synced(fd, chunks)
-    else:
-        io.write(fd, chunks)
-        io.fdatasync(fd)

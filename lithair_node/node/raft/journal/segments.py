@@ -9,8 +9,7 @@ files that roll at a size threshold. Memory and disk stay the same list:
 - compact_to writes a FIRST_INDEX mark and unlinks the segments wholly below it; the dead
   prefix left in the first segment is dropped again at the next open;
 - reset (the journal became empty) unlinks every segment: the next entry may have any index.
-Nothing here is durable until sync(). Records are kept in memory until then (or until an
-operation that must see them on the file), so that sync() writes and syncs them in one call.
+Nothing here is durable until sync().
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import os
 from array import array
 from collections.abc import Sequence
 
-from lithair_node.node.raft.journal.fileio import Chunk, FileIO, write_and_sync
+from lithair_node.node.raft.journal.fileio import Chunk, FileIO
 from lithair_node.node.raft.journal.records import MAGIC, RecordKind, frame_header
 from lithair_node.node.raft.journal.scan import (
     DamageKind,
@@ -53,7 +52,6 @@ class SegmentLog:
         self._segments = [_Segment(s.path, s.seq, s.valid_bytes, s.first_index, s.entry_offsets)
                           for s in scan.segments]
         self._active_fd: int | None = None
-        self._unwritten: list[Chunk] = []  # for the active segment, written by sync()
         self._unsynced_fd = False
         self._unsynced_dir = False
         self._first_live = scan.first_live  # the last compaction mark written
@@ -82,7 +80,6 @@ class SegmentLog:
 
     def truncate_from(self, index: int) -> None:
         """Drop the entries from `index` on; at least one entry stays (else: reset)."""
-        self._write_out()
         keep = max(position for position, segment in enumerate(self._segments)
                    if segment.first_index is not None and segment.first_index <= index)
         for segment in self._segments[keep + 1:]:
@@ -110,7 +107,6 @@ class SegmentLog:
             self._unlink(self._segments.pop(0))
 
     def reset(self) -> None:
-        self._unwritten = []  # records of files about to be unlinked
         self._close_active()
         for segment in self._segments:
             self._unlink(segment)
@@ -122,11 +118,7 @@ class SegmentLog:
     def sync(self) -> bool:
         """Make everything written durable; True if a data sync was needed."""
         synced_data = False
-        if self._unwritten:
-            chunks, self._unwritten = self._unwritten, []
-            write_and_sync(self._io, self._open_active(), chunks)
-            synced_data = True
-        elif self._unsynced_fd and self._active_fd is not None:
+        if self._unsynced_fd and self._active_fd is not None:
             self._io.fdatasync(self._active_fd)
             synced_data = True
         self._unsynced_fd = False
@@ -159,7 +151,6 @@ class SegmentLog:
             self._unlink(segment)
             self._segments.pop()
         else:
-            self._write_out()
             self._io.truncate(self._open_active(), segment.size)
             self._unsynced_fd = True
         self.sync()
@@ -182,17 +173,11 @@ class SegmentLog:
                            len(MAGIC), None, array("Q"))
         self._segments.append(segment)
         self._unsynced_dir = True
-        self._open_active()  # the file exists from now on, as the segment list says
-        self._write([MAGIC])
+        self._io.write(self._open_active(), [MAGIC])
         return segment
 
     def _write(self, chunks: list[Chunk]) -> None:
-        self._unwritten += chunks
-
-    def _write_out(self) -> None:
-        """Hand the held records to the file (before a truncate or a close sees it)."""
-        if self._unwritten:
-            chunks, self._unwritten = self._unwritten, []
+        if chunks:
             self._io.write(self._open_active(), chunks)
             self._unsynced_fd = True
 
@@ -202,7 +187,6 @@ class SegmentLog:
         return self._active_fd
 
     def _close_active(self) -> None:
-        self._write_out()
         if self._active_fd is not None:
             self._io.close(self._active_fd)
             self._active_fd = None
