@@ -3,7 +3,7 @@
 Off unless LITHAIR_JOURNAL_TRACE names a directory: then every 16th log index is traced and
 each process appends `pid event index monotonic_ns` lines to <dir>/<pid>.trace. CLOCK_MONOTONIC
 is shared by the processes of one host, so a leader's and a follower's lines line up. Events:
-add (Raft thread appended it), picked/framed/synced (writer thread), hold/ack (follower's
+add (Raft thread appended it), picked/written/synced (writer thread), hold/ack (follower's
 acknowledgement held, then sent), durable_seen (the Raft thread learnt the durable index moved),
 commit (leader's commit index passed it).
 """

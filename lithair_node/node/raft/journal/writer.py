@@ -142,9 +142,8 @@ class GroupCommitWriter:
             try:
                 self._trace("picked", batch)
                 side_files = self._apply(batch)
-                self._trace("framed", batch)
+                self._trace("written", batch)
                 started = time.perf_counter()
-                # Writes the batch's records and syncs them (one call on the real disk).
                 if self._segments.sync() and self._measure_syncs:
                     self._histogram.observe(time.perf_counter() - started)
                 self._trace("synced", batch)
