@@ -13,6 +13,7 @@ import enum
 import os
 from typing import Any, overload
 
+from lithair_node.node.raft.journal import trace
 from lithair_node.node.raft.journal.durable_file import make_dirs_durably
 from lithair_node.node.raft.journal.fileio import FileIO, OsFileIO, WithoutSync
 from lithair_node.node.raft.journal.histogram import LatencyHistogram
@@ -97,6 +98,8 @@ class DurableJournal:
         entry = (command, idx, term)
         self._entries.append(entry)
         self._writer.submit(Append(entry, idx))
+        if trace.ENABLED:
+            trace.mark("add", idx)
 
     def clear(self) -> None:
         self.truncations += 1

@@ -41,6 +41,9 @@ class HeldAcks(Generic[Node]):
         self._held: dict[Node, list[int]] = {}  # ascending next indexes, per leader
         self._epoch: Hashable = None
 
+    def __bool__(self) -> bool:
+        return bool(self._held)
+
     def must_hold(self, next_index: int, durable_index: int) -> bool:
         return next_index - 1 > durable_index
 

@@ -93,3 +93,22 @@ def test_term_vote_and_log_come_back_from_the_journal(machine: Machine) -> None:
     again = _Node([], machine.open())
     assert again._getTerm() == term and again._SyncObj__votedForNodeId == "self:1"
     again.destroy()
+
+
+def test_a_follower_sends_durable_acks_between_the_entries_it_applies(machine: Machine) -> None:
+    # Applying runs on the Raft thread and the poller (which the writer wakes) only runs
+    # after the whole tick: an ack that became durable must not wait for all the applies.
+    journal, held = _held_journal(machine)
+    node = _Node(["leader:2"], journal)
+    leader = TCPNode("leader:2")
+    node._SyncObj__onMessageReceived(leader, {
+        "type": "append_entries", "term": 1, "commit_index": 1, "prevLogIdx": 1,
+        "prevLogTerm": 0, "entries": [(b"\x00", 2, 1)]})
+    held.release(10)
+    assert journal.wait_durable(2, WAIT_S)
+    assert not [m for _, m in node.transport.sent if m.get("type") == "next_node_idx"]
+    node._SyncObj__doApplyCommand(b"\x01")  # a no-op command, applied before any poll
+    [ack] = [m for _, m in node.transport.sent if m.get("type") == "next_node_idx"]
+    assert ack["success"] and ack["next_node_idx"] == 3
+    node.destroy()
+    journal.close()
