@@ -5,6 +5,8 @@ and a power cut at every step of a snapshot leaving the old snapshot or the new 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from pysyncobj import SERIALIZER_STATE
 
+from lithair_node.lab.local_cluster import free_port_run
 from lithair_node.machine import snapshot_file
 from lithair_node.machine.engine import engine as engine_module
 from lithair_node.machine.snapshot_segments import SEGMENTS_DIR
@@ -223,3 +226,19 @@ def test_a_power_cut_at_any_step_leaves_the_old_snapshot_or_the_new(tmp_path: Pa
     assert seen == digests and cut_before > 5
     with pytest.raises(PowerLost):
         PowerCutAtCall(disk, 0).exists("/")
+
+
+def test_lithair_serve_refuses_to_start_without_a_segment_file(tmp_path: Path) -> None:
+    state = StateMachine()
+    _feed(state, 0, 6)
+    assert _snapshot(SnapshotStore(_config(tmp_path), state), 8)
+    victim = sorted((tmp_path / SEGMENTS_DIR).iterdir())[0]
+    victim.unlink()
+    port = free_port_run(2)
+    done = subprocess.run(
+        [sys.executable, "-m", "lithair_node", "serve", "--node-id", "solo", "--http",
+         f"127.0.0.1:{port}", "--raft", f"127.0.0.1:{port + 1}", "--data-dir", str(tmp_path),
+         "--raft-password", "test-password"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"snapshot segment file {victim} is missing" in done.stderr
+    assert "Traceback" not in done.stderr
