@@ -114,6 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--restarts", type=int, default=3, help="restart-to-ready: best of")
     p.add_argument("--baseline-ref", default="main", help="git ref of the baseline tree")
     p.add_argument("--work", default=None, help="scratch dir (default: a temp dir, removed)")
+    p.add_argument("--reuse-seed", action="store_true",
+                   help="keep the seed and +1%% entries a previous run left in --work")
     return p.parse_args(argv)
 
 
@@ -137,7 +139,7 @@ def prepare(work: Path, readings: int, sensors: int, batch: int, extra_percent: 
             "build_seconds": round(time.perf_counter() - started, 1)}
 
 
-def run_tree(tree: Path, work: Path, name: str, restarts: int) -> dict[str, Any]:
+def run_tree(tree: Path, work: Path, name: str, restarts: int, profile: bool = False) -> dict[str, Any]:
     """The worker writes node1's data dir (snapshots 1 and 2); node2 and node3 get copies of
     it; then a follower is restarted `restarts` times, each timed spawn -> /readyz 200."""
     cluster = LocalCluster(work / name, env=code_env(tree))
@@ -160,6 +162,8 @@ def run_tree(tree: Path, work: Path, name: str, restarts: int) -> dict[str, Any]
     finally:
         cluster.stop()
     result["restart_best_s"] = min(r["ready_s"] for r in result["restart"])
+    if profile:
+        result["load_profile"] = profile_load(cluster.specs[0].data_dir)
     shutil.rmtree(work / name, ignore_errors=True)
     return result
 
@@ -178,6 +182,7 @@ def _restart_follower(cluster: LocalCluster) -> dict[str, Any]:
     snapshot = (status or {}).get("snapshot", {})
     cluster.wait_ready(300)
     return {"node": cluster.specs[follower].node_id, "ready_s": round(ready_s, 3),
+            "restore_read_ms": snapshot.get("restore_read_ms"),
             "restore_load_ms": snapshot.get("restore_load_ms"),
             "total_readings": (stats or {}).get("total_readings")}
 
@@ -228,20 +233,21 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     baseline, commit = checkout_ref(REPO, args.baseline_ref)
     try:
-        prepared = prepare(work, args.readings, args.sensors, args.batch, args.extra_percent)
+        prepared = (json.loads((work / "prepared.json").read_text()) if args.reuse_seed
+                    else prepare(work, args.readings, args.sensors, args.batch, args.extra_percent))
+        (work / "prepared.json").write_text(json.dumps(prepared))
         print("prepared", prepared, flush=True)
         trees = {f"baseline-{commit}": run_tree(baseline, work, "baseline", args.restarts)}
         print("baseline", json.dumps(trees[f"baseline-{commit}"])[:600], flush=True)
-        trees["incremental"] = run_tree(REPO, work, "incremental", args.restarts)
+        trees["incremental"] = run_tree(REPO, work, "incremental", args.restarts, profile=True)
         print("incremental", json.dumps(trees["incremental"])[:600], flush=True)
         assert len({tree["digest"] for tree in trees.values()}) == 1
-        profile = profile_load(work / "incremental")
     finally:
         shutil.rmtree(baseline, ignore_errors=True)
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     payload = {"bench": "snapshot", "at": utc_now(), "machine": machine_info(),
-               "args": vars(args), "prepared": prepared, "trees": trees, "load_profile": profile}
+               "args": vars(args), "prepared": prepared, "trees": trees}
     path = write_results(RESULTS_DIR, "snapshot", payload)
     print(f"wrote {shown(path)}")
     return 0

@@ -75,7 +75,9 @@ class SnapshotStore(Serializer):
         self.compacted = False
         self._loaded: tuple[StateView, dict[str, Any]] | None = None
         if self._path.is_file():
+            started = time.monotonic()
             self._loaded = self._read()
+            self.info["restore_read_ms"] = round((time.monotonic() - started) * 1000, 1)
 
     def checkSerializing(self) -> tuple[int, int | None]:
         if self._writer is None:
