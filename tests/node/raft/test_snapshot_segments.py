@@ -242,3 +242,42 @@ def test_lithair_serve_refuses_to_start_without_a_segment_file(tmp_path: Path) -
     assert done.returncode != 0
     assert f"snapshot segment file {victim} is missing" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_transfer_under_way_survives_the_next_snapshots_clean_up(tmp_path: Path) -> None:
+    from lithair_node.machine.snapshot_transfer import InlineReader
+
+    state = StateMachine()
+    _feed(state, 0, 6)
+    store = SnapshotStore(_config(tmp_path / "a"), state)
+    assert _snapshot(store, 8)
+    reader = InlineReader(tmp_path / "a" / "snapshot.lsnap")
+    head = reader.read(100)
+    other = StateMachine()
+    _feed(other, 0, 6, tag="tt")
+    store._state = other
+    assert _snapshot(store, 9)  # deletes every file the first snapshot named
+    rest = b"".join(iter(lambda: reader.read(1000), b""))
+    reader.close()
+    view, _ = snapshot_file.load_bytes(head + rest)
+    restored = StateMachine()
+    restored.load(view)
+    assert restored.digest() == state.digest()
+
+
+def test_a_damaged_segment_file_ends_the_stream_before_its_trailer(tmp_path: Path) -> None:
+    state = StateMachine()
+    _feed(state, 0, 6)
+    store = SnapshotStore(_config(tmp_path), state)
+    assert _snapshot(store, 8)
+    victim = sorted((tmp_path / SEGMENTS_DIR).iterdir())[-1]
+    data = bytearray(victim.read_bytes())
+    data[10] ^= 1
+    victim.write_bytes(bytes(data))
+    sent = []
+    for _ in range(10_000):
+        chunk = store.getTransmissionData("b")
+        if chunk is None:
+            break
+        sent.append(chunk)
+    assert chunk is None and not any(last for _, _, last in sent)
