@@ -13,9 +13,10 @@
 
 Format 4 (linked, what a node keeps on disk): the same header with "lifecycle": bool and
 "segment_files": [ref, ...] (snapshot_segments.py: name, number, bytes, crc32c) in place of
-the inline segment records; every sealed segment is a file of its own in SEGMENTS_DIR beside
+the inline segment records, and the engine record as ["engine_zstd", pieces] (the
+state blob zstd-compressed); every sealed segment is a file of its own in SEGMENTS_DIR beside
 the snapshot, written once. Formats 2/3 stay the self-contained stream: backups, `lithair
-restore` seeds, the transfer to a lagging follower (snapshot_segments.inline_chunks).
+restore` seeds, the transfer to a lagging follower (snapshot_transfer.InlineReader).
 
 Blobs are cut into bin objects of at most CHUNK_BYTES, so every msgpack object stays small
 whatever the size of the state, and the writer runs in a background thread without
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgpack
+import zstandard
 
 from lithair_node.machine import snapshot_segments
 from lithair_node.machine.capture import StateView
@@ -86,7 +88,8 @@ def dump_linked(view: StateView, raft_meta: dict[str, Any],
     header = {**_header(view, raft_meta), "format": LINKED_FORMAT,
               "lifecycle": bool(view.lifecycle), "segment_files": refs}
     out.write(packer.pack(header))
-    dump_blob(packer, out, ["engine"], view.engine)
+    # zstd: the state blob is mostly the hot buffer's raw columns (~3x smaller, ~30 ms).
+    dump_blob(packer, out, ["engine_zstd"], zstandard.ZstdCompressor(level=3).compress(view.engine))
     if view.lifecycle:
         dump_blob(packer, out, ["lifecycle"], view.lifecycle)
     out.write(packer.pack({"end": True, "segments": len(refs)}))
@@ -135,7 +138,7 @@ def load_with_refs(source: BinaryIO, segment_dir: Path | None = None
     refs = None
     try:
         header = read_header(unpacker)
-        state = load_blob(unpacker, ["engine"])
+        state = load_engine(unpacker, header)
         lifecycle = (load_blob(unpacker, ["lifecycle"]) if _has_lifecycle(header) else b"")
         if header["format"] == LINKED_FORMAT:
             if segment_dir is None:
@@ -180,6 +183,12 @@ def read_header(unpacker: msgpack.Unpacker) -> dict[str, Any]:
     if header.get("format") not in (FORMAT_VERSION, LIFECYCLE_FORMAT, LINKED_FORMAT):
         raise SnapshotError(f"unsupported snapshot format {header.get('format')!r}")
     return header
+
+
+def load_engine(unpacker: msgpack.Unpacker, header: dict[str, Any]) -> bytes:
+    if header["format"] != LINKED_FORMAT:
+        return load_blob(unpacker, ["engine"])
+    return bytes(zstandard.ZstdDecompressor().decompress(load_blob(unpacker, ["engine_zstd"])))
 
 
 def _has_lifecycle(header: dict[str, Any]) -> bool:

@@ -58,7 +58,7 @@ class InlineReader:
             return iter(lambda: manifest.read(_READ), b"")
         refs = check_refs(header.pop("segment_files"))
         lifecycle = bool(header.pop("lifecycle"))
-        engine = snapshot_file.load_blob(unpacker, ["engine"])
+        engine = snapshot_file.load_engine(unpacker, header)
         cycle = snapshot_file.load_blob(unpacker, ["lifecycle"]) if lifecycle else b""
         directory = path.parent / SEGMENTS_DIR
         opened = []
