@@ -114,12 +114,13 @@ def serve(**options: object) -> None:
         config = config_from_options(options)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    from lithair_node.machine.snapshot_file import SnapshotError
     from lithair_node.node.raft.types import RaftBindError
     from lithair_node.node.server import serve as run
 
     try:
         run(config)
-    except (RaftBindError, JournalCorrupt) as exc:  # their messages name the port / file
+    except (RaftBindError, JournalCorrupt, SnapshotError) as exc:  # they name the port / file
         raise click.ClickException(str(exc)) from None
     except ConfigError as exc:  # found at start, e.g. a bad force-voters file
         raise click.ClickException(str(exc)) from None

@@ -11,6 +11,13 @@
             ["segment", number, pieces] + pieces bin objects   (engine/segment.encode)
     trailer {"end": true, "segments": N}
 
+Format 4 (linked, what a node keeps on disk): the same header with "lifecycle": bool and
+"segment_files": [ref, ...] (snapshot_segments.py: name, number, bytes, crc32c) in place of
+the inline segment records, and the engine record as ["engine_zstd", pieces] (the
+state blob zstd-compressed); every sealed segment is a file of its own in SEGMENTS_DIR beside
+the snapshot, written once. Formats 2/3 stay the self-contained stream: backups, `lithair
+restore` seeds, the transfer to a lagging follower (snapshot_transfer.InlineReader).
+
 Blobs are cut into bin objects of at most CHUNK_BYTES, so every msgpack object stays small
 whatever the size of the state, and the writer runs in a background thread without
 building the whole file in memory. Format 1 (per-series records, before the storage
@@ -26,26 +33,28 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgpack
+import zstandard
 
+from lithair_node.machine import snapshot_segments
 from lithair_node.machine.capture import StateView
 from lithair_node.machine.engine import segment as segments
+from lithair_node.machine.snapshot_segments import SnapshotError
 from lithair_node.machine.tables import Counters
+
+__all__ = ["SnapshotError", "dump", "dump_linked", "load", "read_file", "write_atomic"]
 
 MAGIC = "lithair-snapshot"
 FORMAT_VERSION = 2
 LIFECYCLE_FORMAT = 3  # format 2 + the lifecycle record
 OLD_FORMAT = 1
+LINKED_FORMAT = 4  # header + engine + lifecycle; segments as files of their own
+SEGMENTS_DIR = snapshot_segments.SEGMENTS_DIR
 CHUNK_BYTES = 16 * 1024 * 1024
 _MAX_OBJECT = 4 * CHUNK_BYTES
 
 
-class SnapshotError(ValueError):
-    pass
-
-
-def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
-    packer = msgpack.Packer(use_bin_type=True)
-    header = {
+def _header(view: StateView, raft_meta: dict[str, Any]) -> dict[str, Any]:
+    return {
         "magic": MAGIC,
         "format": LIFECYCLE_FORMAT if view.lifecycle else FORMAT_VERSION,
         "raft": raft_meta,
@@ -56,16 +65,44 @@ def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
         "anomalies": view.anomalies,
         "segments": len(view.segments),
     }
-    out.write(packer.pack(header))
-    _dump_blob(packer, out, ["engine"], view.engine)
+
+
+def dump(view: StateView, raft_meta: dict[str, Any], out: BinaryIO) -> None:
+    """The self-contained stream (format 2/3): every segment inline."""
+    packer = msgpack.Packer(use_bin_type=True)
+    out.write(packer.pack(_header(view, raft_meta)))
+    dump_blob(packer, out, ["engine"], view.engine)
     if view.lifecycle:
-        _dump_blob(packer, out, ["lifecycle"], view.lifecycle)
+        dump_blob(packer, out, ["lifecycle"], view.lifecycle)
     for segment in view.segments:  # encoded here, in the writer thread, not under the lock
-        _dump_blob(packer, out, ["segment", segment.number], segments.encode(segment))
+        dump_blob(packer, out, ["segment", segment.number], segments.encode(segment))
     out.write(packer.pack({"end": True, "segments": len(view.segments)}))
 
 
-def _dump_blob(packer: msgpack.Packer, out: BinaryIO, record: list[Any], blob: bytes) -> None:
+def dump_linked(view: StateView, raft_meta: dict[str, Any],
+                refs: list[dict[str, Any]], out: BinaryIO) -> None:
+    """Format 4: the segments are named by `refs` (their files written beforehand)."""
+    if len(refs) != len(view.segments):
+        raise ValueError("one segment file ref per sealed segment")
+    packer = msgpack.Packer(use_bin_type=True)
+    header = {**_header(view, raft_meta), "format": LINKED_FORMAT,
+              "lifecycle": bool(view.lifecycle), "segment_files": refs}
+    out.write(packer.pack(header))
+    # zstd: the state blob is mostly the hot buffer's raw columns (~3x smaller, ~30 ms).
+    dump_blob(packer, out, ["engine_zstd"], zstandard.ZstdCompressor(level=3).compress(view.engine))
+    if view.lifecycle:
+        dump_blob(packer, out, ["lifecycle"], view.lifecycle)
+    out.write(packer.pack({"end": True, "segments": len(refs)}))
+
+
+def dump_linked_bytes(view: StateView, raft_meta: dict[str, Any],
+                      refs: list[dict[str, Any]]) -> bytes:
+    buffer = io.BytesIO()
+    dump_linked(view, raft_meta, refs, buffer)
+    return buffer.getvalue()
+
+
+def dump_blob(packer: msgpack.Packer, out: BinaryIO, record: list[Any], blob: bytes) -> None:
     """record + [pieces], then the pieces as bin objects written by hand from the blob's
     buffer: packer.pack of a large bytes object copies it while holding the GIL, which
     starved the Raft and HTTP threads for tens of ms per snapshot."""
@@ -74,11 +111,11 @@ def _dump_blob(packer: msgpack.Packer, out: BinaryIO, record: list[Any], blob: b
     out.write(packer.pack([*record, len(pieces)]))
     for start in pieces:
         piece = view[start : start + CHUNK_BYTES]
-        out.write(_bin_header(len(piece)))
+        out.write(bin_header(len(piece)))
         out.write(piece)
 
 
-def _bin_header(size: int) -> bytes:
+def bin_header(size: int) -> bytes:
     """msgpack's bin 8/16/32 header for `size` bytes (what Packer.pack(bytes) emits)."""
     if size < 1 << 8:
         return b"\xc4" + size.to_bytes(1, "big")
@@ -87,25 +124,31 @@ def _bin_header(size: int) -> bytes:
     return b"\xc6" + size.to_bytes(4, "big")
 
 
-def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
+def load(source: BinaryIO, segment_dir: Path | None = None) -> tuple[StateView, dict[str, Any]]:
+    view, raft_meta, _ = load_with_refs(source, segment_dir)
+    return view, raft_meta
+
+
+def load_with_refs(source: BinaryIO, segment_dir: Path | None = None
+                   ) -> tuple[StateView, dict[str, Any], list[dict[str, Any]] | None]:
+    """The state of a snapshot stream, and its segment file refs if it is linked (format 4:
+    its segment files are read from `segment_dir`, each checked against its ref)."""
     unpacker = msgpack.Unpacker(source, raw=False, max_buffer_size=_MAX_OBJECT,
                                 strict_map_key=False)
+    refs = None
     try:
-        header = next(unpacker)
-        if not isinstance(header, dict) or header.get("magic") != MAGIC:
-            raise SnapshotError("not a Lithair snapshot")
-        if header.get("format") == OLD_FORMAT:
-            raise SnapshotError(
-                "snapshot format 1 predates the columnar storage engine and is not read by "
-                "this version: move the file aside and let the node catch up from the leader "
-                "(or restore it with the previous version and take a new snapshot)")
-        if header.get("format") not in (FORMAT_VERSION, LIFECYCLE_FORMAT):
-            raise SnapshotError(f"unsupported snapshot format {header.get('format')!r}")
-        state = _load_blob(unpacker, ["engine"])
-        lifecycle = (_load_blob(unpacker, ["lifecycle"])
-                     if header["format"] == LIFECYCLE_FORMAT else b"")
-        sealed = tuple(segments.decode(_load_blob(unpacker, ["segment", number]))
-                       for number in range(int(header["segments"])))
+        header = read_header(unpacker)
+        state = load_engine(unpacker, header)
+        lifecycle = (load_blob(unpacker, ["lifecycle"]) if _has_lifecycle(header) else b"")
+        if header["format"] == LINKED_FORMAT:
+            if segment_dir is None:
+                raise SnapshotError("a linked snapshot (format 4) is read with its data dir")
+            refs = snapshot_segments.check_refs(header["segment_files"])
+            sealed = tuple(segments.decode(snapshot_segments.read_verified(segment_dir, ref))
+                           for ref in refs)
+        else:
+            sealed = tuple(segments.decode(load_blob(unpacker, ["segment", number]))
+                           for number in range(int(header["segments"])))
         trailer = next(unpacker)
     except StopIteration:
         raise SnapshotError("snapshot is truncated") from None
@@ -125,10 +168,36 @@ def load(source: BinaryIO) -> tuple[StateView, dict[str, Any]]:
         anomalies=header["anomalies"],
         lifecycle=lifecycle,
     )
-    return view, header["raft"]
+    return view, header["raft"], refs
 
 
-def _load_blob(unpacker: msgpack.Unpacker, record: list[Any]) -> bytes:
+def read_header(unpacker: msgpack.Unpacker) -> dict[str, Any]:
+    header = next(unpacker)
+    if not isinstance(header, dict) or header.get("magic") != MAGIC:
+        raise SnapshotError("not a Lithair snapshot")
+    if header.get("format") == OLD_FORMAT:
+        raise SnapshotError(
+            "snapshot format 1 predates the columnar storage engine and is not read by "
+            "this version: move the file aside and let the node catch up from the leader "
+            "(or restore it with the previous version and take a new snapshot)")
+    if header.get("format") not in (FORMAT_VERSION, LIFECYCLE_FORMAT, LINKED_FORMAT):
+        raise SnapshotError(f"unsupported snapshot format {header.get('format')!r}")
+    return header
+
+
+def load_engine(unpacker: msgpack.Unpacker, header: dict[str, Any]) -> bytes:
+    if header["format"] != LINKED_FORMAT:
+        return load_blob(unpacker, ["engine"])
+    return bytes(zstandard.ZstdDecompressor().decompress(load_blob(unpacker, ["engine_zstd"])))
+
+
+def _has_lifecycle(header: dict[str, Any]) -> bool:
+    if header["format"] == LINKED_FORMAT:
+        return bool(header["lifecycle"])
+    return bool(header["format"] == LIFECYCLE_FORMAT)
+
+
+def load_blob(unpacker: msgpack.Unpacker, record: list[Any]) -> bytes:
     found = next(unpacker)
     if not (isinstance(found, list) and found[:-1] == record and isinstance(found[-1], int)):
         raise SnapshotError(f"expected a {record[0]} record")
@@ -168,8 +237,9 @@ def write_atomic(path: Path, view: StateView, raft_meta: dict[str, Any],
 
 
 def read_file(path: Path) -> tuple[StateView, dict[str, Any]]:
+    """A snapshot file of any format; a linked one's segments are in SEGMENTS_DIR beside it."""
     with open(path, "rb", buffering=1024 * 1024) as source:
-        return load(source)
+        return load(source, path.parent / SEGMENTS_DIR)
 
 
 def fsync_dir(directory: Path) -> None:

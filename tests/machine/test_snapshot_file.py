@@ -46,7 +46,7 @@ def test_bin_records_are_byte_identical_to_msgpack(size: int) -> None:
     """The writer emits bin objects by hand (zero-copy): they must be what msgpack packs."""
     blob = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     out = io.BytesIO()
-    snapshot_file._dump_blob(msgpack.Packer(use_bin_type=True), out, ["engine"], blob)
+    snapshot_file.dump_blob(msgpack.Packer(use_bin_type=True), out, ["engine"], blob)
     step = snapshot_file.CHUNK_BYTES
     pieces = [blob[i:i + step] for i in range(0, size, step)]
     assert out.getvalue() == b"".join(map(msgpack.packb, [["engine", len(pieces)], *pieces]))

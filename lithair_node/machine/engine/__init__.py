@@ -37,7 +37,7 @@ Log entries carry values densely or as (positions, values) (commands.encode_valu
 apply still gets the dense metrics x readings matrix of each batch, for the time of its
 apply (bounded by the batch: readings x its metric names).
 
-Not done yet (issue 11): snapshot segments as files of their own beside the snapshot
-(written once, so a snapshot would cost only what changed): today every snapshot file
-holds all the sealed segments.
+Snapshots (issue 11): each sealed segment is written once, as a file of its own beside the
+snapshot (machine/snapshot_segments.py, node/raft/segment_files.py), so a snapshot costs
+the engine's state plus the segments sealed since the last one.
 """

@@ -7,8 +7,9 @@
     segment blobs: segment.encode(), named by their seal number
 
 Segments never change once sealed, so an incremental snapshot writes the state (bounded by
-sensors + cells + the hot buffer) and only the segments the previous one lacks; a
-snapshot's files are the state file plus every segment number below its count.
+sensors + cells + the hot buffer) and only the segments the previous one lacks: on a node,
+each segment is a file of its own, named by content (machine/snapshot_segments.py,
+node/raft/segment_files.py), and the snapshot file names them.
 """
 
 from __future__ import annotations
