@@ -33,16 +33,24 @@ def fast_columns(readings: list[Any]) -> BatchColumns | None:
     """Columns for a batch proven valid column by column, or None to take the checked path."""
     if set(map(type, readings)) != {dict}:
         return None
+    if len(set(map(len, readings))) == 1:
+        # Likely one shape: assume the first reading's; a reading lacking one of its fields
+        # (same size, other keys) raises KeyError in the columns' itemgetter, and then the
+        # batch is grouped by shape. Saves a tuple of names per reading.
+        try:
+            return _columns(readings, [(tuple(readings[0]), readings, None)])
+        except KeyError:
+            pass
     shapes = list(map(tuple, readings))  # each reading's field names, in order
-    distinct = set(shapes)
-    if len(distinct) == 1:
-        groups = [(shapes[0], readings, None)]
-    else:
-        members: dict[tuple[Any, ...], list[int]] = {}
-        for index, shape in enumerate(shapes):
-            members.setdefault(shape, []).append(index)
-        groups = [(shape, [readings[i] for i in rows], np.asarray(rows, dtype=np.intp))
-                  for shape, rows in members.items()]
+    members: dict[tuple[Any, ...], list[int]] = {}
+    for index, shape in enumerate(shapes):
+        members.setdefault(shape, []).append(index)
+    groups = [(shape, [readings[i] for i in rows], np.asarray(rows, dtype=np.intp))
+              for shape, rows in members.items()]
+    return _columns(readings, groups)
+
+
+def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
     n = len(readings)
     metric_names: set[str] = set()
     for shape, _, _ in groups:
@@ -86,7 +94,7 @@ def fast_columns(readings: list[Any]) -> BatchColumns | None:
                 values[position[name], where] = column
     locations: dict[str, str] = {}
     if has_location:
-        found = _fast_locations(readings, sensor_of)
+        found = _fast_locations(readings, sensor_of, everyone=len(groups) == 1)
         if found is None:
             return None
         locations = found
@@ -105,8 +113,13 @@ def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
     return names
 
 
-def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str]) -> dict[str, str] | None:
-    found = list(map(dict.get, readings, ["location"] * len(readings)))
+def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
+                    everyone: bool) -> dict[str, str] | None:
+    """`everyone`: one shape holding "location"; a reading without it raises KeyError."""
+    if everyone:
+        found = list(map(itemgetter("location"), readings))
+    else:
+        found = list(map(dict.get, readings, ["location"] * len(readings)))
     kinds = set(map(type, found))
     if not kinds <= {str, type(None)}:
         return None
