@@ -6,10 +6,12 @@ entry finishes, everything that queued meanwhile goes out as the next entry. Und
 load a batch is proposed alone at once; under heavy load entries grow and the per-entry
 cost of Raft (pickle, encryption, one append per follower) is shared.
 
-Bounded everywhere: a new batch is refused at once (429 + Retry-After) when the oldest batch
-waiting here has waited longer than `max_queue_delay_s` (so accepted writes keep a bounded
-latency whatever the offered load, and the node spends no CPU on work it would only queue)
-or when more than `max_pending_readings` wait; and a caller waits at most
+Bounded everywhere: a new batch is refused at once (429 + Retry-After) past saturation, i.e.
+when the oldest batch waiting here has waited longer than `max_queue_delay_s` *and* more
+readings wait than this node commits in `max_queue_delay_s` (so accepted writes keep a
+bounded latency whatever the offered load, a passing stall of apply or fsync under a
+modest load is not read as overload, and the node spends no CPU on work it would only
+queue), or when more than `max_pending_readings` wait; and a caller waits at most
 `commit_timeout_s` (then 503 "outcome unknown": the batch may still commit, and a retry
 with the same Idempotency-Key is safe).
 """
@@ -75,6 +77,7 @@ class Proposer:
         self._ids = itertools.count(1)
         self._pending_readings = 0  # queued + in flight
         self._last_progress = time.monotonic()  # an entry finished, or nothing was waiting
+        self._rate = _DrainRate()
         self._flush_scheduled = False
         self._holds = 0  # held(): no new entries while above 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,16 +120,22 @@ class Proposer:
         if self._raft.status().leader is None:
             raise NoLeader("no leader: an election is in progress or there is no quorum",
                            retry_after=1)
+        delay = self._limits.max_queue_delay_s
         waited = self.oldest_wait_s()
-        if waited > self._limits.max_queue_delay_s:
-            if time.monotonic() - self._last_progress > self._limits.max_queue_delay_s:
+        if waited > delay:
+            now = time.monotonic()
+            if now - self._last_progress > max(delay, _STALL_S):
                 # Nothing has committed for a while: the cluster, not the client, is the
                 # problem (e.g. a leader cut off from its followers before it steps down).
                 raise Unavailable(f"writes are not committing (the oldest has waited "
                                   f"{waited:.2f} s): is a majority reachable?", retry_after=1)
-            self.stats["rejected_overload"] += 1
-            raise Overloaded(f"this node is behind: the oldest write waiting to commit has "
-                             f"waited {waited:.2f} s", retry_after=1)
+            # Little's law: a queue this node drains within `delay` is not overload, only a
+            # slow entry (a closed loop of N in flight never queues more than N batches).
+            drains = self._rate.per_s(now) * delay
+            if self._pending_readings + readings > drains:
+                self.stats["rejected_overload"] += 1
+                raise Overloaded(f"this node is behind: the oldest write waiting to commit has "
+                                 f"waited {waited:.2f} s", retry_after=1)
         if self._pending_readings + readings > self._limits.max_pending_readings:
             self.stats["rejected_overload"] += 1
             raise Overloaded(
@@ -217,6 +226,7 @@ class Proposer:
             return
         if error is None:
             self._last_progress = time.monotonic()
+            self._rate.add(self._last_progress, flight.readings)
         else:
             self.stats["failed"] += 1
         self._pending_readings -= flight.readings
@@ -240,6 +250,34 @@ class Proposer:
             now = time.monotonic()
             for entry_id in [i for i, f in self._in_flight.items() if f.expires_at < now]:
                 self._finish(entry_id, None, ProposeError(ProposeFailure.NO_ANSWER))
+
+
+# Nothing committed for this long (or max_queue_delay_s if longer) is a stall of the
+# cluster: long enough that a slow entry (a sealing apply, an fsync) on a busy box is not one.
+_STALL_S = 2.0
+
+
+class _DrainRate:
+    """Readings committed per second on this node, over the last couple of seconds."""
+
+    WINDOW_S = 2.0
+
+    def __init__(self) -> None:
+        self._done: deque[tuple[float, int]] = deque()
+        self._readings = 0
+
+    def add(self, now: float, readings: int) -> None:
+        self._done.append((now, readings))
+        self._readings += readings
+        self._trim(now)
+
+    def per_s(self, now: float) -> float:
+        self._trim(now)
+        return self._readings / self.WINDOW_S
+
+    def _trim(self, now: float) -> None:
+        while self._done and self._done[0][0] < now - self.WINDOW_S:
+            self._readings -= self._done.popleft()[1]
 
 
 def _retrieve(future: asyncio.Future[BatchOutcome]) -> None:
