@@ -38,6 +38,9 @@ from lithair_node.lab.bench.ingest_systems import (
 from lithair_node.lab.bench.procfs import machine_info
 from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
 
+# Our systems: this checkout, and the baseline tree when one is given.
+_OURS = ("lithair", "baseline")
+
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -59,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="8 s windows, 2 s warm-up")
     p.add_argument("--lithair-arg", action="append", default=[])
     p.add_argument("--lithair-env", action="append", default=[])
+    p.add_argument("--baseline-src", type=Path, default=None,
+                   help="a source tree (e.g. `git archive HEAD` extracted) run as system "
+                        "'baseline' beside lithair, in the sweep and load parts")
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     p.add_argument("--tmp", default=None)
@@ -103,7 +109,7 @@ def print_tables(runs: list[dict[str, Any]]) -> None:
             found = next((r["readings_per_s"] for r in runs if r["part"] == "sweep"
                           and r["system"] == name and r.get("sensors") == row["sensors"]
                           and r.get("readings_per_s")), None)
-            if found is None or row["system"] != "lithair" or row["part"] != "sweep":
+            if found is None or row["system"] not in _OURS or row["part"] != "sweep":
                 return None
             return row["readings_per_s"] / found
         lat = row.get("latency_ms") or {}
@@ -131,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             runs.append({"part": "sweep", "system": name, "skipped": f"not installed ({howto})"})
             systems.remove(name)
     runners = {"lithair": bench_lithair, "etcd": bench_etcd,
-               "influx": partial(bench_influx, measure=measure_load)}
+               "influx": partial(bench_influx, measure=measure_load),
+               "baseline": partial(bench_lithair, code=args.baseline_src)}
+    if args.baseline_src is not None and "baseline" not in systems:
+        systems.insert(1, "baseline")
+    ours = [s for s in _OURS if s in systems]
     if "sweep" in parts:
         for sensors in [int(s) for s in args.sensors.split(",")]:
             for system in systems:
@@ -141,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
     if "load" in parts:
         for load in [int(x) for x in args.loads.split(",")]:
-            at = _at(args, args.load_sensors, concurrency=load)
-            log(f"load: lithair at S={args.load_sensors:,}, {load} in flight")
-            runs.append(_row("load", "lithair", args.load_sensors, at, bench_lithair(at, args.batch)))
-            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
+            for system in ours:  # interleaved: a noisy spell hits both alike
+                at = _at(args, args.load_sensors, concurrency=load)
+                log(f"load: {system} at S={args.load_sensors:,}, {load} in flight")
+                runs.append(_row("load", system, args.load_sensors, at, runners[system](at, args.batch)))
+                log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
     if "latency" in parts:
         at = _at(args, args.latency_sensors)
         top = next((r["readings_per_s"] for r in runs if r["part"] == "sweep" and r["system"] == "lithair"
