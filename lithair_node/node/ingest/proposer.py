@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -114,15 +115,16 @@ class Proposer:
             return 0.0
         return time.monotonic() - oldest
 
-    def check_admission(self, readings: int = 0) -> None:
+    def check_admission(self, readings: int = 0, before_body: bool = True) -> None:
         """Refuse new work (429) when this node is behind: called before a request body is
-        read, and again with the batch's size before it is queued."""
+        read, and again with the batch's size before it is queued. The queue-delay bound is
+        judged before the body only, so that a refusal for it never follows a decode."""
         if self._raft.status().leader is None:
             raise NoLeader("no leader: an election is in progress or there is no quorum",
                            retry_after=1)
         delay = self._limits.max_queue_delay_s
         waited = self.oldest_wait_s()
-        if waited > delay:
+        if waited > delay and before_body:
             now = time.monotonic()
             if now - self._last_progress > max(delay, _STALL_S):
                 # Nothing has committed for a while: the cluster, not the client, is the
@@ -145,7 +147,7 @@ class Proposer:
 
     async def submit(self, batch: EncodedBatch) -> BatchOutcome:
         """Replicate one batch; return its outcome once this node has applied it."""
-        self.check_admission(batch.readings)
+        self.check_admission(batch.readings, before_body=False)
         assert self._loop is not None, "Proposer.start() was not called"
         future: asyncio.Future[BatchOutcome] = self._loop.create_future()
         future.add_done_callback(_retrieve)  # the caller may have timed out and gone
@@ -258,20 +260,26 @@ _STALL_S = 2.0
 
 
 class _DrainRate:
-    """Readings committed per second on this node, over the last couple of seconds."""
+    """Readings committed per second on this node, over the last few seconds (longer than
+    the 2 s stall, so a slow entry lowers it without zeroing it); unknown (inf) until the
+    first commit, so a cold start's first slow entry refuses nobody."""
 
-    WINDOW_S = 2.0
+    WINDOW_S = 5.0
 
     def __init__(self) -> None:
         self._done: deque[tuple[float, int]] = deque()
         self._readings = 0
+        self._started = False
 
     def add(self, now: float, readings: int) -> None:
         self._done.append((now, readings))
         self._readings += readings
+        self._started = True
         self._trim(now)
 
     def per_s(self, now: float) -> float:
+        if not self._started:
+            return math.inf
         self._trim(now)
         return self._readings / self.WINDOW_S
 

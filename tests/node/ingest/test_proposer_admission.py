@@ -27,11 +27,14 @@ async def test_a_slow_entry_is_not_overload_but_a_long_queue_is() -> None:
     try:
         writes = [asyncio.create_task(proposer.submit(batch(s))) for s in ("a", "b")]
         await asyncio.sleep(0.1)  # the oldest has waited past the delay
+        proposer.check_admission(1)  # nothing ever committed: the rate is unknown, not 0
         _commit(proposer, 1000)  # ~500 readings/s drained: 25 per 0.05 s >> 2 waiting
         proposer.check_admission(1)
-        proposer._rate = type(proposer._rate)()  # nothing drained recently: 2 > 0
+        proposer._rate._done.clear()  # nothing drained recently: 2 > 0
+        proposer._rate._readings = 0
         with pytest.raises(Overloaded):
             proposer.check_admission(1)
+        proposer.check_admission(1, before_body=False)  # a decoded batch is not refused for it
         proposer._last_progress = time.monotonic() - 3  # nothing committed for 3 s: a stall
         with pytest.raises(Unavailable):
             proposer.check_admission(1)
