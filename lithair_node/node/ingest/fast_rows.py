@@ -10,6 +10,7 @@ msgpack timestamps, mixed int/float timestamps) returns None for the per-reading
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -82,16 +83,17 @@ def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
             for i, sensor in zip(where.tolist(), sensors, strict=True):
                 sensor_of[i] = sensor
             ts[where] = stamps
-        for name in shape:
-            if name in RESERVED_FIELDS:
-                continue
-            column = fast_metric(list(map(itemgetter(name), rows)))
-            if column is None:
-                return None
-            if where is None:
-                values[position[name]] = column
-            else:
-                values[position[name], where] = column
+        names = [name for name in shape if name not in RESERVED_FIELDS]
+        # All of the group's metrics as one list: one type pass and one numpy conversion.
+        block = fast_metric(list(chain.from_iterable(map(itemgetter(name), rows) for name in names)))
+        if block is None:
+            return None
+        rows_of = [position[name] for name in names]
+        block = block.reshape(len(names), len(rows))
+        if where is None:
+            values[rows_of] = block
+        else:
+            values[np.ix_(rows_of, where)] = block
     locations: dict[str, str] = {}
     if has_location:
         found = _fast_locations(readings, sensor_of, everyone=len(groups) == 1)

@@ -153,8 +153,10 @@ def fast_sensor_ids(ids: list[Any]) -> list[str] | None:
         # printable iff every part is.
         distinct = set(ids)
         lengths = set(map(len, distinct))
-        if (min(lengths) == 0 or max(lengths) > MAX_SENSOR_ID_CHARS
-                or not "".join(distinct).isprintable() or any(map(str.isspace, distinct))):
+        joined = "".join(distinct)
+        # The only printable whitespace is " ": without one, no id is all whitespace.
+        if (min(lengths) == 0 or max(lengths) > MAX_SENSOR_ID_CHARS or not joined.isprintable()
+                or (" " in joined and any(map(str.isspace, distinct)))):
             return None
         return ids
     if kinds <= {str, int}:
