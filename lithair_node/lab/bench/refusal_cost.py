@@ -21,7 +21,6 @@ from lithair_node.lab.bench.procfs import cpu_seconds
 from lithair_node.lab.local_cluster import LocalCluster, http_json
 from lithair_node.polling import wait_until
 
-
 _IDLE_S = 3.0
 
 
