@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_cardinality.py            # ~15 minutes
     .venv/bin/python scripts/bench_cardinality.py --quick    # 8 s windows
 
-Three parts, each on fresh clusters/servers and the same generated readings (batches of
+Four parts, each on fresh clusters/servers and the same generated readings (batches of
 `--batch` JSON rows; each of `--clients` client processes owns S/clients sensors and cycles
 through them, so a batch touches min(batch, S/clients) sensors):
   sweep    for every S in --sensors: Lithair (3 nodes), etcd 3.4 (3 members, each batch one
@@ -11,6 +11,8 @@ through them, so a batch touches min(batch, S/clients) sensors):
            --concurrency requests in flight
   load     Lithair at S = --load-sensors with --loads requests in flight: throughput must
            not fall as offered load rises, and refusals (429/503) are counted
+  refusal  CPU per request of a node refusing every write at admission (no leader: the
+           same pre-body path as a 429) beside CPU per accepted request in the sweep/load
   latency  Lithair open loop at 50% of the rate the sweep measured at S = --latency-sensors:
            p50/p99 ack
 
@@ -36,7 +38,11 @@ from lithair_node.lab.bench.ingest_systems import (
     measure_load,
 )
 from lithair_node.lab.bench.procfs import machine_info
+from lithair_node.lab.bench.refusal_cost import accepted_cpu_ms, refused_cpu_ms
 from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
+
+# Our systems: this checkout, and the baseline tree when one is given.
+_OURS = ("lithair", "baseline")
 
 
 def log(message: str) -> None:
@@ -47,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sensors", default="10,1000,10000,100000", help="S values of the sweep")
     p.add_argument("--systems", default="lithair,etcd,influx")
-    p.add_argument("--parts", default="sweep,load,latency")
+    p.add_argument("--parts", default="sweep,load,refusal,latency")
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--clients", type=int, default=4, help="client processes")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight (sweep)")
@@ -59,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="8 s windows, 2 s warm-up")
     p.add_argument("--lithair-arg", action="append", default=[])
     p.add_argument("--lithair-env", action="append", default=[])
+    p.add_argument("--baseline-src", type=Path, default=None,
+                   help="a source tree (e.g. `git archive HEAD` extracted) run as system "
+                        "'baseline' beside lithair, in the sweep and load parts")
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     p.add_argument("--tmp", default=None)
@@ -103,7 +112,7 @@ def print_tables(runs: list[dict[str, Any]]) -> None:
             found = next((r["readings_per_s"] for r in runs if r["part"] == "sweep"
                           and r["system"] == name and r.get("sensors") == row["sensors"]
                           and r.get("readings_per_s")), None)
-            if found is None or row["system"] != "lithair" or row["part"] != "sweep":
+            if found is None or row["system"] not in _OURS or row["part"] != "sweep":
                 return None
             return row["readings_per_s"] / found
         lat = row.get("latency_ms") or {}
@@ -131,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             runs.append({"part": "sweep", "system": name, "skipped": f"not installed ({howto})"})
             systems.remove(name)
     runners = {"lithair": bench_lithair, "etcd": bench_etcd,
-               "influx": partial(bench_influx, measure=measure_load)}
+               "influx": partial(bench_influx, measure=measure_load),
+               "baseline": partial(bench_lithair, code=args.baseline_src)}
+    if args.baseline_src is not None and "baseline" not in systems:
+        systems.insert(1, "baseline")
+    ours = [s for s in _OURS if s in systems]
     if "sweep" in parts:
         for sensors in [int(s) for s in args.sensors.split(",")]:
             for system in systems:
@@ -141,10 +154,23 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
     if "load" in parts:
         for load in [int(x) for x in args.loads.split(",")]:
-            at = _at(args, args.load_sensors, concurrency=load)
-            log(f"load: lithair at S={args.load_sensors:,}, {load} in flight")
-            runs.append(_row("load", "lithair", args.load_sensors, at, bench_lithair(at, args.batch)))
-            log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
+            for system in ours:  # interleaved: a noisy spell hits both alike
+                at = _at(args, args.load_sensors, concurrency=load)
+                log(f"load: {system} at S={args.load_sensors:,}, {load} in flight")
+                runs.append(_row("load", system, args.load_sensors, at, runners[system](at, args.batch)))
+                log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
+    if "refusal" in parts:
+        at = _at(args, args.load_sensors)
+        log(f"refusal: a leaderless node at S={args.load_sensors:,}, {args.concurrency} in flight")
+        refusal = refused_cpu_ms(at, args.batch)
+        accepted = next((accepted_cpu_ms(r) for r in runs if r["part"] in ("sweep", "load")
+                         and r["system"] == "lithair" and r.get("sensors") == at.sensors * at.clients
+                         and r.get("in_flight") == args.concurrency), None)
+        refusal["cpu_ms_per_accepted"] = accepted
+        if accepted and refusal["cpu_ms_per_refused"]:
+            refusal["refused_over_accepted"] = round(refusal["cpu_ms_per_refused"] / accepted, 4)
+        report["refusal"] = refusal
+        log(f"  -> {refusal}")
     if "latency" in parts:
         at = _at(args, args.latency_sensors)
         top = next((r["readings_per_s"] for r in runs if r["part"] == "sweep" and r["system"] == "lithair"

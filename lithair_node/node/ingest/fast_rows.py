@@ -10,6 +10,7 @@ msgpack timestamps, mixed int/float timestamps) returns None for the per-reading
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -33,16 +34,24 @@ def fast_columns(readings: list[Any]) -> BatchColumns | None:
     """Columns for a batch proven valid column by column, or None to take the checked path."""
     if set(map(type, readings)) != {dict}:
         return None
+    if len(set(map(len, readings))) == 1:
+        # Likely one shape: assume the first reading's; a reading lacking one of its fields
+        # (same size, other keys) raises KeyError in the columns' itemgetter, and then the
+        # batch is grouped by shape. Saves a tuple of names per reading.
+        try:
+            return _columns(readings, [(tuple(readings[0]), readings, None)])
+        except KeyError:
+            pass
     shapes = list(map(tuple, readings))  # each reading's field names, in order
-    distinct = set(shapes)
-    if len(distinct) == 1:
-        groups = [(shapes[0], readings, None)]
-    else:
-        members: dict[tuple[Any, ...], list[int]] = {}
-        for index, shape in enumerate(shapes):
-            members.setdefault(shape, []).append(index)
-        groups = [(shape, [readings[i] for i in rows], np.asarray(rows, dtype=np.intp))
-                  for shape, rows in members.items()]
+    members: dict[tuple[Any, ...], list[int]] = {}
+    for index, shape in enumerate(shapes):
+        members.setdefault(shape, []).append(index)
+    groups = [(shape, [readings[i] for i in rows], np.asarray(rows, dtype=np.intp))
+              for shape, rows in members.items()]
+    return _columns(readings, groups)
+
+
+def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
     n = len(readings)
     metric_names: set[str] = set()
     for shape, _, _ in groups:
@@ -74,19 +83,20 @@ def fast_columns(readings: list[Any]) -> BatchColumns | None:
             for i, sensor in zip(where.tolist(), sensors, strict=True):
                 sensor_of[i] = sensor
             ts[where] = stamps
-        for name in shape:
-            if name in RESERVED_FIELDS:
-                continue
-            column = fast_metric(list(map(itemgetter(name), rows)))
-            if column is None:
-                return None
-            if where is None:
-                values[position[name]] = column
-            else:
-                values[position[name], where] = column
+        names = [name for name in shape if name not in RESERVED_FIELDS]
+        # All of the group's metrics as one list: one type pass and one numpy conversion.
+        block = fast_metric(list(chain.from_iterable(map(itemgetter(name), rows) for name in names)))
+        if block is None:
+            return None
+        rows_of = [position[name] for name in names]
+        block = block.reshape(len(names), len(rows))
+        if where is None:
+            values[rows_of] = block
+        else:
+            values[np.ix_(rows_of, where)] = block
     locations: dict[str, str] = {}
     if has_location:
-        found = _fast_locations(readings, sensor_of)
+        found = _fast_locations(readings, sensor_of, everyone=len(groups) == 1)
         if found is None:
             return None
         locations = found
@@ -105,8 +115,13 @@ def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
     return names
 
 
-def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str]) -> dict[str, str] | None:
-    found = list(map(dict.get, readings, ["location"] * len(readings)))
+def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
+                    everyone: bool) -> dict[str, str] | None:
+    """`everyone`: one shape holding "location"; a reading without it raises KeyError."""
+    if everyone:
+        found = list(map(itemgetter("location"), readings))
+    else:
+        found = list(map(dict.get, readings, ["location"] * len(readings)))
     kinds = set(map(type, found))
     if not kinds <= {str, type(None)}:
         return None

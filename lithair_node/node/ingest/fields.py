@@ -149,10 +149,15 @@ def metric_column(name: str, index: int, metric_col: dict[str, int]) -> int:
 def fast_sensor_ids(ids: list[Any]) -> list[str] | None:
     kinds = set(map(type, ids))
     if kinds == {str}:
-        for sensor in set(ids):
-            if (not sensor or len(sensor) > MAX_SENSOR_ID_CHARS or not sensor.isprintable()
-                    or sensor.isspace()):
-                return None
+        # Each distinct id checked by C-level passes, not a Python loop: a concatenation is
+        # printable iff every part is.
+        distinct = set(ids)
+        lengths = set(map(len, distinct))
+        joined = "".join(distinct)
+        # The only printable whitespace is " ": without one, no id is all whitespace.
+        if (min(lengths) == 0 or max(lengths) > MAX_SENSOR_ID_CHARS or not joined.isprintable()
+                or (" " in joined and any(map(str.isspace, distinct)))):
+            return None
         return ids
     if kinds <= {str, int}:
         texts = [s if type(s) is str else str(s) for s in ids]

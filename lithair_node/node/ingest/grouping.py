@@ -18,7 +18,7 @@ def group_by_sensor(
     repeats of (sensor, timestamp) within the batch."""
     n = len(sensor_of)
     sensors = sorted(set(sensor_of))
-    sensor_rank = {sensor: position for position, sensor in enumerate(sensors)}
+    sensor_rank = dict(zip(sensors, range(len(sensors)), strict=True))
     group = np.fromiter(map(sensor_rank.__getitem__, sensor_of), dtype=np.int64, count=n)
     # lexsort is stable: among equal (sensor, ts) the first in the request comes first and is
     # the one kept, so "first write wins" holds inside a batch too.
@@ -33,7 +33,7 @@ def group_by_sensor(
     return BatchColumns(
         sensors=sensors,
         counts=counts,
-        locations=[locations.get(s) for s in sensors],
+        locations=list(map(locations.get, sensors)),
         ts=ts,
         metrics=names,
         values=np.ascontiguousarray(values),

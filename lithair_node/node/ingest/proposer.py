@@ -6,10 +6,12 @@ entry finishes, everything that queued meanwhile goes out as the next entry. Und
 load a batch is proposed alone at once; under heavy load entries grow and the per-entry
 cost of Raft (pickle, encryption, one append per follower) is shared.
 
-Bounded everywhere: a new batch is refused at once (429 + Retry-After) when the oldest batch
-waiting here has waited longer than `max_queue_delay_s` (so accepted writes keep a bounded
-latency whatever the offered load, and the node spends no CPU on work it would only queue)
-or when more than `max_pending_readings` wait; and a caller waits at most
+Bounded everywhere: a new batch is refused at once (429 + Retry-After) past saturation, i.e.
+when the oldest batch waiting here has waited longer than `max_queue_delay_s` *and* more
+readings wait than this node commits in `max_queue_delay_s` (so accepted writes keep a
+bounded latency whatever the offered load, a passing stall of apply or fsync under a
+modest load is not read as overload, and the node spends no CPU on work it would only
+queue), or when more than `max_pending_readings` wait; and a caller waits at most
 `commit_timeout_s` (then 503 "outcome unknown": the batch may still commit, and a retry
 with the same Idempotency-Key is safe).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -75,6 +78,7 @@ class Proposer:
         self._ids = itertools.count(1)
         self._pending_readings = 0  # queued + in flight
         self._last_progress = time.monotonic()  # an entry finished, or nothing was waiting
+        self._rate = _DrainRate()
         self._flush_scheduled = False
         self._holds = 0  # held(): no new entries while above 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,22 +115,29 @@ class Proposer:
             return 0.0
         return time.monotonic() - oldest
 
-    def check_admission(self, readings: int = 0) -> None:
+    def check_admission(self, readings: int = 0, before_body: bool = True) -> None:
         """Refuse new work (429) when this node is behind: called before a request body is
-        read, and again with the batch's size before it is queued."""
+        read, and again with the batch's size before it is queued. The queue-delay bound is
+        judged before the body only, so that a refusal for it never follows a decode."""
         if self._raft.status().leader is None:
             raise NoLeader("no leader: an election is in progress or there is no quorum",
                            retry_after=1)
+        delay = self._limits.max_queue_delay_s
         waited = self.oldest_wait_s()
-        if waited > self._limits.max_queue_delay_s:
-            if time.monotonic() - self._last_progress > self._limits.max_queue_delay_s:
+        if waited > delay and before_body:
+            now = time.monotonic()
+            if now - self._last_progress > max(delay, _STALL_S):
                 # Nothing has committed for a while: the cluster, not the client, is the
                 # problem (e.g. a leader cut off from its followers before it steps down).
                 raise Unavailable(f"writes are not committing (the oldest has waited "
                                   f"{waited:.2f} s): is a majority reachable?", retry_after=1)
-            self.stats["rejected_overload"] += 1
-            raise Overloaded(f"this node is behind: the oldest write waiting to commit has "
-                             f"waited {waited:.2f} s", retry_after=1)
+            # Little's law: a queue this node drains within `delay` is not overload, only a
+            # slow entry (a closed loop of N in flight never queues more than N batches).
+            drains = self._rate.per_s(now) * delay
+            if self._pending_readings + readings > drains:
+                self.stats["rejected_overload"] += 1
+                raise Overloaded(f"this node is behind: the oldest write waiting to commit has "
+                                 f"waited {waited:.2f} s", retry_after=1)
         if self._pending_readings + readings > self._limits.max_pending_readings:
             self.stats["rejected_overload"] += 1
             raise Overloaded(
@@ -136,7 +147,7 @@ class Proposer:
 
     async def submit(self, batch: EncodedBatch) -> BatchOutcome:
         """Replicate one batch; return its outcome once this node has applied it."""
-        self.check_admission(batch.readings)
+        self.check_admission(batch.readings, before_body=False)
         assert self._loop is not None, "Proposer.start() was not called"
         future: asyncio.Future[BatchOutcome] = self._loop.create_future()
         future.add_done_callback(_retrieve)  # the caller may have timed out and gone
@@ -217,6 +228,7 @@ class Proposer:
             return
         if error is None:
             self._last_progress = time.monotonic()
+            self._rate.add(self._last_progress, flight.readings)
         else:
             self.stats["failed"] += 1
         self._pending_readings -= flight.readings
@@ -240,6 +252,40 @@ class Proposer:
             now = time.monotonic()
             for entry_id in [i for i, f in self._in_flight.items() if f.expires_at < now]:
                 self._finish(entry_id, None, ProposeError(ProposeFailure.NO_ANSWER))
+
+
+# Nothing committed for this long (or max_queue_delay_s if longer) is a stall of the
+# cluster: long enough that a slow entry (a sealing apply, an fsync) on a busy box is not one.
+_STALL_S = 2.0
+
+
+class _DrainRate:
+    """Readings committed per second on this node, over the last few seconds (longer than
+    the 2 s stall, so a slow entry lowers it without zeroing it); unknown (inf) until the
+    first commit, so a cold start's first slow entry refuses nobody."""
+
+    WINDOW_S = 5.0
+
+    def __init__(self) -> None:
+        self._done: deque[tuple[float, int]] = deque()
+        self._readings = 0
+        self._started = False
+
+    def add(self, now: float, readings: int) -> None:
+        self._done.append((now, readings))
+        self._readings += readings
+        self._started = True
+        self._trim(now)
+
+    def per_s(self, now: float) -> float:
+        if not self._started:
+            return math.inf
+        self._trim(now)
+        return self._readings / self.WINDOW_S
+
+    def _trim(self, now: float) -> None:
+        while self._done and self._done[0][0] < now - self.WINDOW_S:
+            self._readings -= self._done.popleft()[1]
 
 
 def _retrieve(future: asyncio.Future[BatchOutcome]) -> None:
