@@ -15,6 +15,7 @@ from aiohttp import web
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
 from lithair_node.node.http.protocol_errors import NodeRunner
+from lithair_node.node.raft import heap
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def _tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+    heap.pin_mmap_threshold()  # large numpy temporaries go back to the OS (heap.py)
 
 
 def _tls_context(config: NodeConfig) -> ssl.SSLContext | None:

@@ -17,3 +17,12 @@ def test_release_free_memory_runs_once_at_a_time_and_finishes() -> None:
         assert not thread.is_alive()
     assert heap._trimming.acquire(blocking=False)  # released when done
     heap._trimming.release()
+
+
+def test_the_mmap_threshold_is_pinned_on_glibc() -> None:
+    # The node pins it at start (server._tune_gc); mallopt accepts the value on glibc.
+    if heap._LIBC is None:
+        assert not heap.pin_mmap_threshold()
+        return
+    assert heap.pin_mmap_threshold()
+    assert heap.pin_mmap_threshold(heap.MMAP_THRESHOLD_BYTES)
