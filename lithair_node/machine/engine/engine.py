@@ -63,8 +63,10 @@ class Engine:
         self.cells = CellIndex()
         self.running = RunningStats()
         self.latest = CellLatest()
-        # Room for the rows sealing allows plus one large batch, so the buffer never regrows.
-        self.hot = HotBuffer(self.seal_rows + 65_536, 0)
+        # Room for the rows sealing allows plus one large batch, so the buffer never regrows,
+        # and for 8 values a row (virtual until written: np.empty of this size is mmap'd).
+        rows = self.seal_rows + 65_536
+        self.hot = HotBuffer(rows, 8 * rows)
         self.segments: list[Segment] = []
         self.last_ts = np.empty(0, dtype=np.int64)  # per sensor number
         self.location = np.empty(0, dtype=np.int64)  # location number, -2: none
