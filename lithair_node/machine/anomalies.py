@@ -172,39 +172,57 @@ class AnomalyDetector:
             out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
         if not has.all():
             out &= has[:, group]  # only (metric, group) pairs with a cell are judged
-        flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        for row in np.flatnonzero(out.any(axis=1)).tolist():  # rows with a suspect: rare
-            hits = np.flatnonzero(out[row])
-            flagged_rows.append((row, hits, mean[row, hits], np.sqrt(variance[row, hits])))
-        if flagged_rows:
-            self._report(flagged_rows, group, sensors, ts, values, metric_names, raft_index)
+        suspects = np.flatnonzero(out.any(axis=0))  # grouped by sensor, ts ascending
+        if suspects.shape[0]:
+            self._report(suspects, out, mean, variance, group, sensors, ts, values,
+                         metric_names, raft_index)
 
-    def _report(self, flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
-                group: np.ndarray, sensors: list[str], ts: np.ndarray, values: np.ndarray,
-                metric_names: list[str], raft_index: int) -> None:
-        details: dict[int, list[tuple[str, float, float, float]]] = {}
-        for row, hits, means, stds in flagged_rows:
-            for column, mean, std in zip(hits.tolist(), means.tolist(), stds.tolist(), strict=True):
-                details.setdefault(column, []).append(
-                    (metric_names[row], float(values[row, column]), mean, std))
-        suspects = np.asarray(sorted(details), dtype=np.int64)  # grouped by sensor, ts ascending
+    def _report(self, suspects: np.ndarray, out: np.ndarray, mean: np.ndarray,
+                variance: np.ndarray, group: np.ndarray, sensors: list[str], ts: np.ndarray,
+                values: np.ndarray, metric_names: list[str], raft_index: int) -> None:
         cooldown = self.settings.cooldown_us
-        bounds = np.flatnonzero(np.diff(group[suspects])) + 1
-        for part in np.split(suspects, bounds):
-            sensor = sensors[int(group[part[0]])]
-            times = ts[part]
-            i = 0
-            while i < part.shape[0]:
+        firsts = np.flatnonzero(np.diff(group[suspects], prepend=-1))  # one part per sensor
+        names = [sensors[g] for g in group[suspects[firsts]].tolist()]
+        times = ts[suspects]
+        # Most suspects fall inside their sensor's cooldown from before the batch: judged
+        # at once; a part runs the exact loop only from its first suspect outside it.
+        begin = self._outside_cooldown(names, times, firsts, cooldown)
+        ends = np.append(firsts[1:], suspects.shape[0]).tolist()
+        for k in np.flatnonzero(begin < np.asarray(ends)).tolist():
+            sensor, i, first, end = names[k], int(begin[k]), int(firsts[k]), ends[k]
+            while i < end:
                 t = int(times[i])
                 last = self._last_ts.get(sensor)
                 if last is not None and abs(t - last) < cooldown:
                     # Jump past the suppressed window instead of testing each suspect.
-                    i = max(i + 1, int(np.searchsorted(times, last + cooldown)))
+                    skip = first + int(np.searchsorted(times[first:end], last + cooldown))
+                    i = max(i + 1, skip)
                     continue
-                metrics = sorted(details[int(part[i])])
+                column = int(suspects[i])
+                rows = np.flatnonzero(out[:, column])
+                metrics = sorted(zip([metric_names[r] for r in rows.tolist()],
+                                     values[rows, column].tolist(), mean[rows, column].tolist(),
+                                     np.sqrt(variance[rows, column]).tolist(), strict=True))
                 self._push(Anomaly(sensor, t, raft_index, tuple(metrics)))
                 self._mark(sensor, t)
                 i += 1
+
+    def _outside_cooldown(self, names: list[str], times: np.ndarray, firsts: np.ndarray,
+                          cooldown: int) -> np.ndarray:
+        """Per part: the first suspect not within `cooldown` of its sensor's last reported
+        anomaly (the part's end when none is); what precedes it is suppressed."""
+        last = [self._last_ts.get(name) for name in names]
+        known = [v for v in last if v is not None]
+        end = np.append(firsts[1:], times.shape[0])
+        if not known or max(map(abs, known)) > 1 << 61 or np.abs(times).max() > 1 << 61:
+            return firsts  # no mark (or ts near the int64 limits): judge every part exactly
+        marks = np.asarray([v if v is not None else 0 for v in last], dtype=np.int64)
+        lengths = end - firsts
+        gap = np.abs(times - np.repeat(marks, lengths))
+        marked = np.repeat(np.asarray([v is not None for v in last]), lengths)
+        inside = marked & (gap < cooldown)
+        at = np.where(inside, times.shape[0], np.arange(times.shape[0]))
+        return np.minimum(np.minimum.reduceat(at, firsts), end)
 
     def _push(self, record: Anomaly) -> None:
         record_hash = _hash("anomaly", *record.packed())
