@@ -142,7 +142,6 @@ class AnomalyDetector:
         # batch, whatever its metrics.
         starts = np.cumsum(counts) - counts
         group = np.repeat(np.arange(len(sensors)), counts)
-        position = (np.arange(n) - starts[group]).astype(np.float64)  # index within group
         first_of = np.minimum(starts, n - 1)
         limit = settings.sigma * settings.sigma
         safe = np.maximum(cell_of, 0)  # a group without the metric has only NaN here
@@ -150,22 +149,34 @@ class AnomalyDetector:
         absent = np.isnan(values)
         dense = not absent.any()
         rows = values.shape[0]
+        # One reading a group (a batch wider than its sensors' readings): np.repeat by the
+        # counts is the identity and nothing precedes a reading in its group.
+        single = counts.shape[0] == n
+
+        def spread(x: np.ndarray) -> np.ndarray:
+            return x if single else np.repeat(x, counts, axis=1)
+
         # Shift each group by its running mean (or its first value when it has none) so
         # the prefix sums stay small: Welford's numbers without a Python loop.
         first = values[:, first_of] if dense else _first_present(values, ~absent, starts, counts)
-        shift = np.repeat(np.where(n0 > 0, mean0, first), counts, axis=1)
+        shift = spread(np.where(n0 > 0, mean0, first))
         sums = np.empty((2 if dense else 3, rows, n))
         np.subtract(values, shift, out=sums[0])
         if not dense:
             sums[0][absent] = 0.0
             sums[2] = ~absent
         np.multiply(sums[0], sums[0], out=sums[1])
-        prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
+        if single and np.isfinite(sums).all():  # x - x: the exclusive prefix is exactly 0
+            prefix = np.zeros_like(sums)
+        else:
+            prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
         s1, s2 = prefix[0], prefix[1]
-        count = np.repeat(n0, counts, axis=1) + (position if dense else prefix[2])
+        if dense:
+            position = np.zeros(n) if single else (np.arange(n) - starts[group]).astype(np.float64)
+        count = spread(n0) + (position if dense else prefix[2])
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = shift + s1 / count
-            m2 = np.maximum(np.repeat(m2_0, counts, axis=1) + s2 - s1 * s1 / count, 0.0)
+            m2 = np.maximum(spread(m2_0) + s2 - s1 * s1 / count, 0.0)
             variance = m2 / (count - 1)
             deviation = values - mean
             # NaN (absent) values compare False: no separate presence mask needed.
