@@ -101,9 +101,14 @@ class Engine:
     def _store(self, stored: StoredBatch, numbers: np.ndarray, metric_ids: np.ndarray,
                sensor_of: np.ndarray, observer: Observer | None) -> None:
         counts, ts, values = stored.counts, stored.ts, stored.values
-        ends = np.cumsum(counts)
-        partials = stats.grouped(values, ends - counts)
-        has = partials[0] > 0  # (metric, group) pairs with a value: their cells
+        single = counts.shape[0] == ts.shape[0]  # one reading a group: it is its partial
+        if single:
+            ends = np.arange(1, ts.shape[0] + 1)
+            has = ~np.isnan(values)
+        else:
+            ends = np.cumsum(counts)
+            partials = stats.grouped(values, ends - counts)
+            has = partials[0] > 0  # (metric, group) pairs with a value: their cells
         metric_row, group = np.nonzero(has)
         cells, created = self.cells.cells_of(cell_keys(numbers[group], metric_ids[metric_row]))
         if created:
@@ -113,7 +118,10 @@ class Engine:
         stored.cell_of[has] = cells
         if observer is not None:
             observer(stored, self.running.running())
-        self.running.merge(cells, [row[has] for row in partials])
+        if single:
+            self.running.merge_values(cells, values[has])
+        else:
+            self.running.merge(cells, [row[has] for row in partials])
         newest = ends - 1
         newer = ts[newest] > self.last_ts[numbers]  # late readings never change the latest
         newest_value = values[metric_row, newest[group]]
