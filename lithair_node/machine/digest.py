@@ -31,6 +31,13 @@ def text_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
+def text_hashes(texts: list[str]) -> np.ndarray:
+    """text_hash of each, as uint64: one join and one frombuffer, no Python int per text."""
+    blake2b = hashlib.blake2b
+    joined = b"".join([blake2b(t.encode(), digest_size=8).digest() for t in texts])
+    return np.frombuffer(joined, dtype="<u8").astype(np.uint64)
+
+
 def bytes_hash(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
