@@ -84,6 +84,12 @@ def _hash(*parts: Any) -> int:
     return bytes_hash(msgpack.packb(parts, use_bin_type=True))
 
 
+def _hasher() -> Any:
+    """_hash with a packer of its own (one per detector: used under the state lock only)."""
+    pack = msgpack.Packer(use_bin_type=True).pack
+    return lambda *parts: bytes_hash(pack(parts))
+
+
 class AnomalyDetector:
     """Owned by the StateMachine; every method is called under its lock."""
 
@@ -95,6 +101,8 @@ class AnomalyDetector:
         self.total = 0  # anomalies reported since the beginning (the buffer keeps the last ones)
         self._records: deque[tuple[Anomaly, int]] = deque()  # (anomaly, its hash)
         self._last_ts: dict[str, int] = {}  # per sensor: timestamp of the last reported anomaly
+        self._mark_hash: dict[str, int] = {}  # per sensor: the hash its mark adds
+        self._hashed = _hasher()
         self._hash = 0
 
     @property
@@ -198,23 +206,31 @@ class AnomalyDetector:
         # Most suspects fall inside their sensor's cooldown from before the batch: judged
         # at once; a part runs the exact loop only from its first suspect outside it.
         begin = self._outside_cooldown(names, times, firsts, cooldown)
-        ends = np.append(firsts[1:], suspects.shape[0]).tolist()
-        for k in np.flatnonzero(begin < np.asarray(ends)).tolist():
-            sensor, i, first, end = names[k], int(begin[k]), int(firsts[k]), ends[k]
-            while i < end:
+        ends = np.append(firsts[1:], suspects.shape[0])
+        live = np.flatnonzero(begin < ends)
+        if not live.shape[0]:
+            return
+        # A part's suspect at `begin` is reported for sure: their details in one pass.
+        heads = begin[live]
+        head_metrics = _details(suspects[heads], out, mean, variance, values, metric_names)
+        ends_l = ends.tolist()
+        for k, i, metrics in zip(live.tolist(), heads.tolist(), head_metrics, strict=True):
+            sensor, first, end = names[k], int(firsts[k]), ends_l[k]
+            t = int(times[i])
+            self._push(Anomaly(sensor, t, raft_index, metrics))
+            self._mark(sensor, t)
+            i += 1
+            while i < end:  # the part's later suspects: judged against the new mark
                 t = int(times[i])
-                last = self._last_ts.get(sensor)
-                if last is not None and abs(t - last) < cooldown:
+                last = self._last_ts[sensor]
+                if abs(t - last) < cooldown:
                     # Jump past the suppressed window instead of testing each suspect.
                     skip = first + int(np.searchsorted(times[first:end], last + cooldown))
                     i = max(i + 1, skip)
                     continue
-                column = int(suspects[i])
-                rows = np.flatnonzero(out[:, column])
-                metrics = sorted(zip([metric_names[r] for r in rows.tolist()],
-                                     values[rows, column].tolist(), mean[rows, column].tolist(),
-                                     np.sqrt(variance[rows, column]).tolist(), strict=True))
-                self._push(Anomaly(sensor, t, raft_index, tuple(metrics)))
+                (details,) = _details(suspects[i : i + 1], out, mean, variance, values,
+                                      metric_names)
+                self._push(Anomaly(sensor, t, raft_index, details))
                 self._mark(sensor, t)
                 i += 1
 
@@ -236,7 +252,7 @@ class AnomalyDetector:
         return np.minimum(np.minimum.reduceat(at, firsts), end)
 
     def _push(self, record: Anomaly) -> None:
-        record_hash = _hash("anomaly", *record.packed())
+        record_hash = self._hashed("anomaly", *record.packed())
         self._records.append((record, record_hash))
         self._hash += record_hash
         self.total += 1
@@ -246,11 +262,12 @@ class AnomalyDetector:
         self._hash &= MASK64
 
     def _mark(self, sensor: str, ts: int) -> None:
-        previous = self._last_ts.get(sensor)
+        previous = self._mark_hash.get(sensor)
         if previous is not None:
-            self._hash -= _hash("cooldown", sensor, previous)
+            self._hash -= previous
         self._last_ts[sensor] = ts
-        self._hash = (self._hash + _hash("cooldown", sensor, ts)) & MASK64
+        mark = self._mark_hash[sensor] = self._hashed("cooldown", sensor, ts)
+        self._hash = (self._hash + mark) & MASK64
 
     # -- snapshot ------------------------------------------------------------------------
 
@@ -272,6 +289,21 @@ class AnomalyDetector:
         for sensor, ts in data["cooldown"].items():
             self._mark(sensor, int(ts))
         self.total = int(data["total"])
+
+
+def _details(columns: np.ndarray, out: np.ndarray, mean: np.ndarray, variance: np.ndarray,
+             values: np.ndarray, metric_names: list[str]) -> list[tuple[Any, ...]]:
+    """Per column: (name, value, running mean, running stddev) of each flagged metric,
+    sorted, with one gather per field for all the columns."""
+    at, row = np.nonzero(out[:, columns].T)  # column by column, rows ascending
+    column = columns[at]
+    found: list[list[tuple[str, float, float, float]]] = [[] for _ in range(columns.shape[0])]
+    for j, name_row, value, m, std in zip(at.tolist(), row.tolist(),
+                                          values[row, column].tolist(),
+                                          mean[row, column].tolist(),
+                                          np.sqrt(variance[row, column]).tolist(), strict=True):
+        found[j].append((metric_names[name_row], value, m, std))
+    return [tuple(sorted(metrics)) for metrics in found]
 
 
 def _first_present(x: np.ndarray, present: np.ndarray, starts: np.ndarray,
