@@ -146,49 +146,15 @@ class AnomalyDetector:
         if n == 0 or not has.any():
             return
         settings = self.settings
-        # Every metric row at once, (metrics x readings): a fixed number of numpy calls per
-        # batch, whatever its metrics.
-        starts = np.cumsum(counts) - counts
-        group = np.repeat(np.arange(len(sensors)), counts)
-        first_of = np.minimum(starts, n - 1)
         limit = settings.sigma * settings.sigma
         safe = np.maximum(cell_of, 0)  # a group without the metric has only NaN here
-        n0, mean0, m2_0 = running[0][safe], running[1][safe], running[2][safe]
-        absent = np.isnan(values)
-        dense = not absent.any()
-        rows = values.shape[0]
-        # One reading a group (a batch wider than its sensors' readings): np.repeat by the
-        # counts is the identity and nothing precedes a reading in its group.
-        single = counts.shape[0] == n
-
-        def spread(x: np.ndarray) -> np.ndarray:
-            return x if single else np.repeat(x, counts, axis=1)
-
-        # Shift each group by its running mean (or its first value when it has none) so
-        # the prefix sums stay small: Welford's numbers without a Python loop.
-        first = values[:, first_of] if dense else _first_present(values, ~absent, starts, counts)
-        shift = spread(np.where(n0 > 0, mean0, first))
-        sums = np.empty((2 if dense else 3, rows, n))
-        np.subtract(values, shift, out=sums[0])
-        if not dense:
-            sums[0][absent] = 0.0
-            sums[2] = ~absent
-        np.multiply(sums[0], sums[0], out=sums[1])
-        if single and np.isfinite(sums).all():  # x - x: the exclusive prefix is exactly 0
-            prefix = np.zeros_like(sums)
-        else:
-            prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
-        s1, s2 = prefix[0], prefix[1]
-        if dense:
-            position = np.zeros(n) if single else (np.arange(n) - starts[group]).astype(np.float64)
-        count = spread(n0) + (position if dense else prefix[2])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = shift + s1 / count
-            m2 = np.maximum(spread(m2_0) + s2 - s1 * s1 / count, 0.0)
-            variance = m2 / (count - 1)
-            deviation = values - mean
-            # NaN (absent) values compare False: no separate presence mask needed.
-            out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
+        n0, mean0, m2_0 = running[:, safe]  # one gather: (3, metrics, groups)
+        judged = (_judge_singles(values, n0, mean0, m2_0, limit, settings.min_count)
+                  if counts.shape[0] == n else None)
+        if judged is None:
+            judged = _judge_groups(values, counts, n0, mean0, m2_0, limit, settings.min_count)
+        out, mean, variance = judged
+        group = np.arange(n) if counts.shape[0] == n else np.repeat(np.arange(len(sensors)), counts)
         if not has.all():
             out &= has[:, group]  # only (metric, group) pairs with a cell are judged
         suspects = np.flatnonzero(out.any(axis=0))  # grouped by sensor, ts ascending
@@ -289,6 +255,61 @@ class AnomalyDetector:
         for sensor, ts in data["cooldown"].items():
             self._mark(sensor, int(ts))
         self.total = int(data["total"])
+
+
+# Values near float64's limit overflow a deviation or its square to inf: judged on it.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _judge_groups(values: np.ndarray, counts: np.ndarray, n0: np.ndarray, mean0: np.ndarray,
+                  m2_0: np.ndarray, limit: float,
+                  min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flagged, running mean, running variance) before each reading, (metrics x readings):
+    every metric row at once, a fixed number of numpy calls per batch."""
+    n, rows = values.shape[1], values.shape[0]
+    starts = np.cumsum(counts) - counts
+    group = np.repeat(np.arange(counts.shape[0]), counts)
+    first_of = np.minimum(starts, n - 1)
+    absent = np.isnan(values)
+    dense = not absent.any()
+    # Shift each group by its running mean (or its first value when it has none) so
+    # the prefix sums stay small: Welford's numbers without a Python loop.
+    first = values[:, first_of] if dense else _first_present(values, ~absent, starts, counts)
+    shift = np.repeat(np.where(n0 > 0, mean0, first), counts, axis=1)
+    sums = np.empty((2 if dense else 3, rows, n))
+    np.subtract(values, shift, out=sums[0])
+    if not dense:
+        sums[0][absent] = 0.0
+        sums[2] = ~absent
+    np.multiply(sums[0], sums[0], out=sums[1])
+    prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
+    s1, s2 = prefix[0], prefix[1]
+    position = (np.arange(n) - starts[group]).astype(np.float64) if dense else prefix[2]
+    count = np.repeat(n0, counts, axis=1) + position
+    mean = shift + s1 / count
+    m2 = np.maximum(np.repeat(m2_0, counts, axis=1) + s2 - s1 * s1 / count, 0.0)
+    variance = m2 / (count - 1)
+    deviation = values - mean
+    # NaN (absent) values compare False: no separate presence mask needed.
+    return (deviation * deviation > limit * variance) & (count >= min_count), mean, variance
+
+
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _judge_singles(values: np.ndarray, n0: np.ndarray, mean0: np.ndarray, m2_0: np.ndarray,
+                   limit: float, min_count: int) -> tuple[np.ndarray, ...] | None:
+    """_judge_groups when every group holds one reading and every value is present, to the
+    bit: nothing precedes a reading in its group, so its prefix sums are x - x = +0.0 and
+    each formula keeps only its `+ 0.0` (where it decides the sign of a zero). None when a
+    shifted square overflows: there _judge_groups's prefix sums are not zeros."""
+    if np.isnan(values).any():
+        return None
+    shift = np.where(n0 > 0, mean0, values)
+    spread = values - shift
+    if not np.isfinite(spread * spread).all():
+        return None
+    # count = n0 + 0.0 is n0 (never -0.0); where n0 = 0 nothing is judged (count < min).
+    mean = shift + 0.0
+    variance = np.maximum(m2_0 + 0.0, 0.0) / (n0 - 1)
+    deviation = values - mean
+    return (deviation * deviation > limit * variance) & (n0 >= min_count), mean, variance
 
 
 def _details(columns: np.ndarray, out: np.ndarray, mean: np.ndarray, variance: np.ndarray,
