@@ -176,17 +176,18 @@ class AnomalyDetector:
         live = np.flatnonzero(begin < ends)
         if not live.shape[0]:
             return
-        # A part's suspect at `begin` is reported for sure: their details in one pass.
-        heads = begin[live]
-        head_metrics = _details(suspects[heads], out, mean, variance, values, metric_names)
+        # Details of every suspect in one pass (a few a batch: cheaper than a pass each).
+        details = _details(suspects, out, mean, variance, values, metric_names)
         ends_l = ends.tolist()
-        for k, i, metrics in zip(live.tolist(), heads.tolist(), head_metrics, strict=True):
+        for k, i in zip(live.tolist(), begin[live].tolist(), strict=True):
+            # A part's suspect at `begin` is reported for sure; later ones are judged
+            # against the mark it leaves.
             sensor, first, end = names[k], int(firsts[k]), ends_l[k]
             t = int(times[i])
-            self._push(Anomaly(sensor, t, raft_index, metrics))
+            self._push(Anomaly(sensor, t, raft_index, details[i]))
             self._mark(sensor, t)
             i += 1
-            while i < end:  # the part's later suspects: judged against the new mark
+            while i < end:
                 t = int(times[i])
                 last = self._last_ts[sensor]
                 if abs(t - last) < cooldown:
@@ -194,9 +195,7 @@ class AnomalyDetector:
                     skip = first + int(np.searchsorted(times[first:end], last + cooldown))
                     i = max(i + 1, skip)
                     continue
-                (details,) = _details(suspects[i : i + 1], out, mean, variance, values,
-                                      metric_names)
-                self._push(Anomaly(sensor, t, raft_index, details))
+                self._push(Anomaly(sensor, t, raft_index, details[i]))
                 self._mark(sensor, t)
                 i += 1
 
