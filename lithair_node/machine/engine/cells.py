@@ -37,11 +37,33 @@ class CellIndex:
     def cells(self) -> np.ndarray:
         return self._cells[: self.count]
 
-    def cells_of(self, keys: np.ndarray) -> tuple[np.ndarray, int]:
-        """Cells of `keys` (distinct), creating the missing ones in the order given; also
-        returns how many were created (their cells are count - created .. count - 1)."""
+    def cells_of_pairs(self, sensors: np.ndarray, metrics: np.ndarray, metric_row: np.ndarray,
+                       group: np.ndarray) -> tuple[np.ndarray, int]:
+        """cells_of the keys (sensors[group], metrics[metric_row]). Guessed first: a sensor's
+        keys are one sorted run, so when it holds just the batch's metrics, the cell of its
+        j-th smallest metric id sits j after its first key (one search per sensor, not per
+        pair); only wrong guesses are searched for."""
+        keys = cell_keys(sensors[group], metrics[metric_row])
         known = self.keys
-        pos = np.searchsorted(known, keys)
+        if not known.shape[0]:
+            return self.cells_of(keys)
+        rank = np.argsort(np.argsort(metrics, kind="stable"), kind="stable")
+        first = np.searchsorted(known, sensors.astype(np.int64) << METRIC_BITS)
+        pos = np.minimum(first[group] + rank[metric_row], known.shape[0] - 1)
+        return self.cells_of(keys, pos)
+
+    def cells_of(self, keys: np.ndarray, guess: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+        """Cells of `keys` (distinct), creating the missing ones in the order given; also
+        returns how many were created (their cells are count - created .. count - 1).
+        `guess`: positions in the key array to try before searching (in range)."""
+        known = self.keys
+        if guess is None:
+            pos = np.searchsorted(known, keys)
+        else:
+            pos = guess
+            wrong = np.flatnonzero(known[pos] != keys)
+            if wrong.shape[0]:
+                pos[wrong] = np.searchsorted(known, keys[wrong])
         found = pos < known.shape[0]
         found[found] = known[pos[found]] == keys[found]
         cells = np.empty(keys.shape[0], dtype=np.int64)

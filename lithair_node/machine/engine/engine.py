@@ -12,7 +12,7 @@ from lithair_node.machine import stats
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.machine.digest import MASK64, cells_hash, text_hashes
 from lithair_node.machine.engine import segment as segments
-from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, cell_keys, room
+from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, room
 from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
@@ -135,7 +135,7 @@ class Engine:
             partials = stats.grouped(values, ends - counts)
             has = partials[0] > 0  # (metric, group) pairs with a value: their cells
         metric_row, group = np.nonzero(has)
-        cells, created = self.cells.cells_of(cell_keys(numbers[group], metric_ids[metric_row]))
+        cells, created = self.cells.cells_of_pairs(numbers, metric_ids, metric_row, group)
         if created:
             self._count_metrics(numbers)
         self.running.add_cells(created)
