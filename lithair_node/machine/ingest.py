@@ -151,14 +151,16 @@ def _record_moves(tables: Tables, stored: StoredBatch) -> None:
     engine = tables.engine
     sensor_ids, locations = engine.sensors.names, engine.locations.names
     now = engine.location[stored.moved].tolist()
-    first: list[str] = []
+    placed: list[str] = []
+    where: list[str] = []
     for sensor, before, at in zip(stored.moved.tolist(), stored.moved_from.tolist(), now,
                                   strict=True):
         if before >= 0:
             tables.move(sensor_ids[sensor], locations[before], locations[at])
         else:
-            tables.location_index.move(sensor_ids[sensor], None, locations[at])
-            first.append(f"{sensor_ids[sensor]}\x00{locations[at]}")
-    if first:  # Tables.move's hash, summed mod 2**64 (uint64 sums wrap)
-        added = int(text_hashes(first).sum(dtype=np.uint64))
-        tables.locations_hash = (tables.locations_hash + added) & MASK64
+            placed.append(sensor_ids[sensor])
+            where.append(locations[at])
+    if placed:  # Tables.move's index entry and hash, summed mod 2**64 (uint64 sums wrap)
+        tables.location_index.place(placed, where)
+        added = text_hashes([f"{s}\x00{at}" for s, at in zip(placed, where, strict=True)])
+        tables.locations_hash = (tables.locations_hash + int(added.sum(dtype=np.uint64))) & MASK64

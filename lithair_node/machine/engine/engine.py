@@ -195,7 +195,7 @@ class Engine:
         return keep
 
     def _sensor_numbers(self, sensor_ids: list[str]) -> np.ndarray:
-        numbers, fresh = self.sensors.numbers(sensor_ids)
+        numbers, fresh = self.sensors.numbers(sensor_ids, distinct=True)  # decode checks it
         if fresh:  # grown 1.5x, filled in place past the known sensors (no O(S) copy a batch)
             total = len(self.sensors)
             old = total - len(fresh)
