@@ -128,7 +128,6 @@ class Engine:
         counts, ts, values = stored.counts, stored.ts, stored.values
         single = counts.shape[0] == ts.shape[0]  # one reading a group: it is its partial
         if single:
-            ends = np.arange(1, ts.shape[0] + 1)
             has = ~np.isnan(values)
         else:
             ends = np.cumsum(counts)
@@ -143,16 +142,21 @@ class Engine:
         stored.cell_of[has] = cells
         if observer is not None:
             observer(stored, self.running.running())
-        if single:
-            self.running.merge_values(cells, values[has])
+        if single:  # each group's reading is its newest, each cell's value present
+            present = values[has]  # = values[metric_row, group]
+            self.running.merge_values(cells, present)
+            newer = ts > self.last_ts[numbers]  # late readings never change the latest
+            update = newer[group]
+            self.latest.update(cells[update], ts[group[update]], present[update])
+            self.last_ts[numbers[newer]] = ts[newer]
         else:
             self.running.merge(cells, [row[has] for row in partials])
-        newest = ends - 1
-        newer = ts[newest] > self.last_ts[numbers]  # late readings never change the latest
-        newest_value = values[metric_row, newest[group]]
-        update = newer[group] & ~np.isnan(newest_value)
-        self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
-        self.last_ts[numbers[newer]] = ts[newest[newer]]
+            newest = ends - 1
+            newer = ts[newest] > self.last_ts[numbers]
+            newest_value = values[metric_row, newest[group]]
+            update = newer[group] & ~np.isnan(newest_value)
+            self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
+            self.last_ts[numbers[newer]] = ts[newest[newer]]
         self.hot.append(sensor_of, ts, metric_ids, values)
         self.total_readings += int(ts.shape[0])
         self.readings_hash = (self.readings_hash + cells_hash(
