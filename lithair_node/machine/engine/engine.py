@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import eq
 
 import numpy as np
 
@@ -219,11 +220,21 @@ class Engine:
 
     def _set_locations(self, numbers: np.ndarray,
                        locations: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        given, _ = self.locations.numbers(locations)
-        changed = (given >= 0) & (self.location[numbers] != given)
-        moved = numbers[changed]
+        # Most sensors keep their location: compared by name first (equal strings, no
+        # hashing); only the others are looked up (None keeps a sensor's location).
+        names = self.locations.names
+        held = self.location[numbers]
+        if names:
+            now = map(names.__getitem__, np.maximum(held, 0).tolist())
+            same = np.fromiter(map(eq, locations, now), bool, len(locations)) & (held >= 0)
+            other = np.flatnonzero(~same)
+        else:
+            other = np.arange(len(locations))
+        given, _ = self.locations.numbers([locations[i] for i in other.tolist()])
+        named = given >= 0  # and named otherwise than held: a move
+        moved = numbers[other[named]]
         before = self.location[moved]
-        self.location[moved] = given[changed]
+        self.location[moved] = given[named]
         return moved, before
 
     def view(self) -> EngineView:
