@@ -84,6 +84,12 @@ def _hash(*parts: Any) -> int:
     return bytes_hash(msgpack.packb(parts, use_bin_type=True))
 
 
+def _hasher() -> Any:
+    """_hash with a packer of its own (one per detector: used under the state lock only)."""
+    pack = msgpack.Packer(use_bin_type=True).pack
+    return lambda *parts: bytes_hash(pack(parts))
+
+
 class AnomalyDetector:
     """Owned by the StateMachine; every method is called under its lock."""
 
@@ -95,6 +101,8 @@ class AnomalyDetector:
         self.total = 0  # anomalies reported since the beginning (the buffer keeps the last ones)
         self._records: deque[tuple[Anomaly, int]] = deque()  # (anomaly, its hash)
         self._last_ts: dict[str, int] = {}  # per sensor: timestamp of the last reported anomaly
+        self._mark_hash: dict[str, int] = {}  # per sensor: the hash its mark adds
+        self._hashed = _hasher()
         self._hash = 0
 
     @property
@@ -138,76 +146,78 @@ class AnomalyDetector:
         if n == 0 or not has.any():
             return
         settings = self.settings
-        # Every metric row at once, (metrics x readings): a fixed number of numpy calls per
-        # batch, whatever its metrics.
-        starts = np.cumsum(counts) - counts
-        group = np.repeat(np.arange(len(sensors)), counts)
-        position = (np.arange(n) - starts[group]).astype(np.float64)  # index within group
-        first_of = np.minimum(starts, n - 1)
         limit = settings.sigma * settings.sigma
         safe = np.maximum(cell_of, 0)  # a group without the metric has only NaN here
-        n0, mean0, m2_0 = running[0][safe], running[1][safe], running[2][safe]
-        absent = np.isnan(values)
-        dense = not absent.any()
-        rows = values.shape[0]
-        # Shift each group by its running mean (or its first value when it has none) so
-        # the prefix sums stay small: Welford's numbers without a Python loop.
-        first = values[:, first_of] if dense else _first_present(values, ~absent, starts, counts)
-        shift = np.repeat(np.where(n0 > 0, mean0, first), counts, axis=1)
-        sums = np.empty((2 if dense else 3, rows, n))
-        np.subtract(values, shift, out=sums[0])
-        if not dense:
-            sums[0][absent] = 0.0
-            sums[2] = ~absent
-        np.multiply(sums[0], sums[0], out=sums[1])
-        prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
-        s1, s2 = prefix[0], prefix[1]
-        count = np.repeat(n0, counts, axis=1) + (position if dense else prefix[2])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = shift + s1 / count
-            m2 = np.maximum(np.repeat(m2_0, counts, axis=1) + s2 - s1 * s1 / count, 0.0)
-            variance = m2 / (count - 1)
-            deviation = values - mean
-            # NaN (absent) values compare False: no separate presence mask needed.
-            out = (deviation * deviation > limit * variance) & (count >= settings.min_count)
+        n0, mean0, m2_0 = running[:, safe]  # one gather: (3, metrics, groups)
+        judged = (_judge_singles(values, n0, mean0, m2_0, limit, settings.min_count)
+                  if counts.shape[0] == n else None)
+        if judged is None:
+            judged = _judge_groups(values, counts, n0, mean0, m2_0, limit, settings.min_count)
+        out, mean, variance = judged
+        group = np.arange(n) if counts.shape[0] == n else np.repeat(np.arange(len(sensors)), counts)
         if not has.all():
             out &= has[:, group]  # only (metric, group) pairs with a cell are judged
-        flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        for row in np.flatnonzero(out.any(axis=1)).tolist():  # rows with a suspect: rare
-            hits = np.flatnonzero(out[row])
-            flagged_rows.append((row, hits, mean[row, hits], np.sqrt(variance[row, hits])))
-        if flagged_rows:
-            self._report(flagged_rows, group, sensors, ts, values, metric_names, raft_index)
+        suspects = np.flatnonzero(out.any(axis=0))  # grouped by sensor, ts ascending
+        if suspects.shape[0]:
+            self._report(suspects, out, mean, variance, group, sensors, ts, values,
+                         metric_names, raft_index)
 
-    def _report(self, flagged_rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
-                group: np.ndarray, sensors: list[str], ts: np.ndarray, values: np.ndarray,
-                metric_names: list[str], raft_index: int) -> None:
-        details: dict[int, list[tuple[str, float, float, float]]] = {}
-        for row, hits, means, stds in flagged_rows:
-            for column, mean, std in zip(hits.tolist(), means.tolist(), stds.tolist(), strict=True):
-                details.setdefault(column, []).append(
-                    (metric_names[row], float(values[row, column]), mean, std))
-        suspects = np.asarray(sorted(details), dtype=np.int64)  # grouped by sensor, ts ascending
+    def _report(self, suspects: np.ndarray, out: np.ndarray, mean: np.ndarray,
+                variance: np.ndarray, group: np.ndarray, sensors: list[str], ts: np.ndarray,
+                values: np.ndarray, metric_names: list[str], raft_index: int) -> None:
         cooldown = self.settings.cooldown_us
-        bounds = np.flatnonzero(np.diff(group[suspects])) + 1
-        for part in np.split(suspects, bounds):
-            sensor = sensors[int(group[part[0]])]
-            times = ts[part]
-            i = 0
-            while i < part.shape[0]:
+        firsts = np.flatnonzero(np.diff(group[suspects], prepend=-1))  # one part per sensor
+        names = [sensors[g] for g in group[suspects[firsts]].tolist()]
+        times = ts[suspects]
+        # Most suspects fall inside their sensor's cooldown from before the batch: judged
+        # at once; a part runs the exact loop only from its first suspect outside it.
+        begin = self._outside_cooldown(names, times, firsts, cooldown)
+        ends = np.append(firsts[1:], suspects.shape[0])
+        live = np.flatnonzero(begin < ends)
+        if not live.shape[0]:
+            return
+        # Details of every suspect in one pass (a few a batch: cheaper than a pass each).
+        details = _details(suspects, out, mean, variance, values, metric_names)
+        ends_l = ends.tolist()
+        for k, i in zip(live.tolist(), begin[live].tolist(), strict=True):
+            # A part's suspect at `begin` is reported for sure; later ones are judged
+            # against the mark it leaves.
+            sensor, first, end = names[k], int(firsts[k]), ends_l[k]
+            t = int(times[i])
+            self._push(Anomaly(sensor, t, raft_index, details[i]))
+            self._mark(sensor, t)
+            i += 1
+            while i < end:
                 t = int(times[i])
-                last = self._last_ts.get(sensor)
-                if last is not None and abs(t - last) < cooldown:
+                last = self._last_ts[sensor]
+                if abs(t - last) < cooldown:
                     # Jump past the suppressed window instead of testing each suspect.
-                    i = max(i + 1, int(np.searchsorted(times, last + cooldown)))
+                    skip = first + int(np.searchsorted(times[first:end], last + cooldown))
+                    i = max(i + 1, skip)
                     continue
-                metrics = sorted(details[int(part[i])])
-                self._push(Anomaly(sensor, t, raft_index, tuple(metrics)))
+                self._push(Anomaly(sensor, t, raft_index, details[i]))
                 self._mark(sensor, t)
                 i += 1
 
+    def _outside_cooldown(self, names: list[str], times: np.ndarray, firsts: np.ndarray,
+                          cooldown: int) -> np.ndarray:
+        """Per part: the first suspect not within `cooldown` of its sensor's last reported
+        anomaly (the part's end when none is); what precedes it is suppressed."""
+        last = [self._last_ts.get(name) for name in names]
+        known = [v for v in last if v is not None]
+        end = np.append(firsts[1:], times.shape[0])
+        if not known or max(map(abs, known)) > 1 << 61 or np.abs(times).max() > 1 << 61:
+            return firsts  # no mark (or ts near the int64 limits): judge every part exactly
+        marks = np.asarray([v if v is not None else 0 for v in last], dtype=np.int64)
+        lengths = end - firsts
+        gap = np.abs(times - np.repeat(marks, lengths))
+        marked = np.repeat(np.asarray([v is not None for v in last]), lengths)
+        inside = marked & (gap < cooldown)
+        at = np.where(inside, times.shape[0], np.arange(times.shape[0]))
+        return np.minimum(np.minimum.reduceat(at, firsts), end)
+
     def _push(self, record: Anomaly) -> None:
-        record_hash = _hash("anomaly", *record.packed())
+        record_hash = self._hashed("anomaly", *record.packed())
         self._records.append((record, record_hash))
         self._hash += record_hash
         self.total += 1
@@ -217,11 +227,12 @@ class AnomalyDetector:
         self._hash &= MASK64
 
     def _mark(self, sensor: str, ts: int) -> None:
-        previous = self._last_ts.get(sensor)
+        previous = self._mark_hash.get(sensor)
         if previous is not None:
-            self._hash -= _hash("cooldown", sensor, previous)
+            self._hash -= previous
         self._last_ts[sensor] = ts
-        self._hash = (self._hash + _hash("cooldown", sensor, ts)) & MASK64
+        mark = self._mark_hash[sensor] = self._hashed("cooldown", sensor, ts)
+        self._hash = (self._hash + mark) & MASK64
 
     # -- snapshot ------------------------------------------------------------------------
 
@@ -243,6 +254,76 @@ class AnomalyDetector:
         for sensor, ts in data["cooldown"].items():
             self._mark(sensor, int(ts))
         self.total = int(data["total"])
+
+
+# Values near float64's limit overflow a deviation or its square to inf: judged on it.
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _judge_groups(values: np.ndarray, counts: np.ndarray, n0: np.ndarray, mean0: np.ndarray,
+                  m2_0: np.ndarray, limit: float,
+                  min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flagged, running mean, running variance) before each reading, (metrics x readings):
+    every metric row at once, a fixed number of numpy calls per batch."""
+    n, rows = values.shape[1], values.shape[0]
+    starts = np.cumsum(counts) - counts
+    group = np.repeat(np.arange(counts.shape[0]), counts)
+    first_of = np.minimum(starts, n - 1)
+    absent = np.isnan(values)
+    dense = not absent.any()
+    # Shift each group by its running mean (or its first value when it has none) so
+    # the prefix sums stay small: Welford's numbers without a Python loop.
+    first = values[:, first_of] if dense else _first_present(values, ~absent, starts, counts)
+    shift = np.repeat(np.where(n0 > 0, mean0, first), counts, axis=1)
+    sums = np.empty((2 if dense else 3, rows, n))
+    np.subtract(values, shift, out=sums[0])
+    if not dense:
+        sums[0][absent] = 0.0
+        sums[2] = ~absent
+    np.multiply(sums[0], sums[0], out=sums[1])
+    prefix = _exclusive_group_cumsum(sums.reshape(-1, n), starts, counts).reshape(sums.shape)
+    s1, s2 = prefix[0], prefix[1]
+    position = (np.arange(n) - starts[group]).astype(np.float64) if dense else prefix[2]
+    count = np.repeat(n0, counts, axis=1) + position
+    mean = shift + s1 / count
+    m2 = np.maximum(np.repeat(m2_0, counts, axis=1) + s2 - s1 * s1 / count, 0.0)
+    variance = m2 / (count - 1)
+    deviation = values - mean
+    # NaN (absent) values compare False: no separate presence mask needed.
+    return (deviation * deviation > limit * variance) & (count >= min_count), mean, variance
+
+
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _judge_singles(values: np.ndarray, n0: np.ndarray, mean0: np.ndarray, m2_0: np.ndarray,
+                   limit: float, min_count: int) -> tuple[np.ndarray, ...] | None:
+    """_judge_groups when every group holds one reading and every value is present, to the
+    bit: nothing precedes a reading in its group, so its prefix sums are x - x = +0.0 and
+    each formula keeps only its `+ 0.0` (where it decides the sign of a zero). None when a
+    shifted square overflows: there _judge_groups's prefix sums are not zeros."""
+    if np.isnan(values).any():
+        return None
+    shift = np.where(n0 > 0, mean0, values)
+    spread = values - shift
+    if not np.isfinite(spread * spread).all():
+        return None
+    # count = n0 + 0.0 is n0 (never -0.0); where n0 = 0 nothing is judged (count < min).
+    mean = shift + 0.0
+    variance = np.maximum(m2_0 + 0.0, 0.0) / (n0 - 1)
+    deviation = values - mean
+    return (deviation * deviation > limit * variance) & (n0 >= min_count), mean, variance
+
+
+def _details(columns: np.ndarray, out: np.ndarray, mean: np.ndarray, variance: np.ndarray,
+             values: np.ndarray, metric_names: list[str]) -> list[tuple[Any, ...]]:
+    """Per column: (name, value, running mean, running stddev) of each flagged metric,
+    sorted, with one gather per field for all the columns."""
+    at, row = np.nonzero(out[:, columns].T)  # column by column, rows ascending
+    column = columns[at]
+    found: list[list[tuple[str, float, float, float]]] = [[] for _ in range(columns.shape[0])]
+    for j, name_row, value, m, std in zip(at.tolist(), row.tolist(),
+                                          values[row, column].tolist(),
+                                          mean[row, column].tolist(),
+                                          np.sqrt(variance[row, column]).tolist(), strict=True):
+        found[j].append((metric_names[name_row], value, m, std))
+    return [tuple(sorted(metrics)) for metrics in found]
 
 
 def _first_present(x: np.ndarray, present: np.ndarray, starts: np.ndarray,

@@ -224,7 +224,7 @@ def decode_columns(obj: Any) -> BatchColumns:
     # must be refused here rather than break the engine's invariants.
     if len(set(sensors)) != len(sensors) or len(set(metrics)) != len(metrics):
         raise ValueError("sensors and metrics must not repeat")
-    if n > 1:
+    if n > counts.shape[0]:  # else every group holds one reading: nothing to order
         rising = np.diff(ts) > 0
         rising[np.cumsum(counts.astype(np.int64))[:-1] - 1] = True  # group boundaries
         if not rising.all():

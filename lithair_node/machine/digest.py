@@ -31,6 +31,13 @@ def text_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
+def text_hashes(texts: list[str]) -> np.ndarray:
+    """text_hash of each, as uint64: one join and one frombuffer, no Python int per text."""
+    blake2b = hashlib.blake2b
+    joined = b"".join([blake2b(t.encode(), digest_size=8).digest() for t in texts])
+    return np.frombuffer(joined, dtype="<u8").astype(np.uint64)
+
+
 def bytes_hash(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
@@ -49,12 +56,25 @@ def cells_hash(
     if ts.shape[0] == 0 or values.shape[0] == 0:
         return 0
     base = mix64(ts.view(np.uint64) ^ sensor_hashes)
-    bits = values.view(np.uint64)
+    # Every metric row at once (m x n), mixed in place: the same values as row by row.
+    cell = base[None, :] ^ metric_hashes[:, None]
+    scratch = np.empty_like(cell)
+    _mix_in_place(cell, scratch)
+    cell += values.view(np.uint64)
+    _mix_in_place(cell, scratch)
     present = ~np.isnan(values)
-    total = 0
-    for row in range(values.shape[0]):
-        keyed = mix64(base ^ metric_hashes[row])
-        cell = mix64(keyed + bits[row])
-        mask = present[row]
-        total += int(cell.sum(dtype=np.uint64) if mask.all() else cell[mask].sum(dtype=np.uint64))
-    return total & MASK64
+    # uint64 sums wrap: mod 2**64, as the digest is.
+    total = cell.sum(dtype=np.uint64) if present.all() else cell[present].sum(dtype=np.uint64)
+    return int(total) & MASK64
+
+
+def _mix_in_place(x: np.ndarray, scratch: np.ndarray) -> None:
+    """mix64(x) written into x (scratch: an array of its shape and dtype)."""
+    np.right_shift(x, _S30, out=scratch)
+    x ^= scratch
+    x *= _C1
+    np.right_shift(x, _S27, out=scratch)
+    x ^= scratch
+    x *= _C2
+    np.right_shift(x, _S31, out=scratch)
+    x ^= scratch

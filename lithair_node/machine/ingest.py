@@ -17,6 +17,7 @@ from lithair_node.machine.commands import (
     decode_limits,
     merge_columns,
 )
+from lithair_node.machine.digest import MASK64, text_hashes
 from lithair_node.machine.engine.engine import StoredBatch
 from lithair_node.machine.engine.limits import LimitCheck
 from lithair_node.machine.entries import BatchOutcome, LogEntry
@@ -140,8 +141,26 @@ def _store(tables: Tables, columns: BatchColumns, raft_index: int) -> np.ndarray
     stored = engine.apply_batch(columns, observe)
     tables.lifecycle.observe(engine, stored)  # rollups (a no-op without a lifecycle policy)
     if stored.moved.shape[0]:  # only sensors whose location changed cost Python work
-        sensor_ids, locations = engine.sensors.names, engine.locations.names
-        for sensor, before in zip(stored.moved.tolist(), stored.moved_from.tolist(), strict=True):
-            tables.move(sensor_ids[sensor], locations[before] if before >= 0 else None,
-                        locations[int(engine.location[sensor])])
+        _record_moves(tables, stored)
     return stored.keep
+
+
+def _record_moves(tables: Tables, stored: StoredBatch) -> None:
+    """Tables.move for each moved sensor; sensors given their first location (new ones,
+    the bulk of a feed that keeps adding sensors) have their hashes summed in one pass."""
+    engine = tables.engine
+    sensor_ids, locations = engine.sensors.names, engine.locations.names
+    now = engine.location[stored.moved].tolist()
+    placed: list[str] = []
+    where: list[str] = []
+    for sensor, before, at in zip(stored.moved.tolist(), stored.moved_from.tolist(), now,
+                                  strict=True):
+        if before >= 0:
+            tables.move(sensor_ids[sensor], locations[before], locations[at])
+        else:
+            placed.append(sensor_ids[sensor])
+            where.append(locations[at])
+    if placed:  # Tables.move's index entry and hash, summed mod 2**64 (uint64 sums wrap)
+        tables.location_index.place(placed, where)
+        added = text_hashes([f"{s}\x00{at}" for s, at in zip(placed, where, strict=True)])
+        tables.locations_hash = (tables.locations_hash + int(added.sum(dtype=np.uint64))) & MASK64

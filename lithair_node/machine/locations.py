@@ -18,6 +18,15 @@ class LocationIndex:
                     del self._sensors[old]
         self._sensors.setdefault(new, set()).add(sensor_id)
 
+    def place(self, sensor_ids: list[str], locations: list[str]) -> None:
+        """move(sensor, None, location) for sensors that had no location, grouped by
+        location (a feed adding sensors gives each its first one: no call per sensor)."""
+        by_location: dict[str, list[str]] = {}
+        for sensor_id, location in zip(sensor_ids, locations, strict=True):
+            by_location.setdefault(location, []).append(sensor_id)
+        for location, sensors in by_location.items():
+            self._sensors.setdefault(location, set()).update(sensors)
+
     def sensors_at(self, location: str) -> list[str]:
         return sorted(self._sensors.get(location, ()))
 

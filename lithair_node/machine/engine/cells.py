@@ -13,30 +13,81 @@ def cell_keys(sensors: np.ndarray, metrics: np.ndarray) -> np.ndarray:
     return (sensors.astype(np.int64) << METRIC_BITS) | metrics.astype(np.int64)
 
 
+def room(array: np.ndarray, used: int, needed: int) -> np.ndarray:
+    """`array` if it holds `needed`, else a larger copy of its first `used` items: never
+    written in place below `used`, so slices handed out earlier stay valid."""
+    if needed <= array.shape[0]:
+        return array
+    bigger = np.empty(max(needed, array.shape[0] * 3 // 2, 1024), dtype=array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
+
+
 class CellIndex:
     def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.int64)  # sorted
-        self.cells = np.empty(0, dtype=np.int64)  # cell of each key
+        self._keys = np.empty(0, dtype=np.int64)  # sorted below count; capacity beyond
+        self._cells = np.empty(0, dtype=np.int64)  # cell of each key
         self.count = 0
 
-    def cells_of(self, keys: np.ndarray) -> tuple[np.ndarray, int]:
+    @property
+    def keys(self) -> np.ndarray:
+        return self._keys[: self.count]
+
+    @property
+    def cells(self) -> np.ndarray:
+        return self._cells[: self.count]
+
+    def cells_of_pairs(self, sensors: np.ndarray, metrics: np.ndarray, metric_row: np.ndarray,
+                       group: np.ndarray) -> tuple[np.ndarray, int]:
+        """cells_of the keys (sensors[group], metrics[metric_row]). Guessed first: a sensor's
+        keys are one sorted run, so when it holds just the batch's metrics, the cell of its
+        j-th smallest metric id sits j after its first key (one search per sensor, not per
+        pair); only wrong guesses are searched for."""
+        keys = cell_keys(sensors[group], metrics[metric_row])
+        known = self.keys
+        if not known.shape[0]:
+            return self.cells_of(keys)
+        rank = np.argsort(np.argsort(metrics, kind="stable"), kind="stable")
+        first = np.searchsorted(known, sensors.astype(np.int64) << METRIC_BITS)
+        pos = np.minimum(first[group] + rank[metric_row], known.shape[0] - 1)
+        return self.cells_of(keys, pos)
+
+    def cells_of(self, keys: np.ndarray, guess: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Cells of `keys` (distinct), creating the missing ones in the order given; also
-        returns how many were created (their cells are count - created .. count - 1)."""
-        pos = np.searchsorted(self.keys, keys)
-        found = pos < self.keys.shape[0]
-        found[found] = self.keys[pos[found]] == keys[found]
+        returns how many were created (their cells are count - created .. count - 1).
+        `guess`: positions in the key array to try before searching (in range)."""
+        known = self.keys
+        if guess is None:
+            pos = np.searchsorted(known, keys)
+        else:
+            pos = guess
+            wrong = np.flatnonzero(known[pos] != keys)
+            if wrong.shape[0]:
+                pos[wrong] = np.searchsorted(known, keys[wrong])
+        found = pos < known.shape[0]
+        found[found] = known[pos[found]] == keys[found]
         cells = np.empty(keys.shape[0], dtype=np.int64)
         cells[found] = self.cells[pos[found]]
         missing = np.flatnonzero(~found)
         if missing.shape[0]:
-            new_cells = np.arange(self.count, self.count + missing.shape[0], dtype=np.int64)
+            k, count = int(missing.shape[0]), self.count
+            new_cells = np.arange(count, count + k, dtype=np.int64)
             cells[missing] = new_cells
-            self.count += missing.shape[0]
             new_keys = keys[missing]
             order = np.argsort(new_keys, kind="stable")
-            at = np.searchsorted(self.keys, new_keys[order])
-            self.keys = np.insert(self.keys, at, new_keys[order])
-            self.cells = np.insert(self.cells, at, new_cells[order])
+            new_keys, new_cells = new_keys[order], new_cells[order]
+            if not count or new_keys[0] > known[-1]:
+                # New sensors are numbered past every known one: their keys sort last, an
+                # append (no O(cells) insert per batch while sensors keep arriving).
+                self._keys = room(self._keys, count, count + k)
+                self._cells = room(self._cells, count, count + k)
+                self._keys[count : count + k] = new_keys
+                self._cells[count : count + k] = new_cells
+            else:
+                at = np.searchsorted(known, new_keys)
+                self._keys = np.insert(known, at, new_keys)
+                self._cells = np.insert(self.cells, at, new_cells)
+            self.count = count + k
         return cells, int(missing.shape[0])
 
     def metrics_of(self, sensor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,5 +96,5 @@ class CellIndex:
         return self.keys[lo:hi] & METRIC_MASK, self.cells[lo:hi]
 
     def load(self, keys: np.ndarray, cells: np.ndarray) -> None:
-        self.keys, self.cells = keys.astype(np.int64), cells.astype(np.int64)
+        self._keys, self._cells = keys.astype(np.int64), cells.astype(np.int64)
         self.count = int(cells.shape[0])

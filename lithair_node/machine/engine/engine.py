@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import eq
 
 import numpy as np
 
 from lithair_node.machine import stats
 from lithair_node.machine.commands import BatchColumns
-from lithair_node.machine.digest import MASK64, cells_hash, text_hash
+from lithair_node.machine.digest import MASK64, cells_hash, text_hashes
 from lithair_node.machine.engine import segment as segments
-from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, cell_keys
+from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, room
 from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
@@ -63,16 +64,43 @@ class Engine:
         self.cells = CellIndex()
         self.running = RunningStats()
         self.latest = CellLatest()
-        # Room for the rows sealing allows plus one large batch, so the buffer never regrows.
-        self.hot = HotBuffer(self.seal_rows + 65_536, 0)
+        # Room for the rows sealing allows plus one large batch, so the buffer never regrows,
+        # and for 8 values a row (virtual until written: np.empty of this size is mmap'd).
+        rows = self.seal_rows + 65_536
+        self.hot = HotBuffer(rows, 8 * rows)
         self.segments: list[Segment] = []
-        self.last_ts = np.empty(0, dtype=np.int64)  # per sensor number
-        self.location = np.empty(0, dtype=np.int64)  # location number, -2: none
-        self.sensor_hash = np.empty(0, dtype=np.uint64)
+        # Per sensor number, with room to grow (the properties cut at the sensors known).
+        self._last_ts = np.empty(0, dtype=np.int64)
+        self._location = np.empty(0, dtype=np.int64)  # location number, -2: none
+        self._sensor_hash = np.empty(0, dtype=np.uint64)
         self.metric_hash = np.empty(0, dtype=np.uint64)
         self.total_readings = 0
         self.readings_hash = 0  # digest.py's sum over every stored cell
         self._most_metrics: int | None = None  # most cells of one sensor (None: not known yet)
+
+    @property
+    def last_ts(self) -> np.ndarray:
+        return self._last_ts[: len(self.sensors)]
+
+    @last_ts.setter
+    def last_ts(self, value: np.ndarray) -> None:
+        self._last_ts = value
+
+    @property
+    def location(self) -> np.ndarray:
+        return self._location[: len(self.sensors)]
+
+    @location.setter
+    def location(self, value: np.ndarray) -> None:
+        self._location = value
+
+    @property
+    def sensor_hash(self) -> np.ndarray:
+        return self._sensor_hash[: len(self.sensors)]
+
+    @sensor_hash.setter
+    def sensor_hash(self, value: np.ndarray) -> None:
+        self._sensor_hash = value
 
     def apply_batch(self, columns: BatchColumns, observer: Observer | None = None) -> StoredBatch:
         numbers = self._sensor_numbers(columns.sensors)
@@ -99,11 +127,15 @@ class Engine:
     def _store(self, stored: StoredBatch, numbers: np.ndarray, metric_ids: np.ndarray,
                sensor_of: np.ndarray, observer: Observer | None) -> None:
         counts, ts, values = stored.counts, stored.ts, stored.values
-        ends = np.cumsum(counts)
-        partials = stats.grouped(values, ends - counts)
-        has = partials[0] > 0  # (metric, group) pairs with a value: their cells
+        single = counts.shape[0] == ts.shape[0]  # one reading a group: it is its partial
+        if single:
+            has = ~np.isnan(values)
+        else:
+            ends = np.cumsum(counts)
+            partials = stats.grouped(values, ends - counts)
+            has = partials[0] > 0  # (metric, group) pairs with a value: their cells
         metric_row, group = np.nonzero(has)
-        cells, created = self.cells.cells_of(cell_keys(numbers[group], metric_ids[metric_row]))
+        cells, created = self.cells.cells_of_pairs(numbers, metric_ids, metric_row, group)
         if created:
             self._count_metrics(numbers)
         self.running.add_cells(created)
@@ -111,13 +143,21 @@ class Engine:
         stored.cell_of[has] = cells
         if observer is not None:
             observer(stored, self.running.running())
-        self.running.merge(cells, [row[has] for row in partials])
-        newest = ends - 1
-        newer = ts[newest] > self.last_ts[numbers]  # late readings never change the latest
-        newest_value = values[metric_row, newest[group]]
-        update = newer[group] & ~np.isnan(newest_value)
-        self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
-        self.last_ts[numbers[newer]] = ts[newest[newer]]
+        if single:  # each group's reading is its newest, each cell's value present
+            present = values[has]  # = values[metric_row, group]
+            self.running.merge_values(cells, present)
+            newer = ts > self.last_ts[numbers]  # late readings never change the latest
+            update = newer[group]
+            self.latest.update(cells[update], ts[group[update]], present[update])
+            self.last_ts[numbers[newer]] = ts[newer]
+        else:
+            self.running.merge(cells, [row[has] for row in partials])
+            newest = ends - 1
+            newer = ts[newest] > self.last_ts[numbers]
+            newest_value = values[metric_row, newest[group]]
+            update = newer[group] & ~np.isnan(newest_value)
+            self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
+            self.last_ts[numbers[newer]] = ts[newest[newer]]
         self.hot.append(sensor_of, ts, metric_ids, values)
         self.total_readings += int(ts.shape[0])
         self.readings_hash = (self.readings_hash + cells_hash(
@@ -160,29 +200,41 @@ class Engine:
         return keep
 
     def _sensor_numbers(self, sensor_ids: list[str]) -> np.ndarray:
-        numbers, fresh = self.sensors.numbers(sensor_ids)
-        if fresh:
-            k = len(fresh)
-            self.last_ts = np.concatenate((self.last_ts, np.full(k, NO_TS)))
-            self.location = np.concatenate((self.location, np.full(k, Numbering.NONE_NUMBER)))
-            self.sensor_hash = np.concatenate(
-                (self.sensor_hash, np.fromiter(map(text_hash, fresh), np.uint64, k)))
+        numbers, fresh = self.sensors.numbers(sensor_ids, distinct=True)  # decode checks it
+        if fresh:  # grown 1.5x, filled in place past the known sensors (no O(S) copy a batch)
+            total = len(self.sensors)
+            old = total - len(fresh)
+            self._last_ts = room(self._last_ts, old, total)
+            self._location = room(self._location, old, total)
+            self._sensor_hash = room(self._sensor_hash, old, total)
+            self._last_ts[old:total] = NO_TS
+            self._location[old:total] = Numbering.NONE_NUMBER
+            self._sensor_hash[old:total] = text_hashes(fresh)
         return numbers
 
     def _metric_ids(self, names: list[str]) -> np.ndarray:
         ids, fresh = self.metrics.numbers(names)
         if fresh:
-            self.metric_hash = np.concatenate(
-                (self.metric_hash, np.fromiter(map(text_hash, fresh), np.uint64, len(fresh))))
+            self.metric_hash = np.concatenate((self.metric_hash, text_hashes(fresh)))
         return ids
 
     def _set_locations(self, numbers: np.ndarray,
                        locations: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        given, _ = self.locations.numbers(locations)
-        changed = (given >= 0) & (self.location[numbers] != given)
-        moved = numbers[changed]
+        # Most sensors keep their location: compared by name first (equal strings, no
+        # hashing); only the others are looked up (None keeps a sensor's location).
+        names = self.locations.names
+        held = self.location[numbers]
+        if names:
+            now = map(names.__getitem__, np.maximum(held, 0).tolist())
+            same = np.fromiter(map(eq, locations, now), bool, len(locations)) & (held >= 0)
+            other = np.flatnonzero(~same)
+        else:
+            other = np.arange(len(locations))
+        given, _ = self.locations.numbers([locations[i] for i in other.tolist()])
+        named = given >= 0  # and named otherwise than held: a move
+        moved = numbers[other[named]]
         before = self.location[moved]
-        self.location[moved] = given[changed]
+        self.location[moved] = given[named]
         return moved, before
 
     def view(self) -> EngineView:

@@ -33,13 +33,21 @@ class Numbering:
         bytecode per name."""
         return np.fromiter(map(self._number.get, names, repeat(UNKNOWN)), np.int64, len(names))
 
-    def numbers(self, names: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:
+    def numbers(self, names: Sequence[str | None],
+                distinct: bool = False) -> tuple[np.ndarray, list[str]]:
         """Numbers of `names`, numbering the new ones in the order given; also returns the
-        new names (the only ones that cost Python work)."""
+        new names (the only ones that cost Python work). `distinct`: no name repeats (a
+        batch's sensors), so the new ones are numbered in one step, not looked up again."""
         found = self.lookup(names)
         missing = np.flatnonzero(found == UNKNOWN)
         if not missing.shape[0]:
             return found, []
+        if distinct:
+            first = len(self.names)
+            new = [names[i] for i in missing.tolist()]
+            self.add(new)  # type: ignore[arg-type]
+            found[missing] = np.arange(first, first + len(new))
+            return found, new  # type: ignore[return-value]
         fresh = list(dict.fromkeys(names[i] for i in missing.tolist()))
         self.add(fresh)
         found[missing] = self.lookup([names[i] for i in missing.tolist()])

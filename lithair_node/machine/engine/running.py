@@ -27,6 +27,24 @@ class RunningStats:
         for row, values in zip(self.data, merged, strict=True):
             row[cells] = values
 
+    def merge_values(self, cells: np.ndarray, x: np.ndarray) -> None:
+        """merge() of one value per cell (partials (1, x, 0, x, x)), without building the
+        partials: stats.merge's very operations with n_b = 1, m2_b = 0, so the same bits."""
+        data = self.data
+        n_a, mean_a, m2_a = data[0][cells], data[1][cells], data[2][cells]
+        n = n_a + 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            delta = x - mean_a
+            weight = 1.0 / n
+            cross = n_a / n  # (n_a * 1) / n
+            low, high = np.minimum(data[3][cells], x), np.maximum(data[4][cells], x)
+            mean = stats.rescued_means(mean_a + delta * weight, n, low, high,
+                                       lambda scale: (mean_a * scale * (1 - weight)
+                                                      + x * scale * weight) * n)
+            m2 = m2_a + 0.0 + delta * delta * cross
+        data[0][cells], data[1][cells], data[2][cells] = n, mean, m2
+        data[3][cells], data[4][cells] = low, high
+
     def running(self) -> np.ndarray:
         """count/mean/m2 of every cell, (3, cells): what the anomaly detector reads."""
         return self.data[:3, : self.size]
