@@ -119,6 +119,17 @@ def _memory(readings: int, sensors: int, batch: int) -> dict[str, Any]:
             "segments": len(engine.segments), "hot_rows": engine.hot.rows}
 
 
+def _memory_in_child(args: argparse.Namespace, pin: bool) -> dict[str, Any]:
+    code = ("import json, sys\n"
+            "from lithair_node.lab.bench import engine\n"
+            "from lithair_node.node.raft import heap\n"
+            f"pinned = heap.pin_mmap_threshold() if {pin} else False\n"
+            f"result = engine._memory({args.memory_readings}, {args.memory_sensors}, {args.batch})\n"
+            "print(json.dumps({**result, 'mmap_threshold_pinned': pinned}))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def rss_mb_self() -> float:
     return rss_mb(os.getpid())
 
@@ -155,10 +166,14 @@ def main(argv: list[str] | None = None) -> int:
             profiler.runcall(_engine, entries, False)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
         del entries
-    memory = (_memory(args.memory_readings, args.memory_sensors, args.batch)
-              if args.memory_readings else None)
-    if memory:
-        print("memory:", ", ".join(f"{k}={v}" for k, v in memory.items()), flush=True)
+    memory = None
+    if args.memory_readings:
+        # Each in a fresh process: RSS depends on the allocator's settings, which a node pins
+        # at start (node/raft/heap.py) and which cannot be unset once pinned.
+        memory = {mode: _memory_in_child(args, pin) for mode, pin in
+                  (("glibc_default", False), ("node_pinned_mmap", True))}
+        for mode, figures in memory.items():
+            print(f"memory ({mode}):", ", ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
     path = write_results(RESULTS_DIR, "engine", {
         "when": utc_now(), "machine": machine_info(), "args": vars(args), "apply": rows,
         "memory": memory})
