@@ -59,25 +59,61 @@ class Segment:
 
 def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
          value: np.ndarray) -> Segment:
-    """A segment holding the hot buffer's columns (rows and their value triples)."""
+    """A segment holding the hot buffer's columns (rows and their value triples, none NaN)."""
     order = _by_sensor_then_ts(sensor, ts)
     sensor, ts = sensor[order].astype(np.int64), ts[order]
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     new_row = rank[row]
+    n = ts.shape[0]
+    firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
+    starts = np.append(firsts, n)
+    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
+    held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
+    if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
+        columns = _dense_columns(held, new_row, metric, value, n)
+    else:
+        columns = _sparse_columns(new_row, metric, value, n)
+    return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts],
+                   ts[starts[1:] - 1], ts_frames, columns)
+
+
+def _dense_columns(held: np.ndarray, rows: np.ndarray, metric: np.ndarray, value: np.ndarray,
+                   n: int) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
+    """The frames _sparse_columns gives, byte for byte, from a (metrics x rows) scatter."""
+    slot = np.zeros(int(held[-1]) + 1 if held.shape[0] else 0, dtype=np.int64)
+    slot[held] = np.arange(held.shape[0])
+    dense = np.full((held.shape[0], n), np.nan)
+    dense[slot[metric], rows] = value
+    columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
+    for m, column in zip(held.tolist(), dense, strict=True):
+        blocks: dict[int, tuple[int, bytes, bytes]] = {}
+        hint = codec.RAW
+        for block, b in enumerate(range(0, n, BLOCK_ROWS)):
+            chunk = column[b : b + BLOCK_ROWS]
+            mask = ~np.isnan(chunk)
+            present = int(np.count_nonzero(mask))
+            if not present:
+                continue
+            presence = b""
+            if present < chunk.shape[0]:
+                presence = codec.compress(np.packbits(mask).tobytes())
+                chunk = chunk[mask]
+            hint, frame = codec.encode_floats(chunk, hint)
+            blocks[block] = (hint, presence, frame)
+        columns[m] = blocks
+    return columns
+
+
+def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
+                    n: int) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
     by_metric = np.lexsort((new_row, metric))  # values grouped by metric, in row order
     metric, new_row, value = metric[by_metric], new_row[by_metric], value[by_metric]
-    firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
-    starts = np.append(firsts, sensor.shape[0])
-    ends = starts[1:] - 1
-    n = ts.shape[0]
-    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
     metric_starts = np.flatnonzero(np.diff(metric, prepend=-1))
     for a, b in zip(metric_starts.tolist(), [*metric_starts[1:].tolist(), metric.shape[0]], strict=True):
         columns[int(metric[a])] = _metric_blocks(new_row[a:b], value[a:b], n)
-    return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts], ts[ends],
-                   ts_frames, columns)
+    return columns
 
 
 def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
