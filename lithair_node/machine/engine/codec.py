@@ -67,16 +67,27 @@ def _exact_at(values: np.ndarray, decimals: int) -> bool | None:
     return bool(((scaled / factor).view(np.uint64) == values.view(np.uint64)).all())
 
 
+_FACTORS = 10.0 ** np.arange(MAX_DECIMALS + 1)[:, None]
+
+
+def _inexact_on_sample(values: np.ndarray) -> np.ndarray:
+    """Per decimals 0..MAX_DECIMALS: the sample proves them inexact (not merely too large)."""
+    sample = values[:_SAMPLE]
+    scaled = np.rint(sample * _FACTORS) + 0.0
+    fits = np.abs(scaled).max(axis=1) < _EXACT_LIMIT
+    return fits & ((scaled / _FACTORS).view(np.uint64) != sample.view(np.uint64)).any(axis=1)
+
+
 def decimal_scale(values: np.ndarray, hint: int = RAW) -> int:
     """`hint` if it represents every value exactly, else the fewest decimals d <=
     MAX_DECIMALS that do, or RAW (deterministic: it depends only on the values and hint)."""
     if hint >= 0 and _exact_at(values, hint):
         return hint
-    sample = values[:_SAMPLE]
+    # Decimals a sample is not exact at cannot be exact for the block (the answer is
+    # unchanged): raw readings fail every try on the sample, in one pass for all of them.
+    hopeless = _inexact_on_sample(values) if values.shape[0] > _SAMPLE else np.zeros(MAX_DECIMALS + 1, bool)
     for decimals in range(MAX_DECIMALS + 1):
-        # A sample that is not exact proves the block is not (the answer is unchanged); raw
-        # readings fail every try on the sample, at a fraction of the cost.
-        if values.shape[0] > _SAMPLE and _exact_at(sample, decimals) is False:
+        if hopeless[decimals]:
             continue
         exact = _exact_at(values, decimals)
         if exact is None:

@@ -61,48 +61,61 @@ def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metri
          value: np.ndarray) -> Segment:
     """A segment holding the hot buffer's columns (rows and their value triples, none NaN)."""
     order = _by_sensor_then_ts(sensor, ts)
-    sensor, ts = sensor[order].astype(np.int64), ts[order]
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
-    new_row = rank[row]
+    sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
+    n = ts.shape[0]
+    held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
+    if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
+        columns = dense_columns(held, scattered(held, row, metric, value, n))
+    else:
+        columns = _sparse_columns(row, metric, value, n)
+    return assemble(number, sensor, ts, columns)
+
+
+def assemble(number: int, sensor: np.ndarray, ts: np.ndarray,
+             columns: dict[int, dict[int, tuple[int, bytes, bytes]]]) -> Segment:
+    """The segment of rows in (sensor, ts) order (sensor int64) and their metric frames."""
     n = ts.shape[0]
     firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
     starts = np.append(firsts, n)
     ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
-    held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
-    if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
-        columns = _dense_columns(held, new_row, metric, value, n)
-    else:
-        columns = _sparse_columns(new_row, metric, value, n)
     return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts],
                    ts[starts[1:] - 1], ts_frames, columns)
 
 
-def _dense_columns(held: np.ndarray, rows: np.ndarray, metric: np.ndarray, value: np.ndarray,
-                   n: int) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
-    """The frames _sparse_columns gives, byte for byte, from a (metrics x rows) scatter."""
+def scattered(held: np.ndarray, rows: np.ndarray, metric: np.ndarray, value: np.ndarray,
+              n: int) -> np.ndarray:
+    """(len(held) x n) values of the triples, NaN where absent; held: the metric ids."""
     slot = np.zeros(int(held[-1]) + 1 if held.shape[0] else 0, dtype=np.int64)
     slot[held] = np.arange(held.shape[0])
     dense = np.full((held.shape[0], n), np.nan)
     dense[slot[metric], rows] = value
-    columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
-    for m, column in zip(held.tolist(), dense, strict=True):
-        blocks: dict[int, tuple[int, bytes, bytes]] = {}
-        hint = codec.RAW
-        for block, b in enumerate(range(0, n, BLOCK_ROWS)):
-            chunk = column[b : b + BLOCK_ROWS]
-            mask = ~np.isnan(chunk)
-            present = int(np.count_nonzero(mask))
-            if not present:
-                continue
-            presence = b""
-            if present < chunk.shape[0]:
-                presence = codec.compress(np.packbits(mask).tobytes())
-                chunk = chunk[mask]
-            hint, frame = codec.encode_floats(chunk, hint)
-            blocks[block] = (hint, presence, frame)
-        columns[m] = blocks
-    return columns
+    return dense
+
+
+def dense_columns(held: np.ndarray, dense: np.ndarray) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
+    """The frames _sparse_columns gives, byte for byte, from (metrics x rows), NaN absent."""
+    return {m: column_blocks(column) for m, column in zip(held.tolist(), dense, strict=True)}
+
+
+def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
+    """One metric's frames from its values of every row (NaN absent), as metric_blocks."""
+    blocks: dict[int, tuple[int, bytes, bytes]] = {}
+    hint = codec.RAW
+    for block, b in enumerate(range(0, column.shape[0], BLOCK_ROWS)):
+        chunk = column[b : b + BLOCK_ROWS]
+        mask = ~np.isnan(chunk)
+        present = int(np.count_nonzero(mask))
+        if not present:
+            continue
+        presence = b""
+        if present < chunk.shape[0]:
+            presence = codec.compress(np.packbits(mask).tobytes())
+            chunk = chunk[mask]
+        hint, frame = codec.encode_floats(chunk, hint)
+        blocks[block] = (hint, presence, frame)
+    return blocks
 
 
 def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
@@ -112,7 +125,7 @@ def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
     metric_starts = np.flatnonzero(np.diff(metric, prepend=-1))
     for a, b in zip(metric_starts.tolist(), [*metric_starts[1:].tolist(), metric.shape[0]], strict=True):
-        columns[int(metric[a])] = _metric_blocks(new_row[a:b], value[a:b], n)
+        columns[int(metric[a])] = metric_blocks(new_row[a:b], value[a:b], n)
     return columns
 
 
@@ -126,7 +139,7 @@ def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return np.lexsort((ts, sensor))
 
 
-def _metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tuple[int, bytes, bytes]]:
+def metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tuple[int, bytes, bytes]]:
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
     hint = codec.RAW  # the previous block's scale, tried first (neighbouring blocks agree)
     block_of = rows // BLOCK_ROWS
