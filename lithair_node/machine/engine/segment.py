@@ -187,11 +187,15 @@ def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
     if not rows.shape[0]:
         return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
     block = rows // BLOCK_ROWS
-    blocks = np.unique(block)
+    new = np.empty(block.shape[0], dtype=bool)  # rows ascend: a block starts where it changes
+    new[0] = True
+    np.not_equal(block[1:], block[:-1], out=new[1:])
+    blocks = block[new]
     parts = [dense_block(segment, metric, b) for b in blocks.tolist()]
-    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0][rows - int(blocks[0]) * BLOCK_ROWS]
     # Only the segment's last block is short, and it can only come last.
-    return joined[np.searchsorted(blocks, block) * BLOCK_ROWS + rows % BLOCK_ROWS]
+    return np.concatenate(parts)[(np.cumsum(new) - 1) * BLOCK_ROWS + rows % BLOCK_ROWS]
 
 
 def _gather(segment: Segment, metric: int, a: int, b: int) -> np.ndarray:
