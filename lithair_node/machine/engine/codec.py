@@ -38,11 +38,13 @@ def _shuffled(words: np.ndarray) -> bytes:
     return _compressor.compress(np.ascontiguousarray(words.view(np.uint8).reshape(-1, 8).T).tobytes())
 
 
-def _unshuffled(frame: bytes, n: int) -> np.ndarray:
+def _unshuffled(frame: bytes, n: int, hi: int | None = None, lo: int = 0) -> np.ndarray:
+    """Words [lo, hi) of a frame of n: only those are transposed (a read of a few rows)."""
     planes = np.frombuffer(_decompressor.decompress(frame, max_output_size=8 * n), np.uint8)
-    out = np.empty((n, 8), dtype=np.uint8)
-    np.copyto(out.T, planes.reshape(8, n))  # writing the transposed view: ~2x a transposed copy
-    return out.view(np.uint64).reshape(n)
+    hi = n if hi is None else hi
+    out = np.empty((hi - lo, 8), dtype=np.uint8)
+    np.copyto(out.T, planes.reshape(8, n)[:, lo:hi])  # into the transposed view: ~2x a copy
+    return out.view(np.uint64).reshape(hi - lo)
 
 
 def encode_timestamps(ts: np.ndarray) -> bytes:
@@ -51,9 +53,10 @@ def encode_timestamps(ts: np.ndarray) -> bytes:
     return _shuffled(_zigzag(deltas))
 
 
-def decode_timestamps(frame: bytes, n: int) -> np.ndarray:
-    deltas = _unzigzag(_unshuffled(frame, n))
-    if n > 2:
+def decode_timestamps(frame: bytes, n: int, hi: int | None = None) -> np.ndarray:
+    """The first `hi` (None: all n) timestamps of a frame."""
+    deltas = _unzigzag(_unshuffled(frame, n, hi))
+    if deltas.shape[0] > 2:
         deltas[1:] = np.cumsum(deltas[1:])
     return np.cumsum(deltas)
 
@@ -105,11 +108,12 @@ def encode_floats(values: np.ndarray, hint: int = RAW) -> tuple[int, bytes]:
     return decimals, _shuffled(_zigzag(np.diff(integers, prepend=np.int64(0))))
 
 
-def decode_floats(scale: int, frame: bytes, n: int) -> np.ndarray:
-    words = _unshuffled(frame, n)
+def decode_floats(scale: int, frame: bytes, n: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Values [lo, hi) of a frame of n (a scaled frame is a running sum: its prefix decoded)."""
     if scale == RAW:
-        return words.view(np.float64)
-    return np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale
+        return _unshuffled(frame, n, hi, lo).view(np.float64)
+    words = _unshuffled(frame, n, hi)
+    return (np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale)[lo:]
 
 
 def compress(data: bytes) -> bytes:

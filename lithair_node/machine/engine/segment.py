@@ -198,14 +198,42 @@ def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)[(np.cumsum(new) - 1) * BLOCK_ROWS + rows % BLOCK_ROWS]
 
 
+FEW_ROWS = BLOCK_ROWS // 8  # a read of fewer rows of a block decodes only those, uncached
+
+
 def _gather(segment: Segment, metric: int, a: int, b: int) -> np.ndarray:
     if b <= a:
         return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
     first, last = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
+    offset = first * BLOCK_ROWS
+    if first == last and b - a < FEW_ROWS:
+        return _rows_of_block(segment, metric, first, a - offset, b - offset)
     parts = [dense_block(segment, metric, block) for block in range(first, last + 1)]
     joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    offset = first * BLOCK_ROWS
     return joined[a - offset : b - offset]
+
+
+def _rows_of_block(segment: Segment, metric: int, block: int, lo: int, hi: int) -> np.ndarray:
+    """dense_block(...)[lo:hi], decoding (and transposing) only what those rows need: the
+    block cache cannot hold a random sensor's blocks, and a sensor's run is often short."""
+    size = min(BLOCK_ROWS, segment.rows - block * BLOCK_ROWS)
+    if metric < 0:
+        return codec.decode_timestamps(segment.ts_frames[block], size, hi)[lo:]
+    out = np.full(hi - lo, np.nan)
+    frame = segment.columns[metric].get(block)
+    if frame is None:
+        return out
+    scale, presence, data = frame
+    if not presence:
+        return codec.decode_floats(scale, data, size, lo, hi)
+    bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
+    mask = np.unpackbits(bits, count=size).astype(bool)
+    before, inside = int(np.count_nonzero(mask[:lo])), mask[lo:hi]
+    count = int(np.count_nonzero(inside))
+    if count:
+        total = int(np.count_nonzero(mask))
+        out[inside] = codec.decode_floats(scale, data, total, before, before + count)
+    return out
 
 
 # -- blobs: a segment's bytes in a snapshot ----------------------------------------------

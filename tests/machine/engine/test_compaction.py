@@ -122,3 +122,25 @@ def test_restored_nodes_compact_the_same_segments_as_the_one_that_never_stopped(
             restored.apply_batch(columns)
         assert snapshot.new_segments(restored, 0) == snapshot.new_segments(whole, 0)
         assert snapshot.dump_state(restored) == snapshot.dump_state(whole)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.5, 0.02])
+def test_a_few_rows_decode_as_the_slice_of_their_whole_blocks(density):
+    rng = np.random.default_rng(int(density * 100))
+    for scaled in (False, True):
+        n = 11_000
+        sensor, ts = rng.integers(0, 30, n).astype(np.int32), np.arange(n, dtype=np.int64) * 7 + 10**15
+        present = rng.random((3, n)) < density
+        metric_row, row = np.nonzero(present)
+        values = rng.random(metric_row.shape[0]) * 100
+        segment = segments.seal(0, sensor, ts, row, metric_row.astype(np.int32),
+                                np.round(values, 2) if scaled else values)
+        whole = {m: np.concatenate([segments.dense_block(segment, m, k) for k in range(3)])
+                 for m in (-1, 0, 1, 2)}
+        for _ in range(60):
+            a = int(rng.integers(0, n))
+            b = int(rng.integers(a, min(n, a + segments.FEW_ROWS) + 1))
+            assert np.array_equal(segment.ts_between(a, b), whole[-1][a:b])
+            for m in (0, 1, 2):
+                got = segment.values_between(m, a, b)
+                assert got.view(np.uint64).tolist() == whole[m][a:b].view(np.uint64).tolist()
