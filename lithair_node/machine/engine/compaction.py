@@ -72,6 +72,7 @@ def merge(parts: Sequence[Segment], number: int) -> Segment:
     ts = np.concatenate([codec.decode_timestamps(frame, _size(p, block))
                          for p in parts for block, frame in enumerate(p.ts_frames)])
     order = merged_order(sensor, ts)
+    sensor, ts = sensor[order], ts[order]  # the unsorted copies freed: merge memory is 5 arrays
     n = ts.shape[0]
     offsets = np.cumsum([0, *(p.rows for p in parts)]).tolist()
     rank: np.ndarray | None = None
@@ -95,7 +96,7 @@ def merge(parts: Sequence[Segment], number: int) -> Segment:
         by_row = np.argsort(new_rows)
         values = np.concatenate([v for _, _, v in pieces])
         columns[m] = segments.metric_blocks(new_rows[by_row], values[by_row], n)
-    return segments.assemble(number, sensor[order], ts[order], columns)
+    return segments.assemble(number, sensor, ts, columns)
 
 
 def merged_order(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
