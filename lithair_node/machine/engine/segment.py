@@ -180,22 +180,23 @@ def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
 
 
 def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
-    """A column (metric -1: timestamps) at `rows` (ascending), NaN where absent; each block
-    the rows touch is decoded once."""
+    """A column (metric -1: timestamps) at `rows`, NaN where absent; each block the rows
+    touch is decoded once."""
     if metric >= 0 and metric not in segment.columns:
         return np.full(rows.shape[0], np.nan)
     if not rows.shape[0]:
         return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
     block = rows // BLOCK_ROWS
-    new = np.empty(block.shape[0], dtype=bool)  # rows ascend: a block starts where it changes
-    new[0] = True
-    np.not_equal(block[1:], block[:-1], out=new[1:])
-    blocks = block[new]
+    step = np.diff(block)
+    if (step >= 0).all():  # ascending (one sensor's run, or sensors asked in number order)
+        blocks = block[np.flatnonzero(np.concatenate(([True], step > 0)))]
+    else:  # sensors asked in another order: their runs are not in row order
+        blocks = np.unique(block)
     parts = [dense_block(segment, metric, b) for b in blocks.tolist()]
     if len(parts) == 1:
         return parts[0][rows - int(blocks[0]) * BLOCK_ROWS]
     # Only the segment's last block is short, and it can only come last.
-    return np.concatenate(parts)[(np.cumsum(new) - 1) * BLOCK_ROWS + rows % BLOCK_ROWS]
+    return np.concatenate(parts)[np.searchsorted(blocks, block) * BLOCK_ROWS + rows % BLOCK_ROWS]
 
 
 FEW_ROWS = BLOCK_ROWS // 8  # a read of fewer rows of a block decodes only those, uncached

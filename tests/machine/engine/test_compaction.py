@@ -144,3 +144,17 @@ def test_a_few_rows_decode_as_the_slice_of_their_whole_blocks(density):
             for m in (0, 1, 2):
                 got = segment.values_between(m, a, b)
                 assert got.view(np.uint64).tolist() == whole[m][a:b].view(np.uint64).tolist()
+
+
+def test_rows_at_takes_runs_in_any_order():
+    rng = np.random.default_rng(8)
+    n = 20_000
+    sensor = np.sort(rng.integers(0, 40, n)).astype(np.int32)
+    ts = np.arange(n, dtype=np.int64)
+    segment = segments.seal(0, sensor, ts, np.arange(n), np.zeros(n, dtype=np.int32), rng.random(n))
+    whole = np.concatenate([segments.dense_block(segment, 0, k) for k in range(5)])
+    for _ in range(20):  # runs of sensors asked out of number order (metric_parts does)
+        picked = rng.permutation(segment.sensors.shape[0])[:6]
+        rows = np.concatenate([np.arange(segment.starts[i], segment.starts[i + 1]) for i in picked])
+        assert np.array_equal(segments.rows_at(segment, 0, rows), whole[rows])
+        assert np.array_equal(segments.rows_at(segment, -1, rows), ts[rows])
