@@ -20,6 +20,8 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   segment.py     sealed segments: cut when the hot buffer reaches seal_rows rows, at a batch
                  boundary (deterministic); sorted by (sensor, ts); per-sensor row ranges and
                  time spans; columns in blocks of BLOCK_ROWS compressed by codec.py
+  compaction.py  after a seal, FAN_IN neighbouring level-0 segments merged into one (in
+                 apply, at a segment count: deterministic), so a sensor's rows lie together
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;
                  zigzag, byte shuffle, zstd
   reads.py       ranges in ts order across segments + hot buffer, pages with cursors, export

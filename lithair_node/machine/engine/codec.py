@@ -19,6 +19,7 @@ MAX_DECIMALS = 6
 RAW = -1
 TIMESTAMPS = -2
 _EXACT_LIMIT = float(2**53)
+_SAMPLE = 64
 
 _compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 _decompressor = zstandard.ZstdDecompressor()
@@ -37,9 +38,13 @@ def _shuffled(words: np.ndarray) -> bytes:
     return _compressor.compress(np.ascontiguousarray(words.view(np.uint8).reshape(-1, 8).T).tobytes())
 
 
-def _unshuffled(frame: bytes, n: int) -> np.ndarray:
+def _unshuffled(frame: bytes, n: int, hi: int | None = None, lo: int = 0) -> np.ndarray:
+    """Words [lo, hi) of a frame of n: only those are transposed (a read of a few rows)."""
     planes = np.frombuffer(_decompressor.decompress(frame, max_output_size=8 * n), np.uint8)
-    return np.ascontiguousarray(planes.reshape(8, n).T).view(np.uint64).reshape(n)
+    hi = n if hi is None else hi
+    out = np.empty((hi - lo, 8), dtype=np.uint8)
+    np.copyto(out.T, planes.reshape(8, n)[:, lo:hi])  # into the transposed view: ~2x a copy
+    return out.view(np.uint64).reshape(hi - lo)
 
 
 def encode_timestamps(ts: np.ndarray) -> bytes:
@@ -48,9 +53,10 @@ def encode_timestamps(ts: np.ndarray) -> bytes:
     return _shuffled(_zigzag(deltas))
 
 
-def decode_timestamps(frame: bytes, n: int) -> np.ndarray:
-    deltas = _unzigzag(_unshuffled(frame, n))
-    if n > 2:
+def decode_timestamps(frame: bytes, n: int, hi: int | None = None) -> np.ndarray:
+    """The first `hi` (None: all n) timestamps of a frame."""
+    deltas = _unzigzag(_unshuffled(frame, n, hi))
+    if deltas.shape[0] > 2:
         deltas[1:] = np.cumsum(deltas[1:])
     return np.cumsum(deltas)
 
@@ -64,12 +70,28 @@ def _exact_at(values: np.ndarray, decimals: int) -> bool | None:
     return bool(((scaled / factor).view(np.uint64) == values.view(np.uint64)).all())
 
 
+_FACTORS = 10.0 ** np.arange(MAX_DECIMALS + 1)[:, None]
+
+
+def _inexact_on_sample(values: np.ndarray) -> np.ndarray:
+    """Per decimals 0..MAX_DECIMALS: the sample proves them inexact (not merely too large)."""
+    sample = values[:_SAMPLE]
+    scaled = np.rint(sample * _FACTORS) + 0.0
+    fits = np.abs(scaled).max(axis=1) < _EXACT_LIMIT
+    return fits & ((scaled / _FACTORS).view(np.uint64) != sample.view(np.uint64)).any(axis=1)
+
+
 def decimal_scale(values: np.ndarray, hint: int = RAW) -> int:
     """`hint` if it represents every value exactly, else the fewest decimals d <=
     MAX_DECIMALS that do, or RAW (deterministic: it depends only on the values and hint)."""
     if hint >= 0 and _exact_at(values, hint):
         return hint
+    # Decimals a sample is not exact at cannot be exact for the block (the answer is
+    # unchanged): raw readings fail every try on the sample, in one pass for all of them.
+    hopeless = _inexact_on_sample(values) if values.shape[0] > _SAMPLE else np.zeros(MAX_DECIMALS + 1, bool)
     for decimals in range(MAX_DECIMALS + 1):
+        if hopeless[decimals]:
+            continue
         exact = _exact_at(values, decimals)
         if exact is None:
             return RAW
@@ -86,11 +108,12 @@ def encode_floats(values: np.ndarray, hint: int = RAW) -> tuple[int, bytes]:
     return decimals, _shuffled(_zigzag(np.diff(integers, prepend=np.int64(0))))
 
 
-def decode_floats(scale: int, frame: bytes, n: int) -> np.ndarray:
-    words = _unshuffled(frame, n)
+def decode_floats(scale: int, frame: bytes, n: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Values [lo, hi) of a frame of n (a scaled frame is a running sum: its prefix decoded)."""
     if scale == RAW:
-        return words.view(np.float64)
-    return np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale
+        return _unshuffled(frame, n, hi, lo).view(np.float64)
+    words = _unshuffled(frame, n, hi)
+    return (np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale)[lo:]
 
 
 def compress(data: bytes) -> bytes:

@@ -12,6 +12,7 @@ import numpy as np
 from lithair_node.machine import stats
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.machine.digest import MASK64, cells_hash, text_hashes
+from lithair_node.machine.engine import compaction
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, room
 from lithair_node.machine.engine.dedup import already_stored
@@ -185,6 +186,8 @@ class Engine:
             self.segments.append(segments.seal(len(self.segments), hot.sensor, hot.ts, hot.row,
                                                hot.metric, hot.value))
             self.hot.clear()
+            if compaction.ENABLED:
+                self.segments = compaction.after_seal(self.segments, self.seal_rows)  # one merge at most
 
     def _unstored(self, sensor_of: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
         """Keep-mask of readings not stored yet (None: all). In-order readings need no

@@ -59,25 +59,74 @@ class Segment:
 
 def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
          value: np.ndarray) -> Segment:
-    """A segment holding the hot buffer's columns (rows and their value triples)."""
+    """A segment holding the hot buffer's columns (rows and their value triples, none NaN)."""
     order = _by_sensor_then_ts(sensor, ts)
-    sensor, ts = sensor[order].astype(np.int64), ts[order]
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
-    new_row = rank[row]
+    sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
+    n = ts.shape[0]
+    held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
+    if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
+        columns = dense_columns(held, scattered(held, row, metric, value, n))
+    else:
+        columns = _sparse_columns(row, metric, value, n)
+    return assemble(number, sensor, ts, columns)
+
+
+def assemble(number: int, sensor: np.ndarray, ts: np.ndarray,
+             columns: dict[int, dict[int, tuple[int, bytes, bytes]]]) -> Segment:
+    """The segment of rows in (sensor, ts) order (sensor int64) and their metric frames."""
+    n = ts.shape[0]
+    firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
+    starts = np.append(firsts, n)
+    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
+    return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts],
+                   ts[starts[1:] - 1], ts_frames, columns)
+
+
+def scattered(held: np.ndarray, rows: np.ndarray, metric: np.ndarray, value: np.ndarray,
+              n: int) -> np.ndarray:
+    """(len(held) x n) values of the triples, NaN where absent; held: the metric ids."""
+    slot = np.zeros(int(held[-1]) + 1 if held.shape[0] else 0, dtype=np.int64)
+    slot[held] = np.arange(held.shape[0])
+    dense = np.full((held.shape[0], n), np.nan)
+    dense[slot[metric], rows] = value
+    return dense
+
+
+def dense_columns(held: np.ndarray, dense: np.ndarray) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
+    """The frames _sparse_columns gives, byte for byte, from (metrics x rows), NaN absent."""
+    return {m: column_blocks(column) for m, column in zip(held.tolist(), dense, strict=True)}
+
+
+def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
+    """One metric's frames from its values of every row (NaN absent), as metric_blocks."""
+    blocks: dict[int, tuple[int, bytes, bytes]] = {}
+    hint = codec.RAW
+    for block, b in enumerate(range(0, column.shape[0], BLOCK_ROWS)):
+        chunk = column[b : b + BLOCK_ROWS]
+        mask = ~np.isnan(chunk)
+        present = int(np.count_nonzero(mask))
+        if not present:
+            continue
+        presence = b""
+        if present < chunk.shape[0]:
+            presence = codec.compress(np.packbits(mask).tobytes())
+            chunk = chunk[mask]
+        hint, frame = codec.encode_floats(chunk, hint)
+        blocks[block] = (hint, presence, frame)
+    return blocks
+
+
+def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
+                    n: int) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
     by_metric = np.lexsort((new_row, metric))  # values grouped by metric, in row order
     metric, new_row, value = metric[by_metric], new_row[by_metric], value[by_metric]
-    firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
-    starts = np.append(firsts, sensor.shape[0])
-    ends = starts[1:] - 1
-    n = ts.shape[0]
-    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
     metric_starts = np.flatnonzero(np.diff(metric, prepend=-1))
     for a, b in zip(metric_starts.tolist(), [*metric_starts[1:].tolist(), metric.shape[0]], strict=True):
-        columns[int(metric[a])] = _metric_blocks(new_row[a:b], value[a:b], n)
-    return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts], ts[ends],
-                   ts_frames, columns)
+        columns[int(metric[a])] = metric_blocks(new_row[a:b], value[a:b], n)
+    return columns
 
 
 def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -90,7 +139,7 @@ def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return np.lexsort((ts, sensor))
 
 
-def _metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tuple[int, bytes, bytes]]:
+def metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tuple[int, bytes, bytes]]:
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
     hint = codec.RAW  # the previous block's scale, tried first (neighbouring blocks agree)
     block_of = rows // BLOCK_ROWS
@@ -131,28 +180,61 @@ def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
 
 
 def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
-    """A column (metric -1: timestamps) at `rows` (ascending), NaN where absent; each block
-    the rows touch is decoded once."""
+    """A column (metric -1: timestamps) at `rows`, NaN where absent; each block the rows
+    touch is decoded once."""
     if metric >= 0 and metric not in segment.columns:
         return np.full(rows.shape[0], np.nan)
     if not rows.shape[0]:
         return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
     block = rows // BLOCK_ROWS
-    blocks = np.unique(block)
+    step = np.diff(block)
+    if (step >= 0).all():  # ascending (one sensor's run, or sensors asked in number order)
+        blocks = block[np.flatnonzero(np.concatenate(([True], step > 0)))]
+    else:  # sensors asked in another order: their runs are not in row order
+        blocks = np.unique(block)
     parts = [dense_block(segment, metric, b) for b in blocks.tolist()]
-    joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0][rows - int(blocks[0]) * BLOCK_ROWS]
     # Only the segment's last block is short, and it can only come last.
-    return joined[np.searchsorted(blocks, block) * BLOCK_ROWS + rows % BLOCK_ROWS]
+    return np.concatenate(parts)[np.searchsorted(blocks, block) * BLOCK_ROWS + rows % BLOCK_ROWS]
+
+
+FEW_ROWS = BLOCK_ROWS // 8  # a read of fewer rows of a block decodes only those, uncached
 
 
 def _gather(segment: Segment, metric: int, a: int, b: int) -> np.ndarray:
     if b <= a:
         return np.empty(0, dtype=np.int64 if metric < 0 else np.float64)
     first, last = a // BLOCK_ROWS, (b - 1) // BLOCK_ROWS
+    offset = first * BLOCK_ROWS
+    if first == last and b - a < FEW_ROWS:
+        return _rows_of_block(segment, metric, first, a - offset, b - offset)
     parts = [dense_block(segment, metric, block) for block in range(first, last + 1)]
     joined = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    offset = first * BLOCK_ROWS
     return joined[a - offset : b - offset]
+
+
+def _rows_of_block(segment: Segment, metric: int, block: int, lo: int, hi: int) -> np.ndarray:
+    """dense_block(...)[lo:hi], decoding (and transposing) only what those rows need: the
+    block cache cannot hold a random sensor's blocks, and a sensor's run is often short."""
+    size = min(BLOCK_ROWS, segment.rows - block * BLOCK_ROWS)
+    if metric < 0:
+        return codec.decode_timestamps(segment.ts_frames[block], size, hi)[lo:]
+    out = np.full(hi - lo, np.nan)
+    frame = segment.columns[metric].get(block)
+    if frame is None:
+        return out
+    scale, presence, data = frame
+    if not presence:
+        return codec.decode_floats(scale, data, size, lo, hi)
+    bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
+    mask = np.unpackbits(bits, count=size).astype(bool)
+    before, inside = int(np.count_nonzero(mask[:lo])), mask[lo:hi]
+    count = int(np.count_nonzero(inside))
+    if count:
+        total = int(np.count_nonzero(mask))
+        out[inside] = codec.decode_floats(scale, data, total, before, before + count)
+    return out
 
 
 # -- blobs: a segment's bytes in a snapshot ----------------------------------------------

@@ -1,0 +1,137 @@
+"""Leveled compaction of sealed segments (Prometheus merges 2h blocks into larger ones,
+InfluxDB TSM compacts into levels): FAN_IN neighbouring segments of one level are merged
+into one of the next, so a sensor's rows, spread thin over every seal (a segment is cut
+across all sensors), come to lie together in few segments and few blocks.
+
+Deterministic: it runs inside apply right after a seal (Engine.seal), and which segments
+merge depends only on the segment list (row counts) and seal_rows, never on the clock, so
+every node, and every node restored from a snapshot, holds the same segments. The readings
+hash is untouched (the digest is computed from cells, not segment layout).
+
+Bounded: at most one merge per seal, and merged segments stop at level MAX_LEVEL, so one
+merge rewrites at most FAN_IN ** MAX_LEVEL seals' rows, and a row is rewritten at most
+MAX_LEVEL times (the amortised cost: MAX_LEVEL re-seals per row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lithair_node.machine.engine import codec
+from lithair_node.machine.engine import segment as segments
+from lithair_node.machine.engine.segment import BLOCK_ROWS, Segment
+
+FAN_IN = 8
+MAX_LEVEL = 1
+# Off by default: a merge runs inside apply, on the Raft thread, and one of 8 seals (4.2M
+# rows) took 0.8-1.5 s of CPU at 10M readings: on a leader, longer than the election
+# timeout's minimum. It comes back on once merges are built off the Raft thread and
+# swapped in at a deterministic index. Its tests turn it on.
+ENABLED = False
+
+
+def level(rows: int, seal_rows: int) -> int:
+    """0 for a seal's worth of rows, L once it holds at least half of FAN_IN ** L seals'
+    (segments retention rewrote smaller fall back and can merge again)."""
+    found = 0
+    while found < MAX_LEVEL and 2 * rows >= seal_rows * FAN_IN ** (found + 1):
+        found += 1
+    return found
+
+
+def after_seal(held: list[Segment], seal_rows: int) -> list[Segment]:
+    """The segments after at most one merge: the oldest run of FAN_IN neighbours of the
+    lowest level below MAX_LEVEL that has one; renumbered 0..n-1 (snapshot files name
+    segments by position, as after retention)."""
+    at = _run(held, seal_rows)
+    if at is None:
+        return held
+    merged = merge(held[at : at + FAN_IN], at)
+    kept = [*held[:at], merged, *held[at + FAN_IN :]]
+    return [s if s.number == i else _renumbered(s, i) for i, s in enumerate(kept)]
+
+
+def _run(held: Sequence[Segment], seal_rows: int) -> int | None:
+    levels = [level(s.rows, seal_rows) for s in held]
+    for wanted in range(MAX_LEVEL):
+        streak = 0
+        for i, found in enumerate(levels):
+            streak = streak + 1 if found == wanted else 0
+            if streak == FAN_IN:
+                return i + 1 - FAN_IN
+    return None
+
+
+def _renumbered(segment: Segment, number: int) -> Segment:
+    return Segment(number, segment.rows, segment.sensors, segment.starts, segment.min_ts,
+                   segment.max_ts, segment.ts_frames, segment.columns)
+
+
+def merge(parts: Sequence[Segment], number: int) -> Segment:
+    """One segment holding every row of `parts` ((sensor, ts) unique across them: dedup),
+    byte for byte what seal() of all their rows gives; built a metric column at a time
+    (transient memory: a few arrays of the merged rows)."""
+    sensor = np.concatenate([np.repeat(p.sensors, np.diff(p.starts)) for p in parts])
+    ts = np.concatenate([codec.decode_timestamps(frame, _size(p, block))
+                         for p in parts for block, frame in enumerate(p.ts_frames)])
+    order = merged_order(sensor, ts)
+    sensor, ts = sensor[order], ts[order]  # the unsorted copies freed: merge memory is 5 arrays
+    n = ts.shape[0]
+    offsets = np.cumsum([0, *(p.rows for p in parts)]).tolist()
+    rank: np.ndarray | None = None
+    columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
+    for m in sorted({m for p in parts for m in p.columns}):
+        pieces = _pieces(parts, offsets, m)
+        if 8 * sum(v.shape[0] for _, _, v in pieces) >= n:  # dense: a line of every row, permuted
+            line = np.full(n, np.nan)
+            for first, rows, values in pieces:
+                if rows is None:
+                    line[first : first + values.shape[0]] = values
+                else:
+                    line[rows] = values
+            columns[m] = segments.column_blocks(line[order])
+            continue
+        if rank is None:
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(n)
+        new_rows = rank[np.concatenate([np.arange(f, f + v.shape[0]) if r is None else r
+                                        for f, r, v in pieces])]
+        by_row = np.argsort(new_rows)
+        values = np.concatenate([v for _, _, v in pieces])
+        columns[m] = segments.metric_blocks(new_rows[by_row], values[by_row], n)
+    return segments.assemble(number, sensor, ts, columns)
+
+
+def merged_order(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """(sensor, ts) order of concatenated sorted segments. One int64 key when sensor and ts
+    span fit: the concatenation is nearly sorted (runs, few late rows), which timsort
+    (numpy's stable int64 sort) orders in about linear time."""
+    low = int(ts.min()) if ts.shape[0] else 0
+    t_bits = (int(ts.max()) - low).bit_length() if ts.shape[0] else 0
+    if int(sensor.max(initial=0)).bit_length() + t_bits <= 62:
+        return np.argsort((sensor << t_bits) | (ts - low), kind="stable")
+    return np.lexsort((ts, sensor))
+
+
+def _size(part: Segment, block: int) -> int:
+    return min(BLOCK_ROWS, part.rows - block * BLOCK_ROWS)
+
+
+def _pieces(parts: Sequence[Segment], offsets: list[int],
+            m: int) -> list[tuple[int, np.ndarray | None, np.ndarray]]:
+    """Metric m's blocks, decoded without the read cache, as (first row, rows or None for
+    every row from first on, values); rows counted in the concatenation of parts."""
+    found: list[tuple[int, np.ndarray | None, np.ndarray]] = []
+    for p, offset in zip(parts, offsets, strict=False):
+        for block, (scale, presence, data) in p.columns.get(m, {}).items():
+            size = _size(p, block)
+            first = offset + block * BLOCK_ROWS
+            if not presence:
+                found.append((first, None, codec.decode_floats(scale, data, size)))
+                continue
+            bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
+            rows = np.flatnonzero(np.unpackbits(bits, count=size)) + first
+            found.append((first, rows, codec.decode_floats(scale, data, rows.shape[0])))
+    return found
