@@ -33,7 +33,7 @@ def test_a_taken_raft_port_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_a_force_voters_file_without_this_node_is_one_clear_line(tmp_path: Path) -> None:
     raft_port, http_port = free_ports(2)
-    (tmp_path / "snapshot.lsnap").touch()  # `members force` wants a node's data dir
+    (tmp_path / "journal").mkdir()  # `members force` wants a node's data dir
     forced = subprocess.run(
         [sys.executable, "-m", "lithair_node", "members", "force", "--data-dir", str(tmp_path),
          "--voters", "127.0.0.1:1,127.0.0.1:2"], capture_output=True, text=True, timeout=60)
