@@ -11,9 +11,9 @@ import click
 from aiohttp import hdrs
 
 from lithair_node import api
+from lithair_node.cli.node_errors import one_clear_line
 from lithair_node.cli.token_option import token_options
 from lithair_node.client.blocking_api import BlockingNodeApi
-from lithair_node.client.node_api import NO_ANSWER, ApiError
 from lithair_node.machine.lifecycle.policy import PolicyError, parse_policy
 
 TIMEOUT_S = 30.0  # a policy that adds a rollup is computed from the raw data in apply
@@ -74,15 +74,10 @@ def policy_from_toml(file: Path) -> dict[str, Any]:
 
 def _exchange(node: str, token: str | None, method: str, data: bytes | None) -> dict[str, Any]:
     headers = {hdrs.CONTENT_TYPE: api.JSON_TYPE} if data is not None else None
-    try:
-        with BlockingNodeApi(node, token=token, timeout_s=TIMEOUT_S) as client:
-            answer = client.run(lambda n: n.request(method, api.LIFECYCLE_SETTINGS, data=data,
-                                                    headers=headers))
-            return answer.json()  # type: ignore[no-any-return]
-    except ApiError as refusal:
-        raise click.ClickException(str(refusal)) from None
-    except NO_ANSWER as exc:
-        raise click.ClickException(f"cannot reach {node}: {exc or type(exc).__name__}") from None
+    with one_clear_line(node), BlockingNodeApi(node, token=token, timeout_s=TIMEOUT_S) as client:
+        answer = client.run(lambda n: n.request(method, api.LIFECYCLE_SETTINGS, data=data,
+                                                headers=headers))
+        return answer.json()  # type: ignore[no-any-return]
 
 
 def _show(payload: dict[str, Any], as_json: bool) -> None:

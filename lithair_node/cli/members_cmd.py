@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
+from lithair_node.cli.node_errors import one_clear_line
 from lithair_node.cli.token_option import token_options
 from lithair_node.client.blocking_api import BlockingNodeApi
-from lithair_node.client.node_api import NO_ANSWER, ApiError
 from lithair_node.node.config import ConfigError, parse_host_port
 from lithair_node.node.raft.forced_voters import encode_force_file, force_file
 from lithair_node.node.raft.journal.durable_file import write_durably
@@ -93,13 +93,8 @@ def force_members(data_dirs: tuple[Path, ...], voters: str) -> None:
 
 def _call(node: str, token: str | None,
           call: Callable[[BlockingNodeApi], dict[str, Any]]) -> dict[str, Any]:
-    try:
-        with BlockingNodeApi(node, token=token, timeout_s=CHANGE_TIMEOUT_S) as api:
-            return call(api)
-    except ApiError as refusal:
-        raise click.ClickException(str(refusal)) from None
-    except NO_ANSWER as exc:
-        raise click.ClickException(f"cannot reach {node}: {exc or type(exc).__name__}") from None
+    with one_clear_line(node), BlockingNodeApi(node, token=token, timeout_s=CHANGE_TIMEOUT_S) as api:
+        return call(api)
 
 
 def _show(payload: dict[str, Any], as_json: bool) -> None:
