@@ -11,8 +11,7 @@ import pytest
 from lithair_node.machine.engine import codec, compaction, reads, snapshot
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
-from tests.machine.engine.builders import make_columns
-from tests.machine.engine.feeds import START_US, synthetic_columns
+from tests.machine.engine.feeds import START_US, engine_fed, mixed_workload
 
 
 @pytest.fixture(autouse=True)
@@ -74,20 +73,11 @@ def test_the_decimal_scale_is_the_one_every_try_finds():
 
 
 def _workload():
-    batches = synthetic_columns(40, 150, 60, seed=11)
-    rng = np.random.default_rng(5)
-    for k in range(0, 60, 5):  # late, duplicate and sparse readings between the wide ones
-        batches.insert(k, make_columns([
-            (f"sensor-{int(s):05d}", START_US + int(t) * 500_000, {f"m{int(s) % 3}": float(t) / 8}, "x")
-            for s, t in zip(rng.integers(0, 45, 30), rng.integers(0, 400, 30), strict=True)]))
-    return batches
+    return mixed_workload(60, 5, 400, (11, 5))
 
 
 def _fed(batches, seal_rows=500) -> Engine:
-    engine = Engine(seal_rows=seal_rows)
-    for columns in batches:
-        engine.apply_batch(columns)
-    return engine
+    return engine_fed(batches, seal_rows)
 
 
 def test_compaction_changes_no_answer_and_no_digest(monkeypatch):

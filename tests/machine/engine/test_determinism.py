@@ -3,25 +3,15 @@ import numpy as np
 from lithair_node.machine.engine import reads, snapshot
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
-from tests.machine.engine.builders import make_columns
-from tests.machine.engine.feeds import START_US, synthetic_columns
+from tests.machine.engine.feeds import engine_fed, mixed_workload
 
 
 def _workload():
-    batches = synthetic_columns(40, 150, 30, seed=7)
-    rng = np.random.default_rng(3)
-    for k in range(0, 30, 4):  # late, duplicate and sparse readings between the wide ones
-        batches.insert(k, make_columns([
-            (f"sensor-{int(s):05d}", START_US + int(t) * 500_000, {f"m{int(s) % 3}": float(t) / 8}, "x")
-            for s, t in zip(rng.integers(0, 45, 30), rng.integers(0, 200, 30), strict=True)]))
-    return batches
+    return mixed_workload(30, 4, 200, (7, 3))
 
 
 def _fed(batches, seal_rows=900) -> Engine:
-    engine = Engine(seal_rows=seal_rows)
-    for columns in batches:
-        engine.apply_batch(columns)
-    return engine
+    return engine_fed(batches, seal_rows)
 
 
 def _files(engine: Engine) -> tuple[bytes, dict[int, bytes]]:
