@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lithair-env", action="append", default=[])
     p.add_argument("--baseline-src", type=Path, default=None,
                    help="a source tree (e.g. `git archive HEAD` extracted) run as system "
-                        "'baseline' beside lithair, in the sweep and load parts")
+                        "'baseline' beside lithair, in the sweep, load and refusal parts")
     p.add_argument("--label", default="")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     p.add_argument("--tmp", default=None)
@@ -161,16 +161,18 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"  -> {runs[-1]['readings_per_s']:,} readings/s, errors {runs[-1]['errors']}")
     if "refusal" in parts:
         at = _at(args, args.load_sensors)
-        log(f"refusal: a leaderless node at S={args.load_sensors:,}, {args.concurrency} in flight")
-        refusal = refused_cpu_ms(at, args.batch)
-        accepted = next((accepted_cpu_ms(r) for r in runs if r["part"] in ("sweep", "load")
-                         and r["system"] == "lithair" and r.get("sensors") == at.sensors * at.clients
-                         and r.get("in_flight") == args.concurrency), None)
-        refusal["cpu_ms_per_accepted"] = accepted
-        if accepted and refusal["cpu_ms_per_refused"]:
-            refusal["refused_over_accepted"] = round(refusal["cpu_ms_per_refused"] / accepted, 4)
-        report["refusal"] = refusal
-        log(f"  -> {refusal}")
+        for system in ours:  # each beside its own accepted cost, from the sweep/load rows
+            log(f"refusal: a leaderless {system} node at S={args.load_sensors:,}, "
+                f"{args.concurrency} in flight")
+            refusal = refused_cpu_ms(at, args.batch, code=args.baseline_src if system == "baseline" else None)
+            accepted = next((accepted_cpu_ms(r) for r in runs if r["part"] in ("sweep", "load")
+                             and r["system"] == system and r.get("sensors") == at.sensors * at.clients
+                             and r.get("in_flight") == args.concurrency), None)
+            refusal["cpu_ms_per_accepted"] = accepted
+            if accepted and refusal["cpu_ms_per_refused"]:
+                refusal["refused_over_accepted"] = round(refusal["cpu_ms_per_refused"] / accepted, 4)
+            report["refusal" if system == "lithair" else "refusal_baseline"] = refusal
+            log(f"  -> {refusal}")
     if "latency" in parts:
         at = _at(args, args.latency_sensors)
         top = next((r["readings_per_s"] for r in runs if r["part"] == "sweep" and r["system"] == "lithair"

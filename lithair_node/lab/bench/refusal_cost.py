@@ -18,16 +18,20 @@ from typing import Any
 from lithair_node import api
 from lithair_node.lab.bench.ingest_systems import measure_load
 from lithair_node.lab.bench.procfs import cpu_seconds
+from lithair_node.lab.bench.results import code_env
 from lithair_node.lab.local_cluster import LocalCluster, http_json
 from lithair_node.polling import wait_until
 
 _IDLE_S = 3.0
 
 
-def refused_cpu_ms(args: argparse.Namespace, batch: int) -> dict[str, Any]:
-    """CPU ms per refused request of a leaderless node, under `args.concurrency` in flight."""
+def refused_cpu_ms(args: argparse.Namespace, batch: int, code: Path | None = None) -> dict[str, Any]:
+    """CPU ms per refused request of a leaderless node, under `args.concurrency` in flight.
+    `code`: run the node from this source tree (a baseline) instead of this checkout."""
     with tempfile.TemporaryDirectory(prefix="bench-refusal-", dir=args.tmp) as tmp:
         env = dict(item.split("=", 1) for item in args.lithair_env)
+        if code is not None:
+            env.update(code_env(code))
         cluster = LocalCluster(Path(tmp), nodes=3, extra_args=tuple(args.lithair_arg), env=env)
         try:
             cluster.start_node(0)
