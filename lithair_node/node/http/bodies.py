@@ -41,7 +41,22 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 
 def error_response(error: LithairError) -> web.Response:
-    return json_response(error.body(), status=error.status, headers=error.headers())
+    """The one error shape. Its bytes and headers are built once per distinct error (the
+    refusals a busy or leaderless node repeats: 503 no_leader, 429 overloaded...); body()
+    and headers() are LithairError's own, which no subclass overrides."""
+    key = (error.code, error.message, error.reading, error.field, error.retry_after)
+    rendered = _RENDERED.get(key)
+    if rendered is None:
+        # Content-Type as a header: aiohttp then parses no content_type argument.
+        rendered = orjson.dumps(error.body()), {"Content-Type": api.JSON_TYPE, **error.headers()}
+        if len(_RENDERED) >= _RENDERED_MAX:  # messages naming a value (a wait, an index) vary
+            _RENDERED.clear()
+        _RENDERED[key] = rendered
+    return web.Response(body=rendered[0], status=error.status, headers=rendered[1])
+
+
+_RENDERED: dict[tuple[Any, ...], tuple[bytes, dict[str, str]]] = {}
+_RENDERED_MAX = 256
 
 
 async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> Any:

@@ -1,14 +1,18 @@
 """JSON bodies: a key given twice is a 422 naming it, a UTF-8 BOM is ignored (RFC 8259 8.1),
-and an undecodable body's message says what is actually wrong."""
+and an undecodable body's message says what is actually wrong; an error answer (built once
+per distinct error) is the one JSON shape with its status and Retry-After."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lithair_node.lab.bench.load_clients import BodyFactory
-from lithair_node.node.errors import InvalidBatch, InvalidJson
-from lithair_node.node.http.bodies import NonStandardJson, decode_json
+from lithair_node.node.errors import BadRequest, InvalidBatch, InvalidJson, NoLeader, Overloaded
+from lithair_node.node.http.bodies import NonStandardJson, decode_json, error_response
+from lithair_node.node.http.duplicate_keys import count_colons
 
 DUPLICATES = [
     (b'{"readings": [{"sensor_id": "a", "timestamp": 1, "t": 1, "t": 2}]}', "t"),
@@ -68,3 +72,29 @@ def test_non_standard_numbers_are_named(raw: bytes, hint: str) -> None:
     with pytest.raises(NonStandardJson) as caught:
         decode_json(raw)
     assert hint in caught.value.message
+
+
+@given(st.binary(max_size=300) | st.text(alphabet=':"{}ab \\', max_size=300).map(str.encode))
+def test_colons_are_counted_as_bytes_count_does(raw: bytes) -> None:
+    assert count_colons(raw) == raw.count(b":")
+
+
+def test_an_error_answer_is_the_one_shape_however_often_it_is_given() -> None:
+    first = error_response(NoLeader("no leader known", retry_after=1))
+    again = error_response(NoLeader("no leader known", retry_after=1))
+    other = error_response(Overloaded("behind by 0.61 s", retry_after=2.4))
+    for answer, status, code, message, retry in ((first, 503, "no_leader", "no leader known", "1"),
+                                                 (again, 503, "no_leader", "no leader known", "1"),
+                                                 (other, 429, "overloaded", "behind by 0.61 s", "2")):
+        assert answer.status == status and answer.headers["Retry-After"] == retry
+        assert answer.content_type == "application/json"
+        assert orjson.loads(answer.body) == {"error": {"code": code, "message": message,
+                                                       "reading": None, "field": None}}
+    named = error_response(InvalidBatch("bad", field="readings", reading=3))
+    assert "Retry-After" not in named.headers and named.status == 422
+    assert orjson.loads(named.body)["error"] == {"code": "invalid_batch", "message": "bad",
+                                                 "reading": 3, "field": "readings"}
+    # An instance's own status wins (aiohttp's errors are mapped onto BadRequest with theirs).
+    odd = BadRequest("bad")
+    odd.status = 431
+    assert error_response(odd).status == 431 and error_response(BadRequest("bad")).status == 400
