@@ -42,3 +42,22 @@ def test_any_finite_floats_round_trip_bit_for_bit(raw):
 def test_any_timestamps_round_trip(raw):
     ts = np.asarray(raw, dtype=np.int64)
     assert (codec.decode_timestamps(codec.encode_timestamps(ts), ts.shape[0]) == ts).all()
+
+
+def test_a_frame_holds_only_its_own_bytes():
+    # python-zstandard allocates compressBound(input) for its output and keeps that block;
+    # a sealed segment holds its frames for its whole life, so each must be right-sized.
+    import tracemalloc
+
+    ts = 1_700_000_000_000_000 + np.arange(4096, dtype=np.int64) * 1_000_000
+    values = np.round(20 + np.sin(np.arange(4096) / 50), 2)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        frames = [codec.encode_timestamps(ts) for _ in range(50)]
+        frames += [codec.encode_floats(values)[1] for _ in range(50)]
+        frames.append(codec.compress(bytes(32_768)))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < sum(len(f) for f in frames) + 200 * len(frames)  # 32 KiB a frame before
