@@ -68,6 +68,10 @@ def _opt(*names: str, env: str, **kwargs: object):  # type: ignore[no-untyped-de
       default=200_000, help="Readings waiting to commit on this node before 429.")
 @_opt("--max-stream-clients", env="MAX_STREAM_CLIENTS", type=click.IntRange(1), default=32,
       help="Stream (Server-Sent Events) clients served at once before 503.")
+@_opt("--stream-resume-bytes", env="STREAM_RESUME_BYTES", type=click.IntRange(0),
+      default=16 * 1024 * 1024,
+      help="Payload bytes of recent entries held for Last-Event-ID resumption (at most 4,096 "
+           "entries); older ones are announced as a gap.")
 @_opt("--lifecycle-tick", env="LIFECYCLE_TICK", type=click.FloatRange(0.1), default=5.0,
       help="While a lifecycle policy is set, the leader writes its clock into the log this "
            "often (s): retention and rollup expiry advance by these ticks.")
@@ -195,6 +199,7 @@ def config_from_options(options: dict[str, object]) -> NodeConfig:
         max_pending_readings=int(options["max_pending_readings"]),  # type: ignore[call-overload]
         max_queue_delay_s=float(options["max_queue_delay"]),  # type: ignore[arg-type]
         max_stream_clients=int(options["max_stream_clients"]),  # type: ignore[call-overload]
+        stream_resume_bytes=int(options["stream_resume_bytes"]),  # type: ignore[call-overload]
         lifecycle_tick_s=float(options["lifecycle_tick"]),  # type: ignore[arg-type]
         cold=_cold_tier(options),
         body_timeout_s=float(options["body_timeout"]),  # type: ignore[arg-type]

@@ -109,6 +109,9 @@ class NodeConfig:
     # ... or once the oldest waiting write has waited this long (bounds accepted latency).
     max_queue_delay_s: float = 0.5
     max_stream_clients: int = 32  # GET /api/v1/stream clients at once; past it, 503
+    # Entry payload bytes the stream hub holds for resumption: 16 MiB, not 64, because the
+    # ring is resident on every node whether anyone streams or not (~6 B/reading at 10M).
+    stream_resume_bytes: int = 16 * 1024 * 1024
     # The leader's lifecycle clock entry ("tick") period, while a lifecycle policy is set.
     lifecycle_tick_s: float = 5.0
     cold: ColdTierConfig | None = None  # None: no cold tier (a tier_after rule is refused)

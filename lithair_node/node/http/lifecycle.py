@@ -81,7 +81,8 @@ async def live_views(app: web.Application) -> AsyncIterator[None]:
     """What the stream and the dashboard read: the hub of GET /api/v1/stream, listening to
     the replica's applied entries, and the ingest history."""
     node = app[NODE]
-    hub = StreamHub(node.state, node.raft, HubLimits(max_clients=node.config.max_stream_clients))
+    hub = StreamHub(node.state, node.raft, HubLimits(
+        max_clients=node.config.max_stream_clients, ring_bytes=node.config.stream_resume_bytes))
     await hub.start()
     app[STREAM_HUB] = hub
     history = IngestHistory(node.state, node.proposer)

@@ -30,7 +30,7 @@ from lithair_node.node.stream.subscriber import StreamOptions, Subscriber
 class HubLimits:
     max_clients: int = 32
     ring_entries: int = 4096  # resumable entries, at most...
-    ring_bytes: int = 64 * 1024 * 1024  # ...and payload bytes they hold, at most
+    ring_bytes: int = 16 * 1024 * 1024  # ...and payload bytes they hold, at most
     queue_frames: int = 256  # per subscriber, before it is dropped...
     queue_bytes: int = 4 * 1024 * 1024  # ...or this many bytes queued
 

@@ -15,7 +15,7 @@ BASE = {"http_address": "127.0.0.1:8001", "raft_address": "127.0.0.1:9001",
         "snapshot_bytes": 1 << 20, "snapshot_interval": 60.0, "max_body_bytes": 1 << 20,
         "max_batch_readings": 10, "max_sensor_metrics": 8, "max_cluster_metrics": 8,
         "commit_timeout": 5.0, "max_pending_readings": 10, "max_queue_delay": 0.5,
-        "max_stream_clients": 2, "lifecycle_tick": 5.0, "body_timeout": 30.0,
+        "max_stream_clients": 2, "stream_resume_bytes": 1 << 20, "lifecycle_tick": 5.0, "body_timeout": 30.0,
         "idle_timeout": 75.0, "durability": "fsync"}
 
 
