@@ -14,6 +14,7 @@ import msgpack
 from lithair_node.node.coldtier.store import ColdStore
 
 ENTRY_VERSION = 1
+US_PER_DAY = 86_400 * 1_000_000  # files are partitioned by UTC day
 
 
 class CorruptColdFile(Exception):

@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from aiohttp import web
@@ -35,12 +36,14 @@ from lithair_node.machine.engine import reads
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.coldtier import manifest
 from lithair_node.node.coldtier.store import ColdStore, S3Options, open_store
-from lithair_node.node.coldtier.writer import ColdBatch, write
 from lithair_node.node.config import ColdTierConfig
 from lithair_node.node.consistency import propose_and_wait
 from lithair_node.node.http.context import NODE, NodeContext
 from lithair_node.node.queries import cold_reads
 from lithair_node.node.raft.types import ProposeError
+
+if TYPE_CHECKING:  # the writer is pyarrow: loaded at the first move, not by every node
+    from lithair_node.node.coldtier.writer import ColdBatch
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +96,15 @@ def collect(state: StateMachine, due: Mapping[str, int], max_rows: int = MAX_ROW
     for name in sorted({m for c in columns for m in c}):
         metrics[name] = np.concatenate([c.get(name, np.full(t.shape[0], np.nan))
                                         for c, t in zip(columns, ts, strict=True)])
+    from lithair_node.node.coldtier.writer import ColdBatch
+
     batch = ColdBatch(np.concatenate(sensor), np.concatenate(ts), names, locations, metrics)
     return Move(batch, {s: due[s] for s in rows}, rows)
 
 
 def write_verified(store: ColdStore, move: Move, name: int) -> list[manifest.ColdFile]:
+    from lithair_node.node.coldtier.writer import write
+
     files = write(store, move.batch, name)
     for entry in files:
         manifest.verify(store, entry)  # what commits is what the store holds

@@ -11,9 +11,11 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import pyarrow.fs as pafs
+if TYPE_CHECKING:  # imported where used: a node without a cold tier never loads pyarrow
+    import pyarrow.fs as pafs
 
 TMP_SUFFIX = ".tmp"  # never ends in .parquet: a glob over the tier cannot pick a partial file
 
@@ -60,6 +62,8 @@ class ColdStore:
             return stream.readall()
 
     def size(self, path: str) -> int:
+        import pyarrow.fs as pafs
+
         info = self.filesystem.get_file_info(self.full_path(path))
         if info.type != pafs.FileType.File:
             raise FileNotFoundError(path)
@@ -68,6 +72,8 @@ class ColdStore:
     def list(self, prefix: str = "") -> list[str]:
         """Relative paths of the objects under `prefix` (a folder), sorted; partial writes
         (temporary files) left by a crash are not listed."""
+        import pyarrow.fs as pafs
+
         base = self.full_path(prefix) if prefix else self.root
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
         found = [info.path for info in self.filesystem.get_file_info(selector)
@@ -83,6 +89,8 @@ class ColdStore:
 
 def open_store(url: str, s3: S3Options | None = None) -> ColdStore:
     """A store for `url`: a local path, file:///path, or s3://bucket[/prefix]."""
+    import pyarrow.fs as pafs
+
     parts = urlsplit(url)
     if parts.scheme in ("", "file"):
         root = Path(parts.path if parts.scheme else url).resolve()
@@ -96,6 +104,8 @@ def open_store(url: str, s3: S3Options | None = None) -> ColdStore:
 
 
 def _s3_filesystem(options: S3Options) -> pafs.S3FileSystem:
+    import pyarrow.fs as pafs
+
     endpoint, scheme = options.endpoint, "https"
     if endpoint is not None and "://" in endpoint:
         scheme, endpoint = endpoint.split("://", 1)

@@ -25,10 +25,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lithair_node.node.coldtier.manifest import ColdFile, digest
+from lithair_node.node.coldtier.manifest import US_PER_DAY, ColdFile, digest
 from lithair_node.node.coldtier.store import ColdStore
 
-US_PER_DAY = 86_400 * 1_000_000
+__all__ = ["US_PER_DAY"]  # re-exported: callers reading days alongside the writer
+
 TS_TYPE = pa.timestamp("us", tz="UTC")
 # Row groups are the unit of predicate pushdown: 128 Ki rows keep the zstd ratio close to
 # whole-file while a one-sensor read of a day decodes one or two of them.

@@ -11,12 +11,14 @@ from aiohttp import web
 from lithair_node.node.http.consistent_reads import read_headers
 from lithair_node.node.http.params import choice_param, time_range
 from lithair_node.node.http.selection import selected
-from lithair_node.node.queries import cold_reads, export
+from lithair_node.node.queries import cold_reads
 
 log = logging.getLogger(__name__)
 
 
 async def get_export(request: web.Request) -> web.StreamResponse:
+    from lithair_node.node.queries import export  # pyarrow: loaded by the first export only
+
     query = request.query
     fmt = choice_param(query, "format", export.FORMATS)
     start, end = time_range(query)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +20,11 @@ from lithair_node import api
 from lithair_node.machine.engine import reads
 from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.machine.state import StateMachine
-from lithair_node.node.coldtier.manifest import ColdFile
-from lithair_node.node.coldtier.reader import ColdReader
+from lithair_node.node.coldtier.manifest import US_PER_DAY, ColdFile
 from lithair_node.node.coldtier.store import ColdStore
-from lithair_node.node.coldtier.writer import US_PER_DAY
+
+if TYPE_CHECKING:  # the reader is pyarrow: loaded once a tier is read, not by every node
+    from lithair_node.node.coldtier.reader import ColdReader
 
 Chunk = tuple[np.ndarray, np.ndarray]  # ts (ascending), values (metrics x k)
 
@@ -36,6 +37,8 @@ class _Tier:
     reader: ColdReader | None = None
 
     def reader_for(self, files: tuple[Any, ...]) -> ColdReader:
+        from lithair_node.node.coldtier.reader import ColdReader
+
         if self.reader is None or files is not self.files:  # new entries: rebuild once
             self.files, self.reader = files, ColdReader(self.store, map(ColdFile.from_wire, files))
         return self.reader
