@@ -25,6 +25,13 @@ from dataclasses import dataclass, field
 
 PRE_VOTE = "pre_vote"
 PRE_VOTE_RESPONSE = "pre_vote_response"
+# Sent by a follower to every peer but its leader each KEEPALIVE_PERIOD_S: PySyncObj checks a
+# connection's read timeout (connectionTimeout) only when its next event arrives, so the first
+# message on a connection silent for longer (follower to follower, between elections) is
+# dropped with the connection: it was the first pre-vote after a leader kill. Old versions
+# ignore the type.
+KEEPALIVE = "keepalive"
+KEEPALIVE_FRACTION = 0.25  # of the connection timeout
 # Sent by a leader handing over (TimeoutNow) to its followers: drop your lease, so the
 # target's request_vote is not ignored by stickiness. Old versions ignore it.
 LEASE_RELEASE = "lease_release"

@@ -16,6 +16,8 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft.election_trace import trace
 from lithair_node.node.raft.prevote import (
+    KEEPALIVE,
+    KEEPALIVE_FRACTION,
     LEASE_RELEASE,
     PRE_VOTE,
     PRE_VOTE_RESPONSE,
@@ -58,6 +60,7 @@ class PreVoteHooks:
         self._pre_vote: PreVoteRound | None = None
         self._leader_heard_at: float | None = None
         self._lease_released_until = 0.0
+        self._keepalive_at = 0.0
         self.pre_votes = {"started": 0, "won": 0, "granted": 0, "denied": 0,
                           "vote_requests_ignored": 0, "recampaigns": 0, "yielded": 0,
                           "leader_connection_lost": 0}
@@ -101,8 +104,22 @@ class PreVoteHooks:
         return LogPosition(self._SyncObj__getCurrentLogIndex(),  # type: ignore[attr-defined]
                            self._SyncObj__getCurrentLogTerm())  # type: ignore[attr-defined]
 
+    def _keep_peer_connections_alive(self) -> None:
+        """Start of a tick, not leading: a `keepalive` to every peer but our leader (whose
+        appends and our answers keep that connection read), so that no connection goes
+        unread for PySyncObj's connection timeout (see prevote.KEEPALIVE)."""
+        now = raft_clock()
+        if self._SyncObj__raftState == _LEADER or self._SyncObj__selfNode is None or \
+                now < self._keepalive_at:
+            return
+        self._keepalive_at = now + self._config.raft.connection_timeout_s * KEEPALIVE_FRACTION
+        for node in self._SyncObj__otherNodes:
+            if node != self._SyncObj__raftLeader:
+                self._SyncObj__transport.send(node, {"type": KEEPALIVE})
+
     def _maybe_pre_vote(self) -> None:
         """Start of a tick: if PySyncObj is about to campaign, ask a pre-vote first."""
+        self._keep_peer_connections_alive()
         now = raft_clock()
         if self._SyncObj__raftState == _LEADER or self._SyncObj__selfNode is None or \
                 self._SyncObj__raftElectionDeadline >= now or \
@@ -180,6 +197,8 @@ class PreVoteHooks:
                 trace("pre_vote_won", term=round_.term)
                 log.info("pre-vote for term %d granted by a majority: campaigning", round_.term)
                 self._SyncObj__raftElectionDeadline = 0  # campaign on the next tick
+            return True
+        if kind == KEEPALIVE:
             return True
         if kind == LEASE_RELEASE:
             if node == self._SyncObj__raftLeader:
