@@ -61,6 +61,9 @@ class PreVoteHooks:
         self._leader_heard_at: float | None = None
         self._lease_released_until = 0.0
         self._keepalive_at = 0.0
+        # The connection to our leader closed and nothing came from a leader since: our own
+        # stalls no longer postpone the election (there are no heartbeats to wait for).
+        self.leader_connection_lost = False
         self.pre_votes = {"started": 0, "won": 0, "granted": 0, "denied": 0,
                           "vote_requests_ignored": 0, "recampaigns": 0, "yielded": 0,
                           "leader_connection_lost": 0}
@@ -83,6 +86,7 @@ class PreVoteHooks:
         now = raft_clock()
         heard_ago = self._heard_ago(now)
         self._leader_heard_at = None
+        self.leader_connection_lost = True
         delay = fast_election_delay()
         self._SyncObj__raftElectionDeadline = min(self._SyncObj__raftElectionDeadline, now + delay)
         self.pre_votes["leader_connection_lost"] += 1
@@ -215,6 +219,7 @@ class PreVoteHooks:
                     message.get("term") != self._SyncObj__raftCurrentTerm:
                 trace("leader_heard", leader=node.id, term=message.get("term"))
             self._leader_heard_at = now
+            self.leader_connection_lost = False
             self._pre_vote = None
         return False
 

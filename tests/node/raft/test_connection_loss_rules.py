@@ -102,6 +102,7 @@ def test_losing_the_leaders_connection_drops_the_lease_and_brings_the_pre_vote_n
     assert not hooks._lease(raft_clock())
     assert hooks._SyncObj__raftElectionDeadline - raft_clock() <= FAST_ELECTION_DELAY_S[1]
     assert hooks.pre_votes["leader_connection_lost"] == 1
+    assert hooks.leader_connection_lost  # ReplicatedLog.postpone_election then does nothing
 
 
 def test_losing_another_peer_or_leading_changes_no_timer() -> None:
