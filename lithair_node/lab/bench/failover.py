@@ -47,6 +47,7 @@ from typing import Any
 
 from lithair_node.client.cluster_client import ClusterClient, SendResult
 from lithair_node.client.inject import BackgroundInjector
+from lithair_node.lab.bench import failover_trace
 from lithair_node.lab.bench.results import RESULTS_DIR
 from lithair_node.lab.drills import Drill
 from lithair_node.lab.history import checkable_batches
@@ -178,11 +179,18 @@ def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace,
                     after = drill.watch.wait_leader(60)
                     restart_terms.append([before.term, after.term])
                 print(f"  {name} follower restarts: terms {restart_terms}", file=sys.stderr)
+                traces = []
                 for number in range(args.kills):
                     done = drill.kill_leader(timeout_s=60)
                     print(f"  {name} kill {number + 1}: {done.killed} -> {done.new_leader} "
                           f"new leader {done.to_new_leader_s:.3f}s, first ack "
                           f"{done.to_first_ack_s:.3f}s", file=sys.stderr)
+                    if args.trace:
+                        ack = drill.history.first_ack_after(done.kill_at, done.old_term + 1)
+                        traces.append(failover_trace.kill_timeline(
+                            cluster, done.kill_at, done.new_term, ack))
+                        print(f"    {failover_trace.describe(traces[-1]['phases'])}",
+                              file=sys.stderr)
                     drill.wait_acked(10)
                 isolations = []
                 for _ in range(args.isolations):
@@ -193,6 +201,8 @@ def run_setting(name: str, flags: tuple[str, ...], args: argparse.Namespace,
         finally:
             cluster.stop()
     rounds = [r.as_dict() for r in drill.rounds]
+    for kill_round, traced in zip(rounds, traces, strict=False):
+        kill_round["trace"] = traced
     report = outcome["report"]
     return {
         "name": name,
@@ -252,6 +262,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rate", type=float, default=None, help="readings/s cap of the load")
+    parser.add_argument("--trace", action="store_true",
+                        help="lay out each kill round from the nodes' election-trace lines "
+                             "(nodes of another checkout may not write them)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 

@@ -10,17 +10,40 @@ ReplicatedLog (syncobj.py) feeds them PySyncObj's state and acts on the answers.
 - Stickiness: while its lease is fresh a node ignores `request_vote` from anyone but its
   leader, so a node that rejoins with a higher term (an old version, or from before this
   existed) does not make the majority step down.
+- Leader connection lost: a follower whose TCP connection to its leader closes (a crashed
+  process's kernel closes its sockets at once) drops its lease and asks its pre-vote after
+  a short random delay (`FAST_ELECTION_DELAY_S`) instead of the whole election timeout. The
+  pre-vote still needs a majority: if the leader is alive, the others still hear it and
+  refuse. When two nodes ask for the same term at once, `contend_pre_vote` lets only one
+  of them campaign (a split vote would cost a whole election timeout).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
 PRE_VOTE = "pre_vote"
 PRE_VOTE_RESPONSE = "pre_vote_response"
+# Sent by a follower to every peer but its leader each KEEPALIVE_PERIOD_S: PySyncObj checks a
+# connection's read timeout (connectionTimeout) only when its next event arrives, so the first
+# message on a connection silent for longer (follower to follower, between elections) is
+# dropped with the connection: it was the first pre-vote after a leader kill. Old versions
+# ignore the type.
+KEEPALIVE = "keepalive"
+KEEPALIVE_FRACTION = 0.25  # of the connection timeout
 # Sent by a leader handing over (TimeoutNow) to its followers: drop your lease, so the
 # target's request_vote is not ignored by stickiness. Old versions ignore it.
 LEASE_RELEASE = "lease_release"
+# After the connection to our leader closed: ask the pre-vote this long after (uniform). Above
+# a loopback round trip plus a tick (so the two followers rarely ask at once), far below any
+# election timeout.
+FAST_ELECTION_DELAY_S = (0.03, 0.15)
+
+
+def fast_election_delay(rng: random.Random | None = None) -> float:
+    low, high = FAST_ELECTION_DELAY_S
+    return low + (high - low) * (rng or random).random()
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,19 @@ def campaign_instead(*, candidate_term: int, candidate_log: LogPosition, current
     this an election after a leader kill took the later of the two followers' timers."""
     return not lease and candidate_term > current_term and \
         not candidate_log.at_least_as_up_to_date_as(own_log)
+
+
+def contend_pre_vote(*, candidate_id: str, own_id: str, candidate_log: LogPosition,
+                     own_log: LogPosition) -> bool:
+    """We would grant the candidate's pre-vote, but we are asking one for the same term
+    ourselves. True = refuse it and keep our round; False = grant it and drop our round.
+    Both winning would make both campaign and split the vote (each votes for itself), which
+    costs a whole election timeout. A candidate with a more up-to-date log always wins (we
+    could not beat it); with equal logs the lower id does, the same answer on both sides, so
+    exactly one of the two keeps asking."""
+    if candidate_log != own_log:
+        return False  # grant_pre_vote already refused a candidate behind us: it is ahead
+    return own_id < candidate_id
 
 
 def ignore_vote_request(*, request_term: int, current_term: int, from_leader: bool,

@@ -28,6 +28,7 @@ from pysyncobj.syncobj import SyncObjException
 from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft import heap
+from lithair_node.node.raft.election_trace import trace
 from lithair_node.node.raft.journal import DurableJournal
 from lithair_node.node.raft.journal.pysyncobj_hooks import DurableJournalHooks
 from lithair_node.node.raft.legacy_journal import migrate_legacy_journal
@@ -37,6 +38,8 @@ from lithair_node.node.raft.snapshot_store import SnapshotStore
 from lithair_node.node.raft.types import AppliedListener, RaftBindError
 
 log = logging.getLogger(__name__)
+
+_LEADER = 2  # pysyncobj.syncobj._RAFT_STATE
 
 class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
     """The PySyncObj object. Exactly one replicated method, taking a versioned envelope.
@@ -56,6 +59,7 @@ class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
         self.longest_tick_s = 0.0
         self.resends_avoided = 0
         self.entries_received_again = 0
+        self._first_commit_term: int | None = None
         self._init_pre_vote()
         # Opened before the SyncObj binds its port: a damaged journal (JournalCorrupt) stops
         # the node before it joins the cluster.
@@ -99,9 +103,26 @@ class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
             self._last_stall = now
             self.postpone_election()
         self._maybe_pre_vote()
+        state, term = self._SyncObj__raftState, self._SyncObj__raftCurrentTerm
         super()._onTick(timeToWait)
         self._last_tick_s = time.monotonic() - now
+        self._trace_election(state, term)
         self.longest_tick_s = max(self.longest_tick_s, self._last_tick_s)
+
+    def _trace_election(self, state_before: int, term_before: int) -> None:
+        """election_trace lines for our campaign, our win, and our first commit as leader
+        (the no-op of the new term: from then on writes commit)."""
+        state, term = self._SyncObj__raftState, self._SyncObj__raftCurrentTerm
+        if term > term_before and self._SyncObj__votedForNodeId == self._SyncObj__selfNode.id:
+            trace("campaign", term=term, tick_ms=round(self._last_tick_s * 1000, 1))
+        if state == _LEADER and state_before != _LEADER:
+            trace("became_leader", term=term)
+            self._first_commit_term = term
+        if self._first_commit_term == term and state == _LEADER and \
+                self._SyncObj__noopIDx is not None and \
+                self._SyncObj__raftCommitIndex >= self._SyncObj__noopIDx:
+            self._first_commit_term = None
+            trace("first_commit", term=term, index=self._SyncObj__raftCommitIndex)
 
     def _snapshot_captured(self) -> None:
         self.bytes_since_snapshot = 0
@@ -114,8 +135,11 @@ class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
         the timer at the start of the next tick, before reading the leader's queued
         heartbeats, so a node that was merely busy would start an election; without
         PreVote that bumps the term and deposes a healthy leader (measured: one follower
-        restart in three did, with 1.3M readings). Only ever delays an election."""
-        if self._SyncObj__transferInProgress:
+        restart in three did, with 1.3M readings). Only ever delays an election. Not after
+        the connection to our leader closed (PreVoteHooks): there is nothing to wait for,
+        and a busy follower postponed its connection-loss pre-vote by a whole timeout
+        (traced: 1.9 s after a kill)."""
+        if self._SyncObj__transferInProgress or self.leader_connection_lost:
             return
         self._SyncObj__raftElectionDeadline = max(
             self._SyncObj__raftElectionDeadline,  # on PySyncObj's clock, not time.monotonic's
