@@ -50,6 +50,10 @@ class Segment:
             return np.full(b - a, np.nan)
         return _gather(self, metric, a, b)
 
+    def metric_ids(self) -> np.ndarray:
+        """The metric ids holding a value here, ascending."""
+        return np.array(sorted(self.columns), dtype=np.int64)
+
     def nbytes(self) -> int:
         index = sum(x.nbytes for x in (self.sensors, self.starts, self.min_ts, self.max_ts))
         frames = sum(map(len, self.ts_frames)) + sum(
@@ -58,9 +62,10 @@ class Segment:
 
 
 def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
-         value: np.ndarray) -> Segment:
-    """A segment holding the hot buffer's columns (rows and their value triples, none NaN)."""
-    order = _by_sensor_then_ts(sensor, ts)
+         value: np.ndarray, order: np.ndarray | None = None) -> Segment:
+    """A segment holding the hot buffer's columns (rows and their value triples, none NaN);
+    `order`: by_sensor_then_ts of them, if already known."""
+    order = by_sensor_then_ts(sensor, ts) if order is None else order
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
@@ -129,7 +134,7 @@ def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
     return columns
 
 
-def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """Rows in (sensor, ts) order. Rows arrive in time order per sensor unless late, so a
     stable sort by sensor alone (radix-like, cheaper than lexsort) is usually enough."""
     order = np.argsort(sensor, kind="stable")
@@ -182,6 +187,8 @@ def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
 def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
     """A column (metric -1: timestamps) at `rows`, NaN where absent; each block the rows
     touch is decoded once."""
+    if not isinstance(segment, Segment):  # a part being sealed (sealing.py) reads its own
+        return segment.rows_at(metric, rows)
     if metric >= 0 and metric not in segment.columns:
         return np.full(rows.shape[0], np.nan)
     if not rows.shape[0]:
@@ -241,6 +248,8 @@ def _rows_of_block(segment: Segment, metric: int, block: int, lo: int, hi: int) 
 
 
 def encode(segment: Segment) -> bytes:
+    if not isinstance(segment, Segment):  # a part being sealed: the segment it becomes
+        segment = segment.segment()
     return msgpack.packb([
         FORMAT_VERSION, segment.number, segment.rows,
         *(np.ascontiguousarray(x, dtype="<i8").tobytes()
