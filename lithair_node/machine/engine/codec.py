@@ -116,6 +116,73 @@ def decode_floats(scale: int, frame: bytes, n: int, lo: int = 0, hi: int | None 
     return (np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale)[lo:]
 
 
+# -- many blocks at once: byte for byte the frames of the per-block functions above, in a
+# few large numpy passes and one zstd call (a segment build off the apply path then takes
+# the GIL back a few dozen times, not thousands: see engine/sealing.py)
+
+
+def _shuffled_rows(words: np.ndarray) -> list[bytes]:
+    """The uncompressed _shuffled() planes of each row of a (blocks x n) uint64 array."""
+    if not words.shape[0]:
+        return []
+    planes = np.ascontiguousarray(words.view(np.uint8).reshape(words.shape[0], -1, 8).transpose(0, 2, 1))
+    flat = planes.reshape(words.shape[0], -1).tobytes()
+    size = planes.shape[1] * planes.shape[2]
+    return [flat[i * size : (i + 1) * size] for i in range(words.shape[0])]
+
+
+def compress_many(pieces: list[bytes]) -> list[bytes]:
+    """compress() of each piece, in one call (zstd's multi-frame API: the same frames)."""
+    if not pieces:
+        return []
+    found = _compressor.multi_compress_to_buffer(pieces, threads=0)
+    return [bytes(found[i]) for i in range(len(pieces))]
+
+
+def timestamp_planes(blocks: np.ndarray) -> list[bytes]:
+    """encode_timestamps' input to zstd for each row of (blocks x n) int64, not compressed."""
+    deltas = np.diff(blocks, axis=1, prepend=np.zeros((blocks.shape[0], 1), np.int64))
+    if blocks.shape[1] > 2:
+        deltas[:, 2:] = np.diff(deltas[:, 1:], axis=1)
+    return _shuffled_rows(_zigzag(deltas))
+
+
+def exact_scales(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(exact, too large), each (MAX_DECIMALS + 1) x blocks: _exact_at for every row of a
+    (blocks x n) float64 array (no NaN) at every decimals."""
+    exact = np.empty((MAX_DECIMALS + 1, blocks.shape[0]), dtype=bool)
+    large = np.empty_like(exact)
+    bits = blocks.view(np.uint64)
+    for decimals in range(MAX_DECIMALS + 1):
+        factor = 10.0**decimals
+        scaled = np.rint(blocks * factor) + 0.0
+        large[decimals] = np.abs(scaled).max(axis=1) >= _EXACT_LIMIT
+        exact[decimals] = ((scaled / factor).view(np.uint64) == bits).all(axis=1)
+    return exact, large
+
+
+def chained_scale(exact: list[list[bool]], large: list[list[bool]], block: int, hint: int) -> int:
+    """decimal_scale of one row of exact_scales' tables (as lists: no numpy call). The
+    sample shortcut there never changes its answer: this is the plain search."""
+    if hint >= 0 and exact[hint][block] and not large[hint][block]:
+        return hint
+    for decimals in range(MAX_DECIMALS + 1):
+        if large[decimals][block]:
+            return RAW
+        if exact[decimals][block]:
+            return decimals
+    return RAW
+
+
+def float_planes(blocks: np.ndarray, scale: int) -> list[bytes]:
+    """encode_floats' input to zstd for each row of (blocks x n) float64, all at `scale`."""
+    if scale == RAW:
+        return _shuffled_rows(blocks.view(np.uint64))
+    integers = np.rint(blocks * 10.0**scale).astype(np.int64)
+    first = np.zeros((blocks.shape[0], 1), np.int64)
+    return _shuffled_rows(_zigzag(np.diff(integers, axis=1, prepend=first)))
+
+
 def compress(data: bytes) -> bytes:
     return _compressor.compress(data)
 

@@ -84,7 +84,7 @@ def assemble(number: int, sensor: np.ndarray, ts: np.ndarray,
     n = ts.shape[0]
     firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
     starts = np.append(firsts, n)
-    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
+    ts_frames = timestamp_frames(ts)
     return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts],
                    ts[starts[1:] - 1], ts_frames, columns)
 
@@ -104,12 +104,35 @@ def dense_columns(held: np.ndarray, dense: np.ndarray) -> dict[int, dict[int, tu
     return {m: column_blocks(column) for m, column in zip(held.tolist(), dense, strict=True)}
 
 
+def timestamp_frames(ts: np.ndarray) -> tuple[bytes, ...]:
+    """codec.encode_timestamps of each block, the full blocks in a few passes."""
+    full = ts.shape[0] // BLOCK_ROWS
+    planes = codec.timestamp_planes(ts[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS))
+    frames = codec.compress_many(planes)
+    if ts.shape[0] > full * BLOCK_ROWS:
+        frames.append(codec.encode_timestamps(ts[full * BLOCK_ROWS :]))
+    return tuple(frames)
+
+
 def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
-    """One metric's frames from its values of every row (NaN absent), as metric_blocks."""
+    """One metric's frames from its values of every row (NaN absent), as metric_blocks: the
+    full blocks without a NaN (the usual column) in a few passes, their scales chained
+    block to block as codec.decimal_scale would; the others one at a time."""
+    full = column.shape[0] // BLOCK_ROWS
+    body = column[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS)
+    clean = ~np.isnan(body).any(axis=1)
+    clean_blocks = np.flatnonzero(clean)
+    exact, large = (table.tolist() for table in codec.exact_scales(body[clean_blocks]))
+    slot = np.cumsum(clean) - 1  # block -> its row in the tables
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
+    scales: dict[int, int] = {}
     hint = codec.RAW
-    for block, b in enumerate(range(0, column.shape[0], BLOCK_ROWS)):
-        chunk = column[b : b + BLOCK_ROWS]
+    for block, is_clean, row in zip(range(-(-column.shape[0] // BLOCK_ROWS)),
+                                    [*clean.tolist(), False], [*slot.tolist(), -1], strict=False):
+        if is_clean:
+            hint = scales[block] = codec.chained_scale(exact, large, row, hint)
+            continue
+        chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
         mask = ~np.isnan(chunk)
         present = int(np.count_nonzero(mask))
         if not present:
@@ -120,7 +143,14 @@ def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
             chunk = chunk[mask]
         hint, frame = codec.encode_floats(chunk, hint)
         blocks[block] = (hint, presence, frame)
-    return blocks
+    order, planes = [], []
+    for scale in sorted(set(scales.values())):
+        mine = [b for b, s in scales.items() if s == scale]
+        order += mine
+        planes += codec.float_planes(body[mine], scale)
+    for block, frame in zip(order, codec.compress_many(planes), strict=True):
+        blocks[block] = (scales[block], b"", frame)
+    return dict(sorted(blocks.items()))
 
 
 def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
