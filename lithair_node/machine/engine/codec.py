@@ -147,31 +147,40 @@ def timestamp_planes(blocks: np.ndarray) -> list[bytes]:
     return _shuffled_rows(_zigzag(deltas))
 
 
-def exact_scales(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(exact, too large), each (MAX_DECIMALS + 1) x blocks: _exact_at for every row of a
-    (blocks x n) float64 array (no NaN) at every decimals."""
-    exact = np.empty((MAX_DECIMALS + 1, blocks.shape[0]), dtype=bool)
-    large = np.empty_like(exact)
-    bits = blocks.view(np.uint64)
+def fewest_decimals(blocks: np.ndarray) -> np.ndarray:
+    """decimal_scale(row, RAW) of every row of a (blocks x n) float64 array (no NaN), in
+    one pass per decimals still tried: the sample rules out most of them at once."""
+    found = np.full(blocks.shape[0], RAW, dtype=np.int64)
+    if not blocks.shape[0]:
+        return found
+    sample = blocks[:, :_SAMPLE]
+    open_rows = np.ones(blocks.shape[0], dtype=bool)
     for decimals in range(MAX_DECIMALS + 1):
         factor = 10.0**decimals
-        scaled = np.rint(blocks * factor) + 0.0
-        large[decimals] = np.abs(scaled).max(axis=1) >= _EXACT_LIMIT
-        exact[decimals] = ((scaled / factor).view(np.uint64) == bits).all(axis=1)
-    return exact, large
+        scaled = np.rint(sample * factor) + 0.0
+        hopeless = (np.abs(scaled).max(axis=1) < _EXACT_LIMIT) & (
+            (scaled / factor).view(np.uint64) != sample.view(np.uint64)).any(axis=1)
+        if blocks.shape[1] <= _SAMPLE:
+            hopeless[:] = False
+        rows = np.flatnonzero(open_rows & ~hopeless)
+        if not rows.shape[0]:
+            continue
+        mine = blocks[rows]
+        scaled = np.rint(mine * factor) + 0.0
+        large = np.abs(scaled).max(axis=1) >= _EXACT_LIMIT
+        exact = ((scaled / factor).view(np.uint64) == mine.view(np.uint64)).all(axis=1)
+        open_rows[rows[large | exact]] = False
+        found[rows[exact & ~large]] = decimals
+    return found
 
 
-def chained_scale(exact: list[list[bool]], large: list[list[bool]], block: int, hint: int) -> int:
-    """decimal_scale of one row of exact_scales' tables (as lists: no numpy call). The
-    sample shortcut there never changes its answer: this is the plain search."""
-    if hint >= 0 and exact[hint][block] and not large[hint][block]:
-        return hint
-    for decimals in range(MAX_DECIMALS + 1):
-        if large[decimals][block]:
-            return RAW
-        if exact[decimals][block]:
-            return decimals
-    return RAW
+def chained_scale(block: np.ndarray, fewest: int, hint: int) -> int:
+    """decimal_scale(block, hint), knowing fewest = decimal_scale(block, RAW). Only a hint
+    above fewest can differ: one below it failed the search, and a search that ended RAW
+    failed every decimals (or the values grew too large, and larger decimals are larger)."""
+    if 0 <= fewest < hint:
+        return hint if _exact_at(block, hint) else fewest
+    return fewest
 
 
 def float_planes(blocks: np.ndarray, scale: int) -> list[bytes]:

@@ -122,15 +122,15 @@ def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
     body = column[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS)
     clean = ~np.isnan(body).any(axis=1)
     clean_blocks = np.flatnonzero(clean)
-    exact, large = (table.tolist() for table in codec.exact_scales(body[clean_blocks]))
-    slot = np.cumsum(clean) - 1  # block -> its row in the tables
+    fewest = codec.fewest_decimals(body[clean_blocks]).tolist()
+    slot = np.cumsum(clean) - 1  # block -> its row in fewest
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
     scales: dict[int, int] = {}
     hint = codec.RAW
     for block, is_clean, row in zip(range(-(-column.shape[0] // BLOCK_ROWS)),
                                     [*clean.tolist(), False], [*slot.tolist(), -1], strict=False):
         if is_clean:
-            hint = scales[block] = codec.chained_scale(exact, large, row, hint)
+            hint = scales[block] = codec.chained_scale(body[block], fewest[row], hint)
             continue
         chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
         mask = ~np.isnan(chunk)
