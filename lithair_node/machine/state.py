@@ -42,6 +42,7 @@ from lithair_node.machine.commands import (
 )
 from lithair_node.machine.digest import MASK64
 from lithair_node.machine.engine.limits import LimitCheck
+from lithair_node.machine.engine.sealing import Builder
 from lithair_node.machine.engine.sensor_view import SensorView, sensor_view, sensor_views
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
@@ -65,9 +66,14 @@ class ReadView:
 
 
 class StateMachine:
-    def __init__(self) -> None:
+    def __init__(self, builder: Builder | None = None) -> None:
+        """`builder`: where sealed segments are built (engine/sealing.py; None: the
+        process's builder thread); tests hold builds pending with their own."""
         self.lock = threading.Lock()
+        self._builder = builder
         self._tables = Tables()
+        if builder is not None:
+            self._tables.engine.builder = builder
 
     # -- apply ---------------------------------------------------------------------------
 
@@ -284,6 +290,8 @@ class StateMachine:
     def load(self, view: StateView) -> None:
         """Replace the whole state with a captured one (used by restore)."""
         tables = state_capture.load(view)  # built outside the lock: apply is not held up
+        if self._builder is not None:
+            tables.engine.builder = self._builder
         with self.lock:
             self._tables = tables
 

@@ -6,6 +6,12 @@ the same entries; then bytes per reading at 10M Intel-Lab-like readings.
   state           StateMachine.apply(entry): envelope, keys, the engine, anomalies
   engine          decode_envelope + commands.decode_columns + Engine.apply_batch
   engine+anom     the same, the anomaly detector driven by the engine's cells
+
+--pauses: the longest single StateMachine.apply and the p99 of per-entry apply wall time
+over a run crossing several seals (S from --pause-sensors), in a fresh process per tree on
+the same entries: this tree, and --baseline-src's when given (same child code, its
+PYTHONPATH). Builds off the apply path (engine/sealing.py) are timed too where the tree has
+them (submit to done, wall), and how many swaps had to wait.
 """
 
 from __future__ import annotations
@@ -43,7 +49,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--memory-sensors", type=int, default=20_000)
     p.add_argument("--profile", action="store_true", help="cProfile the engine at the largest S")
     p.add_argument("--baseline-src", default=None,
-                   help="a checkout from before the switch (git archive a211d97 | tar -x -C DIR)")
+                   help="a checkout from before the switch (git archive a211d97 | tar -x -C DIR); "
+                        "with --pauses, any checkout to compare with")
+    p.add_argument("--pauses", action="store_true", help="only the apply-pause run (see above)")
+    p.add_argument("--pause-sensors", default="1000,20000")
+    p.add_argument("--pause-readings", type=int, default=3_000_000, help="per S: >5 seals")
+    p.add_argument("--http-latency", type=int, default=0, metavar="READINGS_PER_S",
+                   help="only: ack latency through HTTP (a 3-node cluster, bench_cardinality's "
+                        "open loop) at this fixed offered rate, this tree and --baseline-src "
+                        "interleaved --passes times (the same load for both)")
+    p.add_argument("--http-sensors", type=int, default=1000)
     return p.parse_args(argv)
 
 
@@ -136,6 +151,10 @@ def rss_mb_self() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.pauses:
+        return pauses_main(args)
+    if args.http_latency:
+        return http_latency_main(args)
     sizes = [int(s) for s in args.sensors.split(",")]
     rows: list[dict[str, Any]] = []
     print("readings per CPU second (best of passes)")
@@ -177,5 +196,123 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(RESULTS_DIR, "engine", {
         "when": utc_now(), "machine": machine_info(), "args": vars(args), "apply": rows,
         "memory": memory})
+    print(f"wrote {shown(path)}")
+    return 0
+
+
+_PAUSES = """
+import gc, json, pickle, sys, threading, time
+from lithair_node.machine.entries import LogEntry
+from lithair_node.machine.state import StateMachine
+with open(sys.argv[1], "rb") as f:
+    entries = pickle.load(f)
+builds = []
+try:
+    from lithair_node.machine.engine.sealing import ThreadBuilder
+except ImportError:
+    state = StateMachine()
+else:
+    class Timed(ThreadBuilder):
+        def submit(self, build):
+            submitted = time.perf_counter()
+            def timed():
+                started = time.perf_counter()
+                done = build()
+                builds.append((started - submitted, time.perf_counter() - submitted))
+                return done
+            return super().submit(timed)
+    state = StateMachine(Timed())
+gc.collect(); gc.freeze(); gc.set_threshold(20_000, 50, 100)  # as node/server.py
+took = []
+cpu, wall = time.process_time(), time.perf_counter()
+for index, payload in enumerate(entries, start=1):
+    started = time.perf_counter()
+    state.apply(LogEntry(index, 1, payload))
+    took.append(time.perf_counter() - started)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+engine = state._tables.engine
+print(json.dumps({"took": took, "wall": wall, "cpu": cpu, "builds": builds,
+                  "segments": len(engine.segments), "digest": state.digest(),
+                  "swaps_waited": getattr(engine, "swaps_waited", None)}))
+"""
+
+
+def _pauses_child(src: str | None, path: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": src} if src else dict(os.environ)
+    out = subprocess.run([sys.executable, "-c", _PAUSES, path], cwd=src, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    found = json.loads(out.splitlines()[-1])
+    took = sorted(found["took"])
+    n = len(took)
+    row = {"entries": n, "max_ms": round(1e3 * took[-1], 2),
+           "p999_ms": round(1e3 * took[min(n - 1, int(0.999 * n))], 3),
+           "p99_ms": round(1e3 * took[min(n - 1, int(0.99 * n))], 3),
+           "p50_ms": round(1e3 * took[n // 2], 3),
+           "over_20ms": sum(t > 0.020 for t in took),
+           "readings_per_wall_s": round(n * 1000 / found["wall"]),
+           "readings_per_cpu_s": round(n * 1000 / found["cpu"]),
+           "segments": found["segments"], "digest": found["digest"],
+           "swaps_waited": found["swaps_waited"]}
+    if found["builds"]:
+        row["build_queue_s"] = [round(b[0], 3) for b in found["builds"]]
+        row["build_done_s"] = [round(b[1], 3) for b in found["builds"]]
+    return row
+
+
+def waits(row: dict[str, Any]) -> str:
+    return "-" if row["swaps_waited"] is None else str(row["swaps_waited"])
+
+
+def pauses_main(args: argparse.Namespace) -> int:
+    import pickle
+    import tempfile
+    results: list[dict[str, Any]] = []
+    print(f"{'S':>7} {'tree':>9} {'max ms':>8} {'p99.9':>7} {'p99':>7} {'p50':>7} {'>20ms':>6} "
+          f"{'wall/s':>9} {'cpu/s':>9} {'waits':>5}  builds done after (s)", flush=True)
+    for sensors in (int(x) for x in args.pause_sensors.split(",")):
+        entries = synthetic_entries(sensors, args.batch, args.pause_readings)
+        with tempfile.NamedTemporaryFile(suffix=".entries") as f:
+            pickle.dump(entries, f)
+            f.flush()
+            del entries
+            trees = [("this", None)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
+            rows: dict[str, dict[str, Any]] = {}
+            for _ in range(args.passes):  # interleaved: the box is shared; the median pass kept
+                for name, src in trees:
+                    rows.setdefault(name, {"passes": []})["passes"].append(_pauses_child(src, f.name))
+            for row in rows.values():
+                row.update(sorted(row["passes"], key=lambda r: r["p99_ms"])[len(row["passes"]) // 2])
+        for name, row in rows.items():
+            results.append({"sensors": sensors, "tree": name, **row})
+            print(f"{sensors:>7} {name:>9} {row['max_ms']:>8} {row['p999_ms']:>7} {row['p99_ms']:>7} "
+                  f"{row['p50_ms']:>7} {row['over_20ms']:>6} {row['readings_per_wall_s']:>9,} "
+                  f"{row['readings_per_cpu_s']:>9,} {waits(row):>5}  "
+                  f"{row.get('build_done_s', '-')}", flush=True)
+        if len({r["digest"] for r in rows.values()}) != 1:
+            print("  digests differ between trees", flush=True)
+    path = write_results(RESULTS_DIR, "engine-pauses", {
+        "when": utc_now(), "machine": machine_info(), "args": vars(args), "pauses": results})
+    print(f"wrote {shown(path)}")
+    return 0
+
+
+def http_latency_main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lithair_node.lab.bench import cardinality
+    from lithair_node.lab.bench.ingest_systems import bench_lithair
+    at = cardinality._at(cardinality.parse_args(["--batch", str(args.batch)]), args.http_sensors)
+    trees = [("this", None)] + ([("baseline", Path(args.baseline_src))] if args.baseline_src else [])
+    runs = []
+    for _ in range(args.passes):
+        for name, src in trees:
+            found = bench_lithair(at, args.batch, rate_rps=args.http_latency / args.batch, code=src)
+            lat = found["latency_ms"]
+            runs.append({"tree": name, "offered_readings_per_s": args.http_latency, **found})
+            print(f"{name:>9} S={args.http_sensors:,} offered {args.http_latency:,}/s: acked "
+                  f"{found['readings_per_s']:,}/s  p50 {lat['p50']} ms  p99 {lat['p99']} ms  "
+                  f"max {lat['max']} ms  errors {found['errors']}", flush=True)
+    path = write_results(RESULTS_DIR, "engine-http-latency", {
+        "when": utc_now(), "machine": machine_info(), "args": vars(args), "runs": runs})
     print(f"wrote {shown(path)}")
     return 0

@@ -20,6 +20,9 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   segment.py     sealed segments: cut when the hot buffer reaches seal_rows rows, at a batch
                  boundary (deterministic); sorted by (sensor, ts); per-sensor row ranges and
                  time spans; columns in blocks of BLOCK_ROWS compressed by codec.py
+  sealing.py     the cut off the apply path: the hot buffer frozen into a Sealing part read
+                 as the segment it becomes, built by a builder thread, swapped in at the
+                 next cut (deterministic; snapshot bytes are the built segment's)
   compaction.py  after a seal, FAN_IN neighbouring level-0 segments merged into one (in
                  apply, at a segment count: deterministic), so a sensor's rows lie together
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;

@@ -124,6 +124,82 @@ def decode_floats(scale: int, frame: bytes, n: int, lo: int = 0, hi: int | None 
     return (np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale)[lo:]
 
 
+# -- many blocks at once: byte for byte the frames of the per-block functions above, in a
+# few large numpy passes and one zstd call (a segment build off the apply path then takes
+# the GIL back a few dozen times, not thousands: see engine/sealing.py)
+
+
+def _shuffled_rows(words: np.ndarray) -> list[bytes]:
+    """The uncompressed _shuffled() planes of each row of a (blocks x n) uint64 array."""
+    if not words.shape[0]:
+        return []
+    planes = np.ascontiguousarray(words.view(np.uint8).reshape(words.shape[0], -1, 8).transpose(0, 2, 1))
+    flat = planes.reshape(words.shape[0], -1).tobytes()
+    size = planes.shape[1] * planes.shape[2]
+    return [flat[i * size : (i + 1) * size] for i in range(words.shape[0])]
+
+
+def compress_many(pieces: list[bytes]) -> list[bytes]:
+    """compress() of each piece, in one call (zstd's multi-frame API: the same frames)."""
+    if not pieces:
+        return []
+    found = _compressor.multi_compress_to_buffer(pieces, threads=0)
+    return [bytes(found[i]) for i in range(len(pieces))]
+
+
+def timestamp_planes(blocks: np.ndarray) -> list[bytes]:
+    """encode_timestamps' input to zstd for each row of (blocks x n) int64, not compressed."""
+    deltas = np.diff(blocks, axis=1, prepend=np.zeros((blocks.shape[0], 1), np.int64))
+    if blocks.shape[1] > 2:
+        deltas[:, 2:] = np.diff(deltas[:, 1:], axis=1)
+    return _shuffled_rows(_zigzag(deltas))
+
+
+def fewest_decimals(blocks: np.ndarray) -> np.ndarray:
+    """decimal_scale(row, RAW) of every row of a (blocks x n) float64 array (no NaN), in
+    one pass per decimals still tried: the sample rules out most of them at once."""
+    found = np.full(blocks.shape[0], RAW, dtype=np.int64)
+    if not blocks.shape[0]:
+        return found
+    sample = blocks[:, :_SAMPLE]
+    open_rows = np.ones(blocks.shape[0], dtype=bool)
+    for decimals in range(MAX_DECIMALS + 1):
+        factor = 10.0**decimals
+        scaled = np.rint(sample * factor) + 0.0
+        hopeless = (np.abs(scaled).max(axis=1) < _EXACT_LIMIT) & (
+            (scaled / factor).view(np.uint64) != sample.view(np.uint64)).any(axis=1)
+        if blocks.shape[1] <= _SAMPLE:
+            hopeless[:] = False
+        rows = np.flatnonzero(open_rows & ~hopeless)
+        if not rows.shape[0]:
+            continue
+        mine = blocks[rows]
+        scaled = np.rint(mine * factor) + 0.0
+        large = np.abs(scaled).max(axis=1) >= _EXACT_LIMIT
+        exact = ((scaled / factor).view(np.uint64) == mine.view(np.uint64)).all(axis=1)
+        open_rows[rows[large | exact]] = False
+        found[rows[exact & ~large]] = decimals
+    return found
+
+
+def chained_scale(block: np.ndarray, fewest: int, hint: int) -> int:
+    """decimal_scale(block, hint), knowing fewest = decimal_scale(block, RAW). Only a hint
+    above fewest can differ: one below it failed the search, and a search that ended RAW
+    failed every decimals (or the values grew too large, and larger decimals are larger)."""
+    if 0 <= fewest < hint:
+        return hint if _exact_at(block, hint) else fewest
+    return fewest
+
+
+def float_planes(blocks: np.ndarray, scale: int) -> list[bytes]:
+    """encode_floats' input to zstd for each row of (blocks x n) float64, all at `scale`."""
+    if scale == RAW:
+        return _shuffled_rows(blocks.view(np.uint64))
+    integers = np.rint(blocks * 10.0**scale).astype(np.int64)
+    first = np.zeros((blocks.shape[0], 1), np.int64)
+    return _shuffled_rows(_zigzag(np.diff(integers, axis=1, prepend=first)))
+
+
 def compress(data: bytes) -> bytes:
     return _zstd(data)
 

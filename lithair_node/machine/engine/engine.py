@@ -13,14 +13,13 @@ from lithair_node.machine import stats
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.machine.digest import MASK64, cells_hash, text_hashes
 from lithair_node.machine.engine import compaction
-from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, room
 from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
 from lithair_node.machine.engine.numbering import Numbering
 from lithair_node.machine.engine.running import RunningStats
-from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.engine.sealing import DEFAULT_BUILDER, Builder, Part, Sealing
 
 SEAL_ROWS = 1 << 19
 
@@ -50,15 +49,18 @@ class EngineView:
     """An immutable picture for reads outside the lock: sealed segments, the hot buffer's
     columns, the cell index (its arrays are replaced, never written in place)."""
 
-    segments: tuple[Segment, ...]
+    segments: tuple[Part, ...]  # a Sealing part reads as the segment it becomes
     hot: HotView
     cell_keys: np.ndarray
     metric_names: tuple[str, ...]
 
 
 class Engine:
-    def __init__(self, seal_rows: int | None = None) -> None:
+    def __init__(self, seal_rows: int | None = None, builder: Builder | None = None) -> None:
         self.seal_rows = SEAL_ROWS if seal_rows is None else seal_rows  # read late: tests shrink it
+        # Builds sealed segments off the apply path (sealing.py); tests hold builds pending.
+        self.builder: Builder = DEFAULT_BUILDER if builder is None else builder
+        self.swaps_waited = 0  # swaps whose build was not done yet (not state: no digest)
         self.sensors = Numbering()
         self.metrics = Numbering()
         self.locations = Numbering()
@@ -69,7 +71,7 @@ class Engine:
         # and for 8 values a row (virtual until written: np.empty of this size is mmap'd).
         rows = self.seal_rows + 65_536
         self.hot = HotBuffer(rows, 8 * rows)
-        self.segments: list[Segment] = []
+        self.segments: list[Part] = []  # sealed segments, the last perhaps still Sealing
         # Per sensor number, with room to grow (the properties cut at the sensors known).
         self._last_ts = np.empty(0, dtype=np.int64)
         self._location = np.empty(0, dtype=np.int64)  # location number, -2: none
@@ -181,13 +183,24 @@ class Engine:
             self._most_metrics = max(self._most_metrics, int((hi - lo).max(initial=0)))
 
     def seal(self) -> None:
+        """The cut: the previous cut's part is swapped for its built segment (settle), then
+        the hot buffer is frozen into a Sealing part whose build runs off the apply path."""
         hot = self.hot.view()
         if hot.ts.shape[0]:
-            self.segments.append(segments.seal(len(self.segments), hot.sensor, hot.ts, hot.row,
-                                               hot.metric, hot.value))
-            self.hot.clear()
+            self.settle()
             if compaction.ENABLED:
                 self.segments = compaction.after_seal(self.segments, self.seal_rows)  # one merge at most
+            self.segments.append(Sealing.freeze(len(self.segments), hot, self.builder))
+            self.hot.clear()
+
+    def settle(self) -> None:
+        """Every Sealing part replaced by its built segment (waiting for the build if it is
+        not done). Invisible to reads, digest and snapshots: called at the cut (a log
+        position), and by anything that needs the segments' frames."""
+        for i, part in enumerate(self.segments):
+            if isinstance(part, Sealing):
+                self.swaps_waited += not part.done()
+                self.segments[i] = part.segment()
 
     def _unstored(self, sensor_of: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
         """Keep-mask of readings not stored yet (None: all). In-order readings need no

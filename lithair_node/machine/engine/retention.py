@@ -16,14 +16,12 @@ afterwards: snapshot files name segments 0..count-1.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from lithair_node.machine.digest import MASK64, cells_hash
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
-from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.engine.sealing import Part, renumbered
 
 REWRITE_FRACTION = 0.5
 KEEP_ALL = np.iinfo(np.int64).min  # a cutoff that expires nothing
@@ -34,7 +32,7 @@ def drop_older(engine: Engine, cutoff: np.ndarray, rewrite_fraction: float = REW
     if not cutoff.shape[0] or not (cutoff > KEEP_ALL).any():
         return 0
     dropped = 0
-    kept: list[Segment] = []
+    kept: list[Part] = []  # a Sealing part is read (and dropped or resealed) like a segment
     for segment in engine.segments:
         limit = cutoff[segment.sensors]
         if not (segment.min_ts < limit).any():
@@ -53,18 +51,17 @@ def drop_older(engine: Engine, cutoff: np.ndarray, rewrite_fraction: float = REW
             dropped += n
         else:
             kept.append(segment)
-    engine.segments = [s if s.number == i else dataclasses.replace(s, number=i)
-                       for i, s in enumerate(kept)]
+    engine.segments = [renumbered(s, i) for i, s in enumerate(kept)]
     dropped += _filter_hot(engine, cutoff)
     engine.total_readings -= dropped
     return dropped
 
 
-def decode_segment(segment: Segment) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def decode_segment(segment: Part) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(sensor per row, ts, metric ids, values (metrics x rows, NaN absent)) of a segment."""
     sensor = np.repeat(segment.sensors, np.diff(segment.starts))
     ts = segment.ts_between(0, segment.rows)
-    metrics = np.array(sorted(segment.columns), dtype=np.int64)
+    metrics = segment.metric_ids()
     values = np.vstack([segment.values_between(int(m), 0, segment.rows) for m in metrics]) \
         if metrics.shape[0] else np.empty((0, segment.rows))
     return sensor, ts, metrics, values
@@ -78,7 +75,7 @@ def _forget(engine: Engine, sensor: np.ndarray, ts: np.ndarray, metrics: np.ndar
 
 
 def _reseal(number: int, sensor: np.ndarray, ts: np.ndarray, metrics: np.ndarray,
-            values: np.ndarray) -> Segment:
+            values: np.ndarray) -> segments.Segment:
     present = ~np.isnan(values)
     metric_row, row = np.nonzero(present)
     return segments.seal(number, sensor, ts, row, metrics[metric_row], values[present])

@@ -50,6 +50,10 @@ class Segment:
             return np.full(b - a, np.nan)
         return _gather(self, metric, a, b)
 
+    def metric_ids(self) -> np.ndarray:
+        """The metric ids holding a value here, ascending."""
+        return np.array(sorted(self.columns), dtype=np.int64)
+
     def nbytes(self) -> int:
         index = sum(x.nbytes for x in (self.sensors, self.starts, self.min_ts, self.max_ts))
         frames = sum(map(len, self.ts_frames)) + sum(
@@ -58,9 +62,10 @@ class Segment:
 
 
 def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metric: np.ndarray,
-         value: np.ndarray) -> Segment:
-    """A segment holding the hot buffer's columns (rows and their value triples, none NaN)."""
-    order = _by_sensor_then_ts(sensor, ts)
+         value: np.ndarray, order: np.ndarray | None = None) -> Segment:
+    """A segment holding the hot buffer's columns (rows and their value triples, none NaN);
+    `order`: by_sensor_then_ts of them, if already known."""
+    order = by_sensor_then_ts(sensor, ts) if order is None else order
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
@@ -79,7 +84,7 @@ def assemble(number: int, sensor: np.ndarray, ts: np.ndarray,
     n = ts.shape[0]
     firsts = np.flatnonzero(np.diff(sensor, prepend=-1))
     starts = np.append(firsts, n)
-    ts_frames = tuple(codec.encode_timestamps(ts[b : b + BLOCK_ROWS]) for b in range(0, n, BLOCK_ROWS))
+    ts_frames = timestamp_frames(ts)
     return Segment(number, n, sensor[firsts], starts.astype(np.int64), ts[firsts],
                    ts[starts[1:] - 1], ts_frames, columns)
 
@@ -99,12 +104,35 @@ def dense_columns(held: np.ndarray, dense: np.ndarray) -> dict[int, dict[int, tu
     return {m: column_blocks(column) for m, column in zip(held.tolist(), dense, strict=True)}
 
 
+def timestamp_frames(ts: np.ndarray) -> tuple[bytes, ...]:
+    """codec.encode_timestamps of each block, the full blocks in a few passes."""
+    full = ts.shape[0] // BLOCK_ROWS
+    planes = codec.timestamp_planes(ts[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS))
+    frames = codec.compress_many(planes)
+    if ts.shape[0] > full * BLOCK_ROWS:
+        frames.append(codec.encode_timestamps(ts[full * BLOCK_ROWS :]))
+    return tuple(frames)
+
+
 def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
-    """One metric's frames from its values of every row (NaN absent), as metric_blocks."""
+    """One metric's frames from its values of every row (NaN absent), as metric_blocks: the
+    full blocks without a NaN (the usual column) in a few passes, their scales chained
+    block to block as codec.decimal_scale would; the others one at a time."""
+    full = column.shape[0] // BLOCK_ROWS
+    body = column[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS)
+    clean = ~np.isnan(body).any(axis=1)
+    clean_blocks = np.flatnonzero(clean)
+    fewest = codec.fewest_decimals(body[clean_blocks]).tolist()
+    slot = np.cumsum(clean) - 1  # block -> its row in fewest
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
+    scales: dict[int, int] = {}
     hint = codec.RAW
-    for block, b in enumerate(range(0, column.shape[0], BLOCK_ROWS)):
-        chunk = column[b : b + BLOCK_ROWS]
+    for block, is_clean, row in zip(range(-(-column.shape[0] // BLOCK_ROWS)),
+                                    [*clean.tolist(), False], [*slot.tolist(), -1], strict=False):
+        if is_clean:
+            hint = scales[block] = codec.chained_scale(body[block], fewest[row], hint)
+            continue
+        chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
         mask = ~np.isnan(chunk)
         present = int(np.count_nonzero(mask))
         if not present:
@@ -115,7 +143,14 @@ def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
             chunk = chunk[mask]
         hint, frame = codec.encode_floats(chunk, hint)
         blocks[block] = (hint, presence, frame)
-    return blocks
+    order, planes = [], []
+    for scale in sorted(set(scales.values())):
+        mine = [b for b, s in scales.items() if s == scale]
+        order += mine
+        planes += codec.float_planes(body[mine], scale)
+    for block, frame in zip(order, codec.compress_many(planes), strict=True):
+        blocks[block] = (scales[block], b"", frame)
+    return dict(sorted(blocks.items()))
 
 
 def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
@@ -129,7 +164,7 @@ def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
     return columns
 
 
-def _by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def by_sensor_then_ts(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """Rows in (sensor, ts) order. Rows arrive in time order per sensor unless late, so a
     stable sort by sensor alone (radix-like, cheaper than lexsort) is usually enough."""
     order = np.argsort(sensor, kind="stable")
@@ -182,6 +217,8 @@ def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
 def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
     """A column (metric -1: timestamps) at `rows`, NaN where absent; each block the rows
     touch is decoded once."""
+    if not isinstance(segment, Segment):  # a part being sealed (sealing.py) reads its own
+        return segment.rows_at(metric, rows)
     if metric >= 0 and metric not in segment.columns:
         return np.full(rows.shape[0], np.nan)
     if not rows.shape[0]:
@@ -241,6 +278,8 @@ def _rows_of_block(segment: Segment, metric: int, block: int, lo: int, hi: int) 
 
 
 def encode(segment: Segment) -> bytes:
+    if not isinstance(segment, Segment):  # a part being sealed: the segment it becomes
+        segment = segment.segment()
     return msgpack.packb([
         FORMAT_VERSION, segment.number, segment.rows,
         *(np.ascontiguousarray(x, dtype="<i8").tobytes()
