@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,17 +28,25 @@ class StateView:
 
 def capture(tables: Tables) -> StateView:
     """O(sensors + cells + hot buffer + keys); sealed segments are shared."""
-    return StateView(
-        counters=Counters(**vars(tables.counters)),
-        keys=tables.keys.export(),
-        members={address: dict(info) for address, info in tables.members.items()},
-        engine=engine_snapshot.dump_state(tables.engine),
-        segments=tuple(tables.engine.segments),
-        hashes={"locations": tables.locations_hash},
-        anomalies=tables.anomalies.export(),
-        lifecycle=b"" if lifecycle_codec.is_empty(tables.lifecycle)
+    return capture_unpacked(tables)()
+
+
+def capture_unpacked(tables: Tables) -> Callable[[], StateView]:
+    """What capture() takes under the lock, O(sensors + cells + keys): the hot buffer is
+    shared, not copied. The StateView is built by the function returned, outside the lock
+    (the snapshot writer packs the engine blob, not the Raft thread)."""
+    items = engine_snapshot.capture_state(tables.engine)
+    rest = {
+        "counters": Counters(**vars(tables.counters)),
+        "keys": tables.keys.export(),
+        "members": {address: dict(info) for address, info in tables.members.items()},
+        "segments": tuple(tables.engine.segments),
+        "hashes": {"locations": tables.locations_hash},
+        "anomalies": tables.anomalies.export(),
+        "lifecycle": b"" if lifecycle_codec.is_empty(tables.lifecycle)
         else lifecycle_codec.dump(tables.lifecycle),
-    )
+    }
+    return lambda: StateView(engine=engine_snapshot.pack_state(items), **rest)
 
 
 def load(view: StateView) -> Tables:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,6 +286,12 @@ class StateMachine:
         """O(sensors + keys) under the lock; the bulk data is shared, never copied."""
         with self.lock:
             return state_capture.capture(self._tables)
+
+    def capture_unpacked(self) -> Callable[[], StateView]:
+        """capture() with the engine blob packed by the function returned, outside the lock
+        (O(sensors + cells + keys) under it; the hot buffer is shared)."""
+        with self.lock:
+            return state_capture.capture_unpacked(self._tables)
 
     def load(self, view: StateView) -> None:
         """Replace the whole state with a captured one (used by restore)."""

@@ -12,6 +12,7 @@ import ssl
 
 from aiohttp import web
 
+from lithair_node.machine.engine.sealing import DEFAULT_BUILDER
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
 from lithair_node.node.http.protocol_errors import NodeRunner
@@ -20,8 +21,14 @@ from lithair_node.node.raft import heap
 log = logging.getLogger(__name__)
 
 
+# Per rank among the members: how long a node's segment builds wait (sealing.ThreadBuilder).
+BUILD_STAGGER_S = 0.75
+
+
 def serve(config: NodeConfig) -> None:
     """Run until SIGTERM/SIGINT. Raises on startup failure (e.g. a port in use)."""
+    members = sorted({config.raft_address, *config.peers})
+    DEFAULT_BUILDER.delay_s = BUILD_STAGGER_S * members.index(config.raft_address)
     try:
         import uvloop
     except ImportError:  # e.g. Windows: asyncio's own loop works, only slower

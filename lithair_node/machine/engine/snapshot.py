@@ -14,7 +14,9 @@ node/raft/segment_files.py), and the snapshot file names them.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -26,26 +28,68 @@ from lithair_node.machine.engine.segment import Segment
 FORMAT_VERSION = 1
 
 
-def _b(array: np.ndarray, dtype: str) -> bytes:
-    return np.ascontiguousarray(array, dtype=dtype).tobytes()
-
-
 def _a(data: bytes, dtype: str) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).copy()
 
 
 def dump_state(engine: Engine) -> bytes:
+    return pack_state(capture_state(engine))
+
+
+# Bytes written between chances for other threads to take the GIL (a 23 MB hot buffer
+# packed in one call held it for 30-50 ms: the Raft and HTTP threads waited).
+_PIECE = 1 << 20
+
+
+def capture_state(engine: Engine) -> list[Any]:
+    """dump_state's items, arrays unpacked: O(sensors + cells). The mutable arrays are
+    copied; the hot buffer's columns are shared (append-only: rows held never change, a
+    growth or a seal makes new arrays), so the caller may pack them outside the lock."""
     hot = engine.hot.view()
     latest_ts, latest_value = engine.latest.export(engine.cells.count)
-    return msgpack.packb([
-        FORMAT_VERSION, engine.seal_rows, engine.sensors.names, engine.metrics.names,
-        engine.locations.names, _b(engine.last_ts, "<i8"), _b(engine.location, "<i8"),
-        _b(engine.cells.keys, "<i8"), _b(engine.cells.cells, "<i8"),
-        _b(engine.running.data[:, : engine.running.size], "<f8"),
-        _b(latest_ts, "<i8"), _b(latest_value, "<f8"),
-        _b(hot.sensor, "<i4"), _b(hot.ts, "<i8"), _b(hot.row, "<i4"), _b(hot.metric, "<i4"),
-        _b(hot.value, "<f8"), engine.total_readings, engine.readings_hash, len(engine.segments),
-    ], use_bin_type=True)
+    return [
+        FORMAT_VERSION, engine.seal_rows, list(engine.sensors.names), list(engine.metrics.names),
+        list(engine.locations.names), _c(engine.last_ts, "<i8"), _c(engine.location, "<i8"),
+        _c(engine.cells.keys, "<i8"), _c(engine.cells.cells, "<i8"),
+        _c(engine.running.data[:, : engine.running.size], "<f8"),
+        _c(latest_ts, "<i8"), _c(latest_value, "<f8"),
+        _v(hot.sensor, "<i4"), _v(hot.ts, "<i8"), _v(hot.row, "<i4"), _v(hot.metric, "<i4"),
+        _v(hot.value, "<f8"), engine.total_readings, engine.readings_hash, len(engine.segments),
+    ]
+
+
+def pack_state(items: list[Any]) -> bytes:
+    """The msgpack bytes packb(items with arrays as their bytes) gives, written piece by
+    piece into one buffer (getvalue() does not copy it again)."""
+    packer = msgpack.Packer(use_bin_type=True)
+    out = io.BytesIO()
+    out.write(packer.pack_array_header(len(items)))
+    for item in items:
+        if not isinstance(item, np.ndarray):
+            out.write(packer.pack(item))
+            continue
+        raw = item.reshape(-1).view(np.uint8)
+        out.write(_bin_header(raw.shape[0]))
+        for start in range(0, raw.shape[0], _PIECE):
+            out.write(raw[start : start + _PIECE])
+    return out.getvalue()
+
+
+def _c(array: np.ndarray, dtype: str) -> np.ndarray:
+    return np.array(array, dtype=dtype, order="C", copy=True)
+
+
+def _v(array: np.ndarray, dtype: str) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _bin_header(size: int) -> bytes:
+    """msgpack's bin 8/16/32 header (what Packer.pack(bytes) emits for `size` bytes)."""
+    if size < 1 << 8:
+        return b"\xc4" + size.to_bytes(1, "big")
+    if size < 1 << 16:
+        return b"\xc5" + size.to_bytes(2, "big")
+    return b"\xc6" + size.to_bytes(4, "big")
 
 
 def new_segments(engine: Engine, have: int) -> dict[int, bytes]:
