@@ -12,6 +12,7 @@ import ssl
 
 from aiohttp import web
 
+from lithair_node.machine.engine.engine import SEAL_ROWS
 from lithair_node.machine.engine.sealing import DEFAULT_BUILDER
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.http.app import make_app
@@ -21,14 +22,15 @@ from lithair_node.node.raft import heap
 log = logging.getLogger(__name__)
 
 
-# Per rank among the members: how long a node's segment builds wait (sealing.ThreadBuilder).
-BUILD_STAGGER_S = 0.75
+# Per rank among the members: rows applied after a cut before this node builds its segment
+# (sealing.ThreadBuilder.lag_rows); the third node starts a quarter of a seal interval late.
+BUILD_STAGGER_ROWS = SEAL_ROWS // 8
 
 
 def serve(config: NodeConfig) -> None:
     """Run until SIGTERM/SIGINT. Raises on startup failure (e.g. a port in use)."""
     members = sorted({config.raft_address, *config.peers})
-    DEFAULT_BUILDER.delay_s = BUILD_STAGGER_S * members.index(config.raft_address)
+    DEFAULT_BUILDER.lag_rows = BUILD_STAGGER_ROWS * members.index(config.raft_address)
     try:
         import uvloop
     except ImportError:  # e.g. Windows: asyncio's own loop works, only slower

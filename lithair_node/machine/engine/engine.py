@@ -61,6 +61,8 @@ class Engine:
         # Builds sealed segments off the apply path (sealing.py); tests hold builds pending.
         self.builder: Builder = DEFAULT_BUILDER if builder is None else builder
         self.swaps_waited = 0  # swaps whose build was not done yet (not state: no digest)
+        self._unstarted: Sealing | None = None  # the last cut's part, its build held back...
+        self._start_at_rows = 0  # ...until the hot buffer holds this many rows
         self.sensors = Numbering()
         self.metrics = Numbering()
         self.locations = Numbering()
@@ -162,6 +164,9 @@ class Engine:
             self.latest.update(cells[update], ts[newest[group[update]]], newest_value[update])
             self.last_ts[numbers[newer]] = ts[newest[newer]]
         self.hot.append(sensor_of, ts, metric_ids, values)
+        if self._unstarted is not None and self.hot.rows >= self._start_at_rows:
+            self._unstarted.start()
+            self._unstarted = None
         self.total_readings += int(ts.shape[0])
         self.readings_hash = (self.readings_hash + cells_hash(
             self.sensor_hash[sensor_of], ts, self.metric_hash[metric_ids], values)) & MASK64
@@ -190,13 +195,17 @@ class Engine:
             self.settle()
             if compaction.ENABLED:
                 self.segments = compaction.after_seal(self.segments, self.seal_rows)  # one merge at most
-            self.segments.append(Sealing.freeze(len(self.segments), hot, self.builder))
+            lag = int(getattr(self.builder, "lag_rows", 0))
+            part = Sealing.freeze(len(self.segments), hot, self.builder, start=lag <= 0)
+            self.segments.append(part)
+            self._unstarted, self._start_at_rows = (part, lag) if lag > 0 else (None, 0)
             self.hot.clear()
 
     def settle(self) -> None:
         """Every Sealing part replaced by its built segment (waiting for the build if it is
         not done). Invisible to reads, digest and snapshots: called at the cut (a log
         position), and by anything that needs the segments' frames."""
+        self._unstarted = None  # built below if it is still held back
         for i, part in enumerate(self.segments):
             if isinstance(part, Sealing):
                 self.swaps_waited += not part.done()

@@ -54,11 +54,12 @@ class ThreadBuilder:
         self._jobs: queue.SimpleQueue[tuple[Future[Segment], Callable[[], Segment]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        # Seconds each build waits before it starts. Every node cuts at the same log
-        # position, so unstaggered the three nodes of a box built at the same moment and the
-        # leader's acks waited for them (p99 ~120 ms at 60K readings/s); a node sets its own
-        # by rank (node/server.py).
-        self.delay_s = 0.0
+        # Rows applied after a cut before its build starts. Every node cuts at the same log
+        # position, so the nodes of one box built at the same moment and the leader's acks
+        # waited for them (p99 ~120 ms at 60K readings/s); a node sets its own by rank
+        # (node/server.py). Counted in rows, not seconds: the stagger scales with the rate
+        # and stays within a seal interval, and it changes only when a build runs.
+        self.lag_rows = 0
 
     def submit(self, build: Callable[[], Segment]) -> Job:
         future: Future[Segment] = Future()
@@ -72,8 +73,6 @@ class ThreadBuilder:
     def _run(self) -> None:
         while True:
             future, build = self._jobs.get()
-            if self.delay_s > 0:
-                threading.Event().wait(self.delay_s)  # no clock import in machine/
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -119,7 +118,7 @@ class _Frozen:
     Once built, reads go to the built segment and the frozen columns are let go (readers
     still using them hold their own references)."""
 
-    def __init__(self, number: int, hot: HotView, builder: Builder) -> None:
+    def __init__(self, number: int, hot: HotView, builder: Builder, start: bool) -> None:
         self.rows = int(hot.ts.shape[0])
         self.triples = int(hot.value.shape[0])
         self._hot: HotView | None = hot
@@ -128,8 +127,16 @@ class _Frozen:
         self._index: _Index | None = None
         self._built: Segment | None = None  # set before _hot is let go
         self.job: Job | None = None
+        self._submit = lambda: builder.submit(lambda: self._finish(self._build(number, hot)))
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Hand the build to the builder (once; a part never started is built at the swap)."""
+        if self.job is not None or self._built is not None:
+            return
         try:
-            self.job = builder.submit(lambda: self._finish(self._build(number, hot)))
+            self.job = self._submit()
         except Exception:  # no builder: built where it is needed
             log.exception("segment build could not be submitted; it is built at the swap")
 
@@ -191,8 +198,12 @@ class Sealing:
         self.rows = frozen.rows
 
     @classmethod
-    def freeze(cls, number: int, hot: HotView, builder: Builder) -> Sealing:
-        return cls(number, _Frozen(number, hot, builder))
+    def freeze(cls, number: int, hot: HotView, builder: Builder, start: bool = True) -> Sealing:
+        """`start` False: the build is handed over later, by start()."""
+        return cls(number, _Frozen(number, hot, builder, start))
+
+    def start(self) -> None:
+        self._frozen.start()
 
     def renumbered(self, number: int) -> Sealing:
         return self if number == self.number else Sealing(number, self._frozen)

@@ -202,3 +202,32 @@ def test_retention_drops_and_rewrites_rows_of_a_part_being_sealed_the_same():
         at_once.apply_batch(columns)
         late.apply_batch(columns)
     assert files(at_once) == files(late)
+
+
+class Lagging(Immediate):
+    """Builds at once, but only once `lag_rows` rows follow the cut (a node's stagger)."""
+
+    def __init__(self, lag_rows: int) -> None:
+        self.lag_rows = lag_rows
+        self.submitted = 0
+
+    def submit(self, build):
+        self.submitted += 1
+        return super().submit(build)
+
+
+def test_a_lagging_build_starts_after_its_rows_and_answers_the_same():
+    batches = _workload()
+    lagging = Lagging(SEAL_ROWS // 3)
+    at_once, late = Engine(SEAL_ROWS, Immediate()), Engine(SEAL_ROWS, lagging)
+    held_back = 0
+    for columns in batches:
+        at_once.apply_batch(columns)
+        late.apply_batch(columns)
+        parts = [s for s in late.segments if isinstance(s, Sealing)]
+        if parts and not parts[-1].done():  # cut, its build not handed over yet
+            held_back += 1
+            assert late.hot.rows < lagging.lag_rows
+        assert_same_answers(at_once, late)
+    assert held_back >= 2 and lagging.submitted >= 2
+    assert files(at_once) == files(late)
