@@ -38,6 +38,7 @@ import zstandard
 from lithair_node.machine import snapshot_segments
 from lithair_node.machine.capture import StateView
 from lithair_node.machine.engine import segment as segments
+from lithair_node.machine.msgpack_bin import bin_header
 from lithair_node.machine.snapshot_segments import SnapshotError
 from lithair_node.machine.tables import Counters
 
@@ -113,15 +114,6 @@ def dump_blob(packer: msgpack.Packer, out: BinaryIO, record: list[Any], blob: by
         piece = view[start : start + CHUNK_BYTES]
         out.write(bin_header(len(piece)))
         out.write(piece)
-
-
-def bin_header(size: int) -> bytes:
-    """msgpack's bin 8/16/32 header for `size` bytes (what Packer.pack(bytes) emits)."""
-    if size < 1 << 8:
-        return b"\xc4" + size.to_bytes(1, "big")
-    if size < 1 << 16:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
 
 
 def load(source: BinaryIO, segment_dir: Path | None = None) -> tuple[StateView, dict[str, Any]]:

@@ -15,6 +15,7 @@ import google_crc32c
 import msgpack
 
 from lithair_node.machine import snapshot_file
+from lithair_node.machine.msgpack_bin import bin_header
 from lithair_node.machine.snapshot_segments import SEGMENTS_DIR, SnapshotError, check_refs
 
 _READ = 1024 * 1024
@@ -90,7 +91,7 @@ class InlineReader:
                 if len(piece) != min(step, size - start):
                     raise SnapshotError(f"snapshot segment file {ref['name']} is short")
                 crc = google_crc32c.extend(crc, piece)
-                yield snapshot_file.bin_header(len(piece)) + piece
+                yield bin_header(len(piece)) + piece
             if crc != ref["crc32c"] or file.read(1):
                 raise SnapshotError(f"snapshot segment file {ref['name']} is corrupt")
         yield packer.pack({"end": True, "segments": len(files)})
@@ -101,5 +102,5 @@ def _blob(packer: msgpack.Packer, record: list[Any], blob: bytes) -> bytes:
     out = [packer.pack([*record, len(pieces)])]
     for start in pieces:
         piece = blob[start : start + snapshot_file.CHUNK_BYTES]
-        out += [snapshot_file.bin_header(len(piece)), piece]
+        out += [bin_header(len(piece)), piece]
     return b"".join(out)

@@ -24,6 +24,7 @@ import numpy as np
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.msgpack_bin import bin_header
 
 FORMAT_VERSION = 1
 
@@ -69,7 +70,7 @@ def pack_state(items: list[Any]) -> bytes:
             out.write(packer.pack(item))
             continue
         raw = item.reshape(-1).view(np.uint8)
-        out.write(_bin_header(raw.shape[0]))
+        out.write(bin_header(raw.shape[0]))
         for start in range(0, raw.shape[0], _PIECE):
             out.write(raw[start : start + _PIECE])
     return out.getvalue()
@@ -81,15 +82,6 @@ def _c(array: np.ndarray, dtype: str) -> np.ndarray:
 
 def _v(array: np.ndarray, dtype: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=dtype)
-
-
-def _bin_header(size: int) -> bytes:
-    """msgpack's bin 8/16/32 header (what Packer.pack(bytes) emits for `size` bytes)."""
-    if size < 1 << 8:
-        return b"\xc4" + size.to_bytes(1, "big")
-    if size < 1 << 16:
-        return b"\xc5" + size.to_bytes(2, "big")
-    return b"\xc6" + size.to_bytes(4, "big")
 
 
 def new_segments(engine: Engine, have: int) -> dict[int, bytes]:
