@@ -79,6 +79,7 @@ class ThreadBuilder:
                 future.set_result(build())
             except BaseException as exc:  # the swap point builds it again
                 future.set_exception(exc)
+            del future, build  # the closure holds the frozen columns: not until the next job
 
 
 DEFAULT_BUILDER = ThreadBuilder()  # one worker for the process (every engine shares it)
@@ -127,16 +128,19 @@ class _Frozen:
         self._index: _Index | None = None
         self._built: Segment | None = None  # set before _hot is let go
         self.job: Job | None = None
-        self._submit = lambda: builder.submit(lambda: self._finish(self._build(number, hot)))
+        self._number, self._builder = number, builder
         if start:
             self.start()
 
     def start(self) -> None:
-        """Hand the build to the builder (once; a part never started is built at the swap)."""
-        if self.job is not None or self._built is not None:
+        """Hand the build to the builder (once; a part never started is built at the swap).
+        Only the job's closure holds the frozen columns besides _hot: once built, nothing
+        does (a part outlives its build where a snapshot's segment refs still name it)."""
+        hot, number = self._hot, self._number
+        if self.job is not None or self._built is not None or hot is None:
             return
         try:
-            self.job = self._submit()
+            self.job = self._builder.submit(lambda: self._finish(self._build(number, hot)))
         except Exception:  # no builder: built where it is needed
             log.exception("segment build could not be submitted; it is built at the swap")
 

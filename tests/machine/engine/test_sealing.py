@@ -2,6 +2,9 @@
 held pending across later batches, built by a real thread, or fails and is rebuilt at the
 swap, every answer, the digest and the snapshot bytes are the same."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -231,3 +234,21 @@ def test_a_lagging_build_starts_after_its_rows_and_answers_the_same():
         assert_same_answers(at_once, late)
     assert held_back >= 2 and lagging.submitted >= 2
     assert files(at_once) == files(late)
+
+
+def test_a_built_part_lets_its_frozen_columns_go_while_it_is_still_referenced():
+    # Snapshot segment refs may keep a part alive after its swap: it must not keep the
+    # frozen hot buffer (measured: a node at 4M readings held 564 MB instead of 262).
+    engine = Engine(SEAL_ROWS, Lagging(SEAL_ROWS // 3))
+    kept: list[Sealing] = []
+    frozen_columns: list[weakref.ref] = []
+    for columns in _workload():
+        engine.apply_batch(columns)
+        for part in engine.segments:
+            if isinstance(part, Sealing) and all(part is not k for k in kept):
+                kept.append(part)
+                frozen_columns.append(weakref.ref(part._frozen._hot))
+    engine.settle()
+    gc.collect()
+    assert len(kept) >= 2 and all(part.done() for part in kept)
+    assert [ref() for ref in frozen_columns] == [None] * len(frozen_columns)
