@@ -9,7 +9,6 @@ IngestHistory only samples them once a second and keeps the differences.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections import deque
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lithair_node.machine.state import StateMachine
+from lithair_node.node.background import stop_task
 from lithair_node.node.ingest.proposer import Proposer
 
 
@@ -50,10 +50,7 @@ class IngestHistory:
         self._task = asyncio.create_task(self._sample_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _sample_forever(self) -> None:
         while True:

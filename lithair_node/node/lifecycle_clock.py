@@ -7,7 +7,6 @@ leader whose clock is behind a previous leader's cannot move it back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from lithair_node.machine.commands import encode_tick
+from lithair_node.node.background import running
 from lithair_node.node.consistency import propose_and_wait
 from lithair_node.node.http.context import NODE, NodeContext
 from lithair_node.node.raft.types import ProposeError
@@ -44,10 +44,5 @@ async def tick_forever(node: NodeContext) -> None:
 
 async def lifecycle_clock(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the tick task runs on every node and proposes only while it leads."""
-    task = asyncio.create_task(tick_forever(app[NODE]), name="lifecycle-clock")
-    try:
+    async with running(tick_forever(app[NODE]), "lifecycle-clock"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

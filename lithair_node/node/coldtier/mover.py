@@ -21,7 +21,6 @@ A crash anywhere before 4 commits loses nothing: the readings are still in memor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -34,6 +33,7 @@ from aiohttp import web
 from lithair_node.machine.commands import encode_barrier, encode_cold
 from lithair_node.machine.engine import reads
 from lithair_node.machine.state import StateMachine
+from lithair_node.node.background import running
 from lithair_node.node.coldtier import manifest
 from lithair_node.node.coldtier.store import ColdStore, S3Options, open_store
 from lithair_node.node.config import ColdTierConfig
@@ -180,11 +180,8 @@ async def cold_mover(app: web.Application) -> AsyncIterator[None]:
         return
     store = await asyncio.to_thread(open_tier, node.config.cold)
     cold_reads.install(store, node.state)
-    task = asyncio.create_task(move_forever(node, store), name="cold-mover")
     try:
-        yield
+        async with running(move_forever(node, store), "cold-mover"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         cold_reads.uninstall(node.state)

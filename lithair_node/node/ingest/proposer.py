@@ -31,6 +31,7 @@ from functools import partial
 from lithair_node.machine.commands import EncodedBatch, MetricLimits, encode_ingest
 from lithair_node.machine.entries import ApplyResult, BatchOutcome
 from lithair_node.machine.ingest import TOO_MANY_METRICS
+from lithair_node.node.background import stop_task
 from lithair_node.node.errors import (
     IdempotencyKeyReused,
     InternalError,
@@ -91,10 +92,7 @@ class Proposer:
         self._reaper = asyncio.create_task(self._reap_forever())
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        await stop_task(self._reaper)
 
     @property
     def pending_readings(self) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 
 from lithair_node.machine.anomalies import Anomaly
 from lithair_node.machine.state import ApplyResult, StateMachine
+from lithair_node.node.background import stop_task
 from lithair_node.node.errors import TooManyStreams
 from lithair_node.node.raft.raft_node import RaftNode
 from lithair_node.node.raft.types import RaftStatus
@@ -69,10 +70,7 @@ class StreamHub:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self._raft.on_applied.remove(self._on_raft_thread)
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await stop_task(self._watcher)
 
     # -- Raft thread: hand the references over, nothing else -------------------------------
 
