@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
@@ -25,6 +26,10 @@ import msgpack
 import numpy as np
 
 from lithair_node.machine.digest import MASK64, bytes_hash
+
+# (running mean, running variance) before the readings at (metric rows, columns)
+StatsAt = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Judged = tuple[np.ndarray, StatsAt]  # flagged (metrics x readings), and their statistics
 
 CAPACITY = 10_000
 US_PER_SECOND = 1_000_000
@@ -132,6 +137,7 @@ class AnomalyDetector:
         running: np.ndarray,
         metric_names: list[str],
         raft_index: int,
+        run: slice | None = None,
     ) -> None:
         """Check the readings a batch is about to store against the running statistics.
 
@@ -139,31 +145,39 @@ class AnomalyDetector:
         sensor (`counts` per group, timestamps ascending within a group); `cell_of[j, g]` is
         the aggregate cell of metric row j for group g (-1: absent); `running` is the
         (count, mean, m2) x cells array as it was before this batch; `metric_names[j]` names
-        row j.
+        row j. `run`: every cell_of is a cell and they are run's cells, metric-major.
         """
         n = ts.shape[0]
-        has = cell_of >= 0
-        if n == 0 or not has.any():
-            return
+        if run is None:
+            has = cell_of >= 0
+            if n == 0 or not has.any():
+                return
+            full = bool(has.all())
+            safe = np.maximum(cell_of, 0)  # a group without the metric has only NaN here
+            n0, mean0, m2_0 = running[:, safe]  # one gather: (3, metrics, groups)
+        else:  # every pair has a cell, the cells one slice: views, no gather
+            if n == 0:
+                return
+            has, full = cell_of, True
+            n0, mean0, m2_0 = running[:, run].reshape((3, *cell_of.shape))
         settings = self.settings
         limit = settings.sigma * settings.sigma
-        safe = np.maximum(cell_of, 0)  # a group without the metric has only NaN here
-        n0, mean0, m2_0 = running[:, safe]  # one gather: (3, metrics, groups)
         judged = (_judge_singles(values, n0, mean0, m2_0, limit, settings.min_count)
                   if counts.shape[0] == n else None)
         if judged is None:
-            judged = _judge_groups(values, counts, n0, mean0, m2_0, limit, settings.min_count)
-        out, mean, variance = judged
+            judged = _judged(*_judge_groups(values, counts, n0, mean0, m2_0, limit,
+                                            settings.min_count))
+        out, stats_at = judged
         group = np.arange(n) if counts.shape[0] == n else np.repeat(np.arange(len(sensors)), counts)
-        if not has.all():
+        if not full:
             out &= has[:, group]  # only (metric, group) pairs with a cell are judged
         suspects = np.flatnonzero(out.any(axis=0))  # grouped by sensor, ts ascending
         if suspects.shape[0]:
-            self._report(suspects, out, mean, variance, group, sensors, ts, values,
+            self._report(suspects, out, stats_at, group, sensors, ts, values,
                          metric_names, raft_index)
 
-    def _report(self, suspects: np.ndarray, out: np.ndarray, mean: np.ndarray,
-                variance: np.ndarray, group: np.ndarray, sensors: list[str], ts: np.ndarray,
+    def _report(self, suspects: np.ndarray, out: np.ndarray, stats_at: StatsAt,
+                group: np.ndarray, sensors: list[str], ts: np.ndarray,
                 values: np.ndarray, metric_names: list[str], raft_index: int) -> None:
         cooldown = self.settings.cooldown_us
         firsts = np.flatnonzero(np.diff(group[suspects], prepend=-1))  # one part per sensor
@@ -177,7 +191,7 @@ class AnomalyDetector:
         if not live.shape[0]:
             return
         # Details of every suspect in one pass (a few a batch: cheaper than a pass each).
-        details = _details(suspects, out, mean, variance, values, metric_names)
+        details = _details(suspects, out, stats_at, values, metric_names)
         ends_l = ends.tolist()
         for k, i in zip(live.tolist(), begin[live].tolist(), strict=True):
             # A part's suspect at `begin` is reported for sure; later ones are judged
@@ -291,15 +305,42 @@ def _judge_groups(values: np.ndarray, counts: np.ndarray, n0: np.ndarray, mean0:
     return (deviation * deviation > limit * variance) & (count >= min_count), mean, variance
 
 
+def _judged(out: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> Judged:
+    return out, lambda row, column: (mean[row, column], variance[row, column])
+
+
 @np.errstate(over="ignore", invalid="ignore", divide="ignore")
 def _judge_singles(values: np.ndarray, n0: np.ndarray, mean0: np.ndarray, m2_0: np.ndarray,
-                   limit: float, min_count: int) -> tuple[np.ndarray, ...] | None:
+                   limit: float, min_count: int) -> Judged | None:
+    """_judge_groups when every group holds one reading and every value is present, to the
+    bit (_judge_singles_exact). The flags need fewer passes: a flagged reading has
+    n0 >= min_count > 0, where the exact mean is mean0 + 0.0 and the variance
+    max(m2_0 + 0.0, 0) / (n0 - 1); the `+ 0.0` only turns -0.0 into +0.0, which changes
+    no square and no comparison. Means and variances are computed for flagged ones only."""
+    if np.isnan(values).any():
+        return None
+    deviation = values - mean0
+    square = deviation * deviation
+    if not np.isfinite(square).all():  # near the float64 limit: the exact passes decide
+        exact = _judge_singles_exact(values, n0, mean0, m2_0, limit, min_count)
+        return None if exact is None else _judged(*exact)
+    out = (square > limit * (np.maximum(m2_0, 0.0) / (n0 - 1))) & (n0 >= min_count)
+
+    def stats_at(row: np.ndarray, column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, mean, m2, x = n0[row, column], mean0[row, column], m2_0[row, column], values[row, column]
+        return np.where(n > 0, mean, x) + 0.0, np.maximum(m2 + 0.0, 0.0) / (n - 1)
+
+    return out, stats_at
+
+
+@np.errstate(over="ignore", invalid="ignore", divide="ignore")
+def _judge_singles_exact(values: np.ndarray, n0: np.ndarray, mean0: np.ndarray,
+                         m2_0: np.ndarray, limit: float,
+                         min_count: int) -> tuple[np.ndarray, ...] | None:
     """_judge_groups when every group holds one reading and every value is present, to the
     bit: nothing precedes a reading in its group, so its prefix sums are x - x = +0.0 and
     each formula keeps only its `+ 0.0` (where it decides the sign of a zero). None when a
     shifted square overflows: there _judge_groups's prefix sums are not zeros."""
-    if np.isnan(values).any():
-        return None
     shift = np.where(n0 > 0, mean0, values)
     spread = values - shift
     if not np.isfinite(spread * spread).all():
@@ -311,17 +352,18 @@ def _judge_singles(values: np.ndarray, n0: np.ndarray, mean0: np.ndarray, m2_0: 
     return (deviation * deviation > limit * variance) & (n0 >= min_count), mean, variance
 
 
-def _details(columns: np.ndarray, out: np.ndarray, mean: np.ndarray, variance: np.ndarray,
-             values: np.ndarray, metric_names: list[str]) -> list[tuple[Any, ...]]:
+def _details(columns: np.ndarray, out: np.ndarray, stats_at: StatsAt, values: np.ndarray,
+             metric_names: list[str]) -> list[tuple[Any, ...]]:
     """Per column: (name, value, running mean, running stddev) of each flagged metric,
     sorted, with one gather per field for all the columns."""
     at, row = np.nonzero(out[:, columns].T)  # column by column, rows ascending
     column = columns[at]
+    mean, variance = stats_at(row, column)
     found: list[list[tuple[str, float, float, float]]] = [[] for _ in range(columns.shape[0])]
     for j, name_row, value, m, std in zip(at.tolist(), row.tolist(),
                                           values[row, column].tolist(),
-                                          mean[row, column].tolist(),
-                                          np.sqrt(variance[row, column]).tolist(), strict=True):
+                                          mean.tolist(), np.sqrt(variance).tolist(),
+                                          strict=True):
         found[j].append((metric_names[name_row], value, m, std))
     return [tuple(sorted(metrics)) for metrics in found]
 

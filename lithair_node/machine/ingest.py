@@ -136,7 +136,7 @@ def _store(tables: Tables, columns: BatchColumns, raft_index: int) -> np.ndarray
 
     def observe(s: StoredBatch, running: np.ndarray) -> None:
         detector.observe(s.sensors, s.counts, s.cell_of, s.ts, s.values, running,
-                         columns.metrics, raft_index)
+                         columns.metrics, raft_index, s.cell_run)
 
     stored = engine.apply_batch(columns, observe)
     tables.lifecycle.observe(engine, stored)  # rollups (a no-op without a lifecycle policy)

@@ -108,7 +108,7 @@ def _engine(entries: list[bytes], anomalies: bool) -> int:
 
     def observe(raft_index: int, stored: StoredBatch, running: Any) -> None:
         detector.observe(stored.sensors, stored.counts, stored.cell_of, stored.ts, stored.values,
-                         running, engine.metrics.names, raft_index)
+                         running, engine.metrics.names, raft_index, stored.cell_run)
 
     for index, payload in enumerate(entries, start=1):
         _, body = decode_envelope(payload)

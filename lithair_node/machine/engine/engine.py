@@ -4,8 +4,7 @@ the number of sensors it touches (see the package docstring for the layout)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from operator import eq
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from lithair_node.machine.engine.latest import NO_TS, CellLatest
 from lithair_node.machine.engine.numbering import Numbering
 from lithair_node.machine.engine.running import RunningStats
 from lithair_node.machine.engine.sealing import DEFAULT_BUILDER, Builder, Part, Sealing
+from lithair_node.machine.engine.shapes import Shape, Shapes, frozen, run_of
 
 SEAL_ROWS = 1 << 19
 
@@ -37,6 +37,8 @@ class StoredBatch:
     values: np.ndarray
     moved: np.ndarray  # sensor numbers whose location this batch changed
     moved_from: np.ndarray  # their previous location numbers (-2: none)
+    # cell_of's cells as one slice (every pair has a cell, consecutive): gathers are views
+    cell_run: slice | None = None
 
 
 # Called before the batch's statistics are folded in (the detector judges readings against
@@ -82,6 +84,7 @@ class Engine:
         self.total_readings = 0
         self.readings_hash = 0  # digest.py's sum over every stored cell
         self._most_metrics: int | None = None  # most cells of one sensor (None: not known yet)
+        self._shapes = Shapes()  # what recurring batches derive from their names (shapes.py)
 
     @property
     def last_ts(self) -> np.ndarray:
@@ -108,15 +111,16 @@ class Engine:
         self._sensor_hash = value
 
     def apply_batch(self, columns: BatchColumns, observer: Observer | None = None) -> StoredBatch:
-        numbers = self._sensor_numbers(columns.sensors)
+        numbers, shape = self._sensor_numbers(columns.sensors)
         metric_ids = self._metric_ids(columns.metrics)
-        moved, moved_from = self._set_locations(numbers, columns.locations)
+        moved, moved_from = self._set_locations(numbers, columns.locations, shape)
         counts = columns.counts.astype(np.int64)
         sensor_of = np.repeat(numbers, counts)
         ts, values = columns.ts, columns.values
         keep = self._unstored(sensor_of, ts)
         group_sensors = columns.sensors
         if keep is not None:
+            shape = None  # the groups kept are not the shape's
             sensor_of, ts, values = sensor_of[keep], ts[keep], values[:, keep]
             counts = np.bincount(np.repeat(np.arange(counts.shape[0]), counts)[keep],
                                  minlength=counts.shape[0])
@@ -124,13 +128,14 @@ class Engine:
             numbers, counts = numbers[nonempty], counts[nonempty]
             group_sensors = [s for s, ne in zip(columns.sensors, nonempty.tolist(), strict=True) if ne]
         cell_of = np.full((metric_ids.shape[0], counts.shape[0]), -1, dtype=np.int64)
-        stored = StoredBatch(keep, group_sensors, counts, cell_of, ts, values, moved, moved_from)
-        if ts.shape[0]:
-            self._store(stored, numbers, metric_ids, sensor_of, observer)
-        return stored
+        if not ts.shape[0]:
+            return StoredBatch(keep, group_sensors, counts, cell_of, ts, values, moved, moved_from)
+        return self._store(StoredBatch(keep, group_sensors, counts, cell_of, ts, values, moved,
+                                       moved_from), numbers, metric_ids, sensor_of, observer, shape)
 
     def _store(self, stored: StoredBatch, numbers: np.ndarray, metric_ids: np.ndarray,
-               sensor_of: np.ndarray, observer: Observer | None) -> None:
+               sensor_of: np.ndarray, observer: Observer | None,
+               shape: Shape | None) -> StoredBatch:
         counts, ts, values = stored.counts, stored.ts, stored.values
         single = counts.shape[0] == ts.shape[0]  # one reading a group: it is its partial
         if single:
@@ -139,24 +144,38 @@ class Engine:
             ends = np.cumsum(counts)
             partials = stats.grouped(values, ends - counts)
             has = partials[0] > 0  # (metric, group) pairs with a value: their cells
-        metric_row, group = np.nonzero(has)
-        cells, created = self.cells.cells_of_pairs(numbers, metric_ids, metric_row, group)
-        if created:
-            self._count_metrics(numbers)
-        self.running.add_cells(created)
-        self.latest.add_cells(self.cells.count)
-        stored.cell_of[has] = cells
+        cells, run = self._cells(shape, numbers, metric_ids, has)
+        full = run is not None and bool(has.all())  # every pair a cell, cells a slice
+        index = run if run is not None else cells  # a slice indexes as a view: no gather
+        if full:
+            stored.cell_of.reshape(-1)[:] = cells
+            stored = replace(stored, cell_run=run)
+        else:
+            stored.cell_of[has] = cells
         if observer is not None:
             observer(stored, self.running.running())
-        if single:  # each group's reading is its newest, each cell's value present
-            present = values[has]  # = values[metric_row, group]
-            self.running.merge_values(cells, present)
+        if single and full:  # each group's reading is its newest, each pair a cell
+            present = values.reshape(-1)
+            self.running.merge_values(index, present)
             newer = ts > self.last_ts[numbers]  # late readings never change the latest
+            if newer.all():
+                self.latest.update(index, np.tile(ts, has.shape[0]), present)
+            else:
+                update = np.tile(newer, has.shape[0])
+                self.latest.update(cells[update], np.tile(ts, has.shape[0])[update],
+                                   present[update])
+            self.last_ts[numbers[newer]] = ts[newer]
+        elif single:
+            metric_row, group = np.nonzero(has)
+            present = values[has]  # = values[metric_row, group]
+            self.running.merge_values(index, present)
+            newer = ts > self.last_ts[numbers]
             update = newer[group]
             self.latest.update(cells[update], ts[group[update]], present[update])
             self.last_ts[numbers[newer]] = ts[newer]
         else:
-            self.running.merge(cells, [row[has] for row in partials])
+            metric_row, group = np.nonzero(has)
+            self.running.merge(index, [row[has] for row in partials])
             newest = ends - 1
             newer = ts[newest] > self.last_ts[numbers]
             newest_value = values[metric_row, newest[group]]
@@ -172,6 +191,27 @@ class Engine:
             self.sensor_hash[sensor_of], ts, self.metric_hash[metric_ids], values)) & MASK64
         if self.hot.rows >= self.seal_rows:  # cut at a batch boundary: the same on every node
             self.seal()
+        return stored
+
+    def _cells(self, shape: Shape | None, numbers: np.ndarray, metric_ids: np.ndarray,
+               has: np.ndarray) -> tuple[np.ndarray, slice | None]:
+        """Cells of the pairs in `has` (metric-major), created if new, and them as a slice
+        when consecutive; reused when the batch has the shape's sensors, metrics and pairs
+        (cells never move: shapes.py)."""
+        if (shape is not None and shape.cells is not None
+                and np.array_equal(shape.metric_ids, metric_ids) and np.array_equal(shape.has, has)):
+            return shape.cells, shape.run
+        metric_row, group = np.nonzero(has)
+        cells, created = self.cells.cells_of_pairs(numbers, metric_ids, metric_row, group)
+        if created:
+            self._count_metrics(numbers)
+        self.running.add_cells(created)
+        self.latest.add_cells(self.cells.count)
+        run = run_of(cells)
+        if shape is not None:
+            shape.metric_ids, shape.has = frozen(metric_ids.copy()), frozen(has.copy())
+            shape.cells, shape.run = frozen(cells), run
+        return cells, run
 
     def most_metrics_per_sensor(self) -> int:
         """The most metric names one sensor holds (the limits' O(1) bound)."""
@@ -224,7 +264,10 @@ class Engine:
         keep[late[found]] = False
         return keep
 
-    def _sensor_numbers(self, sensor_ids: list[str]) -> np.ndarray:
+    def _sensor_numbers(self, sensor_ids: list[str]) -> tuple[np.ndarray, Shape | None]:
+        shape = self._shapes.get(sensor_ids)
+        if shape is not None:
+            return shape.numbers, shape
         numbers, fresh = self.sensors.numbers(sensor_ids, distinct=True)  # decode checks it
         if fresh:  # grown 1.5x, filled in place past the known sensors (no O(S) copy a batch)
             total = len(self.sensors)
@@ -235,7 +278,7 @@ class Engine:
             self._last_ts[old:total] = NO_TS
             self._location[old:total] = Numbering.NONE_NUMBER
             self._sensor_hash[old:total] = text_hashes(fresh)
-        return numbers
+        return numbers, self._shapes.put(sensor_ids, numbers)
 
     def _metric_ids(self, names: list[str]) -> np.ndarray:
         ids, fresh = self.metrics.numbers(names)
@@ -243,23 +286,22 @@ class Engine:
             self.metric_hash = np.concatenate((self.metric_hash, text_hashes(fresh)))
         return ids
 
-    def _set_locations(self, numbers: np.ndarray,
-                       locations: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        # Most sensors keep their location: compared by name first (equal strings, no
-        # hashing); only the others are looked up (None keeps a sensor's location).
-        names = self.locations.names
-        held = self.location[numbers]
-        if names:
-            now = map(names.__getitem__, np.maximum(held, 0).tolist())
-            same = np.fromiter(map(eq, locations, now), bool, len(locations)) & (held >= 0)
-            other = np.flatnonzero(~same)
+    def _set_locations(self, numbers: np.ndarray, locations: list[str | None],
+                       shape: Shape | None) -> tuple[np.ndarray, np.ndarray]:
+        # Every given location numbered in list order (a new name first appears where it
+        # would among the changed ones); None (-2) keeps a sensor's location. Numbers are
+        # reused while a shape's sensors keep sending the same locations.
+        if shape is not None and shape.given is not None and shape.locations == locations:
+            given = shape.given
         else:
-            other = np.arange(len(locations))
-        given, _ = self.locations.numbers([locations[i] for i in other.tolist()])
-        named = given >= 0  # and named otherwise than held: a move
-        moved = numbers[other[named]]
-        before = self.location[moved]
-        self.location[moved] = given[named]
+            given, _ = self.locations.numbers(locations)
+            if shape is not None:
+                shape.locations, shape.given = locations, frozen(given)
+        held = self.location[numbers]
+        moving = (given >= 0) & (given != held)  # named otherwise than held: a move
+        moved = numbers[moving]
+        before = held[moving]
+        self.location[moved] = given[moving]
         return moved, before
 
     def view(self) -> EngineView:

@@ -1,0 +1,68 @@
+"""Batch shapes seen before: a gateway sends the same sensors (and locations, and metrics)
+batch after batch, so what apply derives from them alone is kept and reused.
+
+Everything kept is a pure function of the names and of numberings that only ever grow
+(numbering.py, cells.py: a name's number and a key's cell never change within an engine),
+so a reused value is the one apply would compute again: answers and digest cannot depend
+on whether the cache hit. A hit costs a list comparison (~10 ns a name) instead of a dict
+lookup per name and the cell search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Shapes kept: each holds its names and ~20 bytes a sensor-metric pair (a few MB at most);
+# a node serving more gateways than this just misses more often.
+_KEPT = 32
+
+
+@dataclass
+class Shape:
+    sensors: list[str]
+    numbers: np.ndarray  # sensor numbers of `sensors` (read-only)
+    locations: list[str | None] | None = None
+    given: np.ndarray | None = None  # location numbers of `locations` (-2: None)
+    # Cells of the batch's (metric, group) pairs for one set of metric ids and one pattern
+    # of pairs with a value: what _store derives by searching the cell index.
+    metric_ids: np.ndarray | None = None
+    has: np.ndarray | None = None
+    cells: np.ndarray | None = None
+    run: slice | None = None  # `cells` as a slice when they are consecutive and ascending
+
+
+def frozen(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False  # shared between batches: a write would corrupt a later one
+    return array
+
+
+def run_of(cells: np.ndarray) -> slice | None:
+    """slice(a, a + n) when cells are a, a + 1, ..., a + n - 1 (they index as a view)."""
+    n = cells.shape[0]
+    if not n or int(cells[-1]) - int(cells[0]) != n - 1:
+        return None
+    if n > 1 and not (cells[1:] - cells[:-1] == 1).all():
+        return None
+    return slice(int(cells[0]), int(cells[0]) + n)
+
+
+class Shapes:
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, str, str], Shape] = {}
+
+    def get(self, sensors: list[str]) -> Shape | None:
+        if not sensors:
+            return None
+        shape = self._kept.get((len(sensors), sensors[0], sensors[-1]))
+        return shape if shape is not None and shape.sensors == sensors else None
+
+    def put(self, sensors: list[str], numbers: np.ndarray) -> Shape | None:
+        if not sensors:
+            return None
+        if len(self._kept) >= _KEPT:
+            self._kept.pop(next(iter(self._kept)))  # the oldest kept
+        shape = self._kept[(len(sensors), sensors[0], sensors[-1])] = Shape(
+            sensors, frozen(numbers.copy()))
+        return shape
