@@ -9,6 +9,7 @@ every entry or restored a snapshot. Python's hash() is salted per process: never
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import numpy as np
 
@@ -32,10 +33,14 @@ def text_hash(text: str) -> int:
 
 
 def text_hashes(texts: list[str]) -> np.ndarray:
-    """text_hash of each, as uint64: one join and one frombuffer, no Python int per text."""
-    blake2b = hashlib.blake2b
-    joined = b"".join([blake2b(t.encode(), digest_size=8).digest() for t in texts])
+    """text_hash of each, as uint64: one join and one frombuffer, no Python int per text
+    (C-level maps: no bytecode per text, ~0.3 us each, most of it blake2b itself)."""
+    joined = b"".join(map(_digest, map(_blake2b_8, map(str.encode, texts))))
     return np.frombuffer(joined, dtype="<u8").astype(np.uint64)
+
+
+_blake2b_8 = partial(hashlib.blake2b, digest_size=8)
+_digest = hashlib.blake2b.digest
 
 
 def bytes_hash(data: bytes) -> int:

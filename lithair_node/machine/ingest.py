@@ -150,17 +150,16 @@ def _record_moves(tables: Tables, stored: StoredBatch) -> None:
     the bulk of a feed that keeps adding sensors) have their hashes summed in one pass."""
     engine = tables.engine
     sensor_ids, locations = engine.sensors.names, engine.locations.names
-    now = engine.location[stored.moved].tolist()
-    placed: list[str] = []
-    where: list[str] = []
-    for sensor, before, at in zip(stored.moved.tolist(), stored.moved_from.tolist(), now,
-                                  strict=True):
-        if before >= 0:
-            tables.move(sensor_ids[sensor], locations[before], locations[at])
-        else:
-            placed.append(sensor_ids[sensor])
-            where.append(locations[at])
-    if placed:  # Tables.move's index entry and hash, summed mod 2**64 (uint64 sums wrap)
+    first = stored.moved_from < 0
+    moved, before = stored.moved, stored.moved_from
+    if not first.all():
+        for sensor, was, at in zip(moved[~first].tolist(), before[~first].tolist(),
+                                   engine.location[moved[~first]].tolist(), strict=True):
+            tables.move(sensor_ids[sensor], locations[was], locations[at])
+        moved = moved[first]
+    if moved.shape[0]:  # Tables.move's index entry and hash, summed mod 2**64 (uint64 sums wrap)
+        placed = list(map(sensor_ids.__getitem__, moved.tolist()))
+        where = list(map(locations.__getitem__, engine.location[moved].tolist()))
         tables.location_index.place(placed, where)
-        added = text_hashes([f"{s}\x00{at}" for s, at in zip(placed, where, strict=True)])
+        added = text_hashes(list(map("{}\x00{}".format, placed, where)))
         tables.locations_hash = (tables.locations_hash + int(added.sum(dtype=np.uint64))) & MASK64

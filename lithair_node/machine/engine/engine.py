@@ -198,9 +198,11 @@ class Engine:
         """Cells of the pairs in `has` (metric-major), created if new, and them as a slice
         when consecutive; reused when the batch has the shape's sensors, metrics and pairs
         (cells never move: shapes.py)."""
-        if (shape is not None and shape.cells is not None
+        if (shape is not None and shape.has is not None
                 and np.array_equal(shape.metric_ids, metric_ids) and np.array_equal(shape.has, has)):
-            return shape.cells, shape.run
+            run = shape.run
+            cells = shape.cells if run is None else np.arange(run.start, run.stop)
+            return cells, run
         metric_row, group = np.nonzero(has)
         cells, created = self.cells.cells_of_pairs(numbers, metric_ids, metric_row, group)
         if created:
@@ -210,7 +212,7 @@ class Engine:
         run = run_of(cells)
         if shape is not None:
             shape.metric_ids, shape.has = frozen(metric_ids.copy()), frozen(has.copy())
-            shape.cells, shape.run = frozen(cells), run
+            shape.cells, shape.run = (frozen(cells) if run is None else None), run
         return cells, run
 
     def most_metrics_per_sensor(self) -> int:
@@ -278,7 +280,8 @@ class Engine:
             self._last_ts[old:total] = NO_TS
             self._location[old:total] = Numbering.NONE_NUMBER
             self._sensor_hash[old:total] = text_hashes(fresh)
-        return numbers, self._shapes.put(sensor_ids, numbers)
+        names = self.sensors.names
+        return numbers, self._shapes.put(list(map(names.__getitem__, numbers.tolist())), numbers)
 
     def _metric_ids(self, names: list[str]) -> np.ndarray:
         ids, fresh = self.metrics.numbers(names)
@@ -295,8 +298,10 @@ class Engine:
             given = shape.given
         else:
             given, _ = self.locations.numbers(locations)
-            if shape is not None:
-                shape.locations, shape.given = locations, frozen(given)
+            if shape is not None:  # the numbering's strings (see Shapes.put), None for None
+                names = [*self.locations.names, None]
+                shape.locations = list(map(names.__getitem__, np.where(given >= 0, given, -1).tolist()))
+                shape.given = frozen(given)
         held = self.location[numbers]
         moving = (given >= 0) & (given != held)  # named otherwise than held: a move
         moved = numbers[moving]

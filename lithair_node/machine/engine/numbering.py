@@ -44,7 +44,9 @@ class Numbering:
             return found, []
         if distinct:
             first = len(self.names)
-            new = [names[i] for i in missing.tolist()]
+            # All new (a feed adding sensors): the list itself, no lookup per name.
+            new = (list(names) if missing.shape[0] == len(names)
+                   else [names[i] for i in missing.tolist()])
             self.add(new)  # type: ignore[arg-type]
             found[missing] = np.arange(first, first + len(new))
             return found, new  # type: ignore[return-value]

@@ -14,11 +14,20 @@ class RunningStats:
         self.size = 0
 
     def add_cells(self, k: int) -> None:
-        if self.size + k > self.data.shape[1]:
-            grown = stats.empty(max(self.size + k, 2 * self.data.shape[1], 64))
-            grown[:, : self.size] = self.data[:, : self.size]
+        """k empty cells past the used ones. Capacity doubles, but only used columns are
+        written (filled here as cells arrive): untouched pages cost no page faults and no
+        resident memory, and a regrowth copies only the used columns."""
+        if k <= 0:
+            return
+        size, end = self.size, self.size + k
+        if end > self.data.shape[1]:
+            grown = np.empty((5, max(end, 2 * self.data.shape[1], 64)))
+            grown[:, :size] = self.data[:, :size]
             self.data = grown
-        self.size += k
+        self.data[:3, size:end] = 0.0  # stats.empty's partial: (0, 0, 0, inf, -inf)
+        self.data[3, size:end] = np.inf
+        self.data[4, size:end] = -np.inf
+        self.size = end
 
     def merge(self, cells: np.ndarray, partials: stats.Partials) -> None:
         """Fold partials (5 x len(cells)) into distinct `cells`, row by row (gathering one
