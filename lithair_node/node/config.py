@@ -57,12 +57,13 @@ class RaftTuning:
     socket_buffer_bytes: int = 4 * MIB
     # Snapshot (log compaction) triggers: whichever comes first. The journal keeps every
     # entry since the last snapshot in memory (and on disk), so the byte trigger bounds the
-    # Raft log's share of RSS: ~72 bytes of log per reading, so 64 MiB was ~0.9M readings
-    # and, with the +25% stagger, up to 80 MB (8 B/reading at 10M) on one node. Snapshots
-    # are incremental (only new sealed segments are written), so 16 MiB costs little: see
-    # the memory benchmark of 2026-12-01 in README.
+    # Raft log's share of RSS: ~50-70 bytes of log per reading, so 64 MiB held, with the
+    # +25% stagger, up to 80 MB (8 B/reading at 10M) on one node. Each snapshot rewrites
+    # the hot buffer, so a lower trigger costs ingest throughput (measured at 3M readings,
+    # batch 1000: 16 MiB -25%, 32 MiB -12% against 64); 32 MiB keeps every node within
+    # issue 11's 24 B/reading at 10M (bench/results/memory-20261201T18*.json).
     compaction_min_entries: int = 20_000
-    compaction_bytes: int = 16 * MIB
+    compaction_bytes: int = 32 * MIB
     compaction_interval_s: float = 600.0
     # Chunk size used to ship a snapshot to a lagging follower.
     snapshot_chunk_bytes: int = 4 * MIB

@@ -43,7 +43,7 @@ from lithair_node.node.raft.journal.writer import (
 )
 
 # Compaction frees disk a whole segment at a time: small enough to free space soon after a
-# snapshot (16 MiB of entries by default), large enough to roll rarely.
+# snapshot (32 MiB of entries by default), large enough to roll rarely.
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
