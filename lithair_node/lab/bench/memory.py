@@ -167,7 +167,7 @@ def print_run(name: str, run: dict[str, Any]) -> None:
         print(f"{row['node']:<7}{row['role'] or '-':<10}{row['readings']:>12,}{row['rss_mb']:>9.0f}"
               f"{parts.get('anon', 0):>9.0f}{parts.get('file', 0):>9.0f}"
               f"{row['bytes_per_reading'] or 0:>11.1f}{row['log_length'] or 0:>9}"
-              f"{row.get('log_held_mb') or 0:>8.1f}"
+              f"{'-' if row.get('log_held_mb') is None else row['log_held_mb']:>8}"
               f"{row['leader_changes'] or 0:>12}{snap.get('count', 0):>11}"
               f"{snap.get('readings', 0):>20,}{snap.get('write_ms', 0):>10}")
     print(f"idle RSS before ingest (MB): {run.get('idle_rss_mb')}")
