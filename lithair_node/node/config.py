@@ -56,11 +56,14 @@ class RaftTuning:
     append_batch_bytes: int = 32 * MIB
     socket_buffer_bytes: int = 4 * MIB
     # Snapshot (log compaction) triggers: whichever comes first. The journal keeps every
-    # entry since the last snapshot in memory and in its mmap'd file, so the byte trigger
-    # bounds both (measured: 64 MiB of entries ~ 0.9M readings ~ 80 MiB live journal, a
-    # 90 MiB file; 128 MiB cost 170 MB more RSS per node at 2M readings; see DESIGN.md).
+    # entry since the last snapshot in memory (and on disk), so the byte trigger bounds the
+    # Raft log's share of RSS: ~50-70 bytes of log per reading, so 64 MiB held, with the
+    # +25% stagger, up to 80 MB (8 B/reading at 10M) on one node. Each snapshot rewrites
+    # the hot buffer, so a lower trigger costs ingest throughput (measured at 3M readings,
+    # batch 1000: 16 MiB -25%, 32 MiB -12% against 64); 32 MiB keeps every node within
+    # issue 11's 24 B/reading at 10M (bench/results/memory-20261201T18*.json).
     compaction_min_entries: int = 20_000
-    compaction_bytes: int = 64 * MIB
+    compaction_bytes: int = 32 * MIB
     compaction_interval_s: float = 600.0
     # Chunk size used to ship a snapshot to a lagging follower.
     snapshot_chunk_bytes: int = 4 * MIB

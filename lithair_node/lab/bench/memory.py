@@ -87,11 +87,16 @@ def node_rows(cluster: LocalCluster) -> list[dict[str, Any]]:
         pid = cluster.processes[i].pid
         readings = stats.get("total_readings", 0)
         rss = rss_mb(pid)
+        journal = status.get("journal") or {}
+        held = journal.get("entry_bytes_held")
         rows.append({
             "node": spec.node_id, "role": status.get("role"), "readings": readings,
             "rss_mb": rss, "rss_parts_mb": rss_parts_mb(pid),
             "bytes_per_reading": round(rss * 2**20 / readings, 1) if readings else None,
-            "log_length": status.get("log_length"), "leader_changes": status.get("leader_changes"),
+            "log_length": status.get("log_length"),
+            # The Raft log since the last snapshot, in memory (None: a node before 2026-12-01).
+            "log_held_mb": round(held / 2**20, 1) if held is not None else None,
+            "leader_changes": status.get("leader_changes"),
             "snapshot": status.get("snapshot"), "state_digest": stats.get("state_digest"),
         })
     return rows
@@ -106,6 +111,8 @@ def cluster_run(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
         cluster = LocalCluster(tmp, nodes=3, extra_args=tuple(args.lithair_arg), env=env).start()
         try:
             cluster.wait_ready(timeout_s=60)
+            # What a node holds before any reading: interpreter, libraries, buffers.
+            result["idle_rss_mb"] = [rss_mb(cluster.processes[i].pid) for i in range(3)]
             leader = cluster.leader_index()
             assert leader is not None
             urls = [cluster.specs[i].url for i in [leader] + [i for i in range(3) if i != leader]]
@@ -152,7 +159,7 @@ def cluster_run(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
 def print_run(name: str, run: dict[str, Any]) -> None:
     print(f"\n{name}: ingest through HTTP {run['ingest']['readings_per_s']:,} readings/s")
     print(f"{'node':<7}{'role':<10}{'readings':>12}{'RSS MB':>9}{'anon MB':>9}{'file MB':>9}"
-          f"{'B/reading':>11}{'log len':>9}{'leader chg':>12}{'snapshots':>11}"
+          f"{'B/reading':>11}{'log len':>9}{'log MB':>8}{'leader chg':>12}{'snapshots':>11}"
           f"{'last snap readings':>20}{'write ms':>10}")
     for row in run["nodes"]:
         snap = row["snapshot"] or {}
@@ -160,8 +167,10 @@ def print_run(name: str, run: dict[str, Any]) -> None:
         print(f"{row['node']:<7}{row['role'] or '-':<10}{row['readings']:>12,}{row['rss_mb']:>9.0f}"
               f"{parts.get('anon', 0):>9.0f}{parts.get('file', 0):>9.0f}"
               f"{row['bytes_per_reading'] or 0:>11.1f}{row['log_length'] or 0:>9}"
+              f"{'-' if row.get('log_held_mb') is None else row['log_held_mb']:>8}"
               f"{row['leader_changes'] or 0:>12}{snap.get('count', 0):>11}"
               f"{snap.get('readings', 0):>20,}{snap.get('write_ms', 0):>10}")
+    print(f"idle RSS before ingest (MB): {run.get('idle_rss_mb')}")
     r = run["restart"]
     print(f"restart of {r['node']} (kill -9) holding {r['readings']:,} readings: ready in {r['ready_s']} s")
 

@@ -4,7 +4,9 @@ A node churns through large short-lived buffers: request bodies, encoded Raft en
 (dropped by log compaction), snapshot chunks. glibc's malloc keeps freed memory in its
 arenas (its dynamic mmap threshold rises after each large free, so later large buffers come
 from the heap too): resident memory then stays near the peak of journal plus state.
-malloc_trim(0) after log compaction gives the free pages back, and the mmap threshold is
+malloc_trim(0) after log compaction, and once the log goes quiet after a burst of writes
+(QuietTrim: measured 11 MB of free heap on followers and 22 MB on the leader at rest after
+10M readings, given back by a trim), returns the free pages, and the mmap threshold is
 pinned at 1 MiB at start (pin_mmap_threshold): the columnar engine's sealing makes
 multi-MB temporaries that, under the dynamic threshold, came from the heap and left it
 fragmented: 54 bytes of RSS per reading at 10M readings in-process against 17 pinned, with
@@ -46,6 +48,8 @@ def pin_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
     """Allocations from `threshold` bytes on are mmap'd, and so returned when freed; a
     fixed value also turns glibc's dynamic raising of it off. True if set."""
     return _LIBC is not None and bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, threshold))
+
+
 _trimming = threading.Lock()
 
 
@@ -67,3 +71,25 @@ def _trim() -> None:
     finally:
         _trimming.release()
 
+
+
+class QuietTrim:
+    """Says when to trim because writes stopped: the first check at least `quiet_s` after
+    the applied index last moved, once per burst (an idle node never trims again)."""
+
+    def __init__(self, quiet_s: float = 1.0) -> None:
+        self.quiet_s = quiet_s
+        self._applied: int | None = None
+        self._moved_at = 0.0
+        self._pending = False
+
+    def due(self, applied_index: int, now: float) -> bool:
+        if applied_index != self._applied:
+            # The first sample only sets the mark: a node just started has nothing to give back.
+            self._pending = self._applied is not None
+            self._applied, self._moved_at = applied_index, now
+            return False
+        if self._pending and now - self._moved_at >= self.quiet_s:
+            self._pending = False
+            return True
+        return False

@@ -22,6 +22,7 @@ from lithair_node.machine.commands import encode_announce
 from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft.forced_voters import ForcedVoters
+from lithair_node.node.raft.heap import QuietTrim
 from lithair_node.node.raft.membership_probe import ProbeOutcome, probe_raft_peer
 from lithair_node.node.raft.readiness import caught_up_now
 from lithair_node.node.raft.syncobj import ReplicatedLog, syncobj_conf
@@ -107,6 +108,7 @@ class RaftNode:
         self._raft_calls: queue.SimpleQueue[Callable[[ReplicatedLog], None]] = queue.SimpleQueue()
         self._snapshot_bytes = staggered_snapshot_bytes(
             config.raft.compaction_bytes, config.raft_address, config.peers)
+        self._quiet_trim = QuietTrim()
 
     def start(self) -> None:
         """Install the Raft wire format, bind the Raft port (RaftBindError if it cannot) and
@@ -219,6 +221,8 @@ class RaftNode:
         if raft_log.snapshots.compacted:
             raft_log.snapshots.compacted = False
             raft_log.release_compacted_memory()
+        elif self._quiet_trim.due(raft_log.raftLastApplied, now):
+            raft_log.release_compacted_memory()  # a burst's buffers, once writes stop
         raft_log.hurry_solo_commit()
 
     def _sample(self, raft_log: ReplicatedLog, now: float) -> RaftStatus:

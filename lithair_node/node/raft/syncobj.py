@@ -156,8 +156,8 @@ class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
             notifier.notify()
 
     def release_compacted_memory(self) -> None:
-        """After log compaction: return the dropped entries' heap memory to the OS (see
-        heap.py). Raft thread only."""
+        """After log compaction, or once writes stop: return the freed heap memory (dropped
+        entries, a burst's buffers) to the OS (see heap.py). Raft thread only."""
         heap.release_free_memory_soon()
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # PySyncObj's name

@@ -26,3 +26,16 @@ def test_the_mmap_threshold_is_pinned_on_glibc() -> None:
         return
     assert heap.pin_mmap_threshold()
     assert heap.pin_mmap_threshold(heap.MMAP_THRESHOLD_BYTES)
+
+
+def test_quiet_trim_fires_once_per_burst_after_writes_stop() -> None:
+    trim = heap.QuietTrim(quiet_s=1.0)
+    assert not trim.due(7, now=0.0)  # first look: a fresh node has nothing to give back
+    assert not trim.due(7, now=5.0)
+    assert not trim.due(8, now=10.0)  # writes
+    assert not trim.due(9, now=10.5)
+    assert not trim.due(9, now=11.4)  # quiet, not yet long enough
+    assert trim.due(9, now=11.5)
+    assert not trim.due(9, now=20.0)  # once: an idle node does not trim again
+    assert not trim.due(10, now=30.0)
+    assert trim.due(10, now=31.0)  # the next burst

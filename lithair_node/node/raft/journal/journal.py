@@ -43,7 +43,7 @@ from lithair_node.node.raft.journal.writer import (
 )
 
 # Compaction frees disk a whole segment at a time: small enough to free space soon after a
-# snapshot (64 MiB of entries by default), large enough to roll rarely.
+# snapshot (32 MiB of entries by default), large enough to roll rarely.
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
@@ -69,6 +69,9 @@ class DurableJournal:
         self.repaired: Damage | None = scan.damage
         self._term_vote = read_term_vote(self._io, self._directory)
         self._entries: list[Entry] = scan.entries
+        # Command bytes the list holds (the Raft log since the last snapshot): what the
+        # snapshot trigger bounds, shown by describe() so RSS can be attributed.
+        self._held_bytes = sum(len(entry[0]) for entry in self._entries)
         last = self._last_index()
         stored_commit = read_commit_index(self._io, self._directory)
         # PySyncObj's default is 1; never beyond what survived (a follower's commit index can
@@ -97,6 +100,7 @@ class DurableJournal:
             raise ValueError(f"entry {idx} does not follow entry {self._entries[-1][1]}")
         entry = (command, idx, term)
         self._entries.append(entry)
+        self._held_bytes += len(command)
         self._writer.submit(Append(entry, idx))
         if trace.ENABLED:
             trace.mark("add", idx)
@@ -104,6 +108,7 @@ class DurableJournal:
     def clear(self) -> None:
         self.truncations += 1
         self._entries.clear()
+        self._held_bytes = 0
         self._writer.submit(Reset())
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:
@@ -116,6 +121,7 @@ class DurableJournal:
             return
         first_dropped = self._entries[start][1]
         self.truncations += 1
+        self._held_bytes -= sum(len(entry[0]) for entry in self._entries[start:])
         del self._entries[start:]
         self._writer.submit(TruncateFrom(first_dropped, self._last_index()))
 
@@ -127,6 +133,7 @@ class DurableJournal:
         if start >= len(self._entries):
             self.clear()
             return
+        self._held_bytes -= sum(len(entry[0]) for entry in self._entries[:start])
         del self._entries[:start]
         self._writer.submit(CompactTo(self._entries[0][1], self._last_index()))
 
@@ -175,6 +182,11 @@ class DurableJournal:
     # -- Ours ------------------------------------------------------------------------------
 
     @property
+    def held_bytes(self) -> int:
+        """Command bytes of the entries held in memory (all since the last compaction)."""
+        return self._held_bytes
+
+    @property
     def durable_index(self) -> int:
         """The highest index such that this entry and every one before it are on disk as the
         journal holds them now (0: none)."""
@@ -204,6 +216,8 @@ class DurableJournal:
             "directory": self._directory,
             "segments": self._writer.segment_count,
             **self._bounds(),
+            "entries_held": len(self._entries),
+            "entry_bytes_held": self._held_bytes,
             "durable_index": self.durable_index,
             "pending_operations": self._writer.pending,
             "write_batches": self._writer.batches,

@@ -91,6 +91,12 @@ class AgainstPySyncObj(RuleBasedStateMachine):
         assert len(self.journal) == len(self.memory) == len(self.file)
         assert self.journal[:] == self.memory[:] == self.file[:]
 
+    @invariant()
+    def held_bytes_counts_what_is_held(self) -> None:
+        held = sum(len(entry[0]) for entry in self.memory[:])
+        assert self.journal.held_bytes == held
+        assert self.journal.describe()["entry_bytes_held"] == held
+
     def teardown(self) -> None:
         self.machine.shutdown()
         self.file._destroy()
