@@ -105,6 +105,9 @@ class ClientPlan:
     max_batches: int | None = None  # stop after this many batches (closed loop)
     columnar: bool = False  # Lithair's column-oriented body instead of rows
     token: str | None = None
+    # Expect: 100-continue on Lithair writes: "after_refusal" (as ClusterClient: from a
+    # 429/503 until a request is admitted), "always" or "never".
+    expect: str = "after_refusal"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,6 +154,8 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
     latency: list[float] = []
     errors: dict[str, int] = {}
     counter = iter(range(10**12))
+    refused = [plan.expect == "always"]  # whether the next write waits for a 100 Continue
+    expecting = plan.kind == "lithair" and plan.expect != "never"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -158,9 +163,12 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
         async def one(number: int, scheduled: float) -> None:
             url, body, headers = make(plan, factory, number)
             try:
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(url, data=body, headers=headers,
+                                        expect100=expecting and refused[0]) as response:
                     await response.read()
                     status = response.status
+                    if plan.expect == "after_refusal":
+                        refused[0] = status in (429, 503)
                     if status in (429, 503) and "Retry-After" not in response.headers:
                         status = f"{status} without Retry-After"
             except (aiohttp.ClientError, TimeoutError) as exc:
