@@ -1,6 +1,7 @@
-"""ClusterClient holds a write's body back (`Expect: 100-continue`) only while a node is
-refusing: after a 429/503 from it, until it admits one; steady-state writes pay no extra
-round trip. Against a small aiohttp server that records each request's Expect header."""
+"""ClusterClient(expect_after_refusal=True) holds a write's body back (`Expect:
+100-continue`) only while a node is refusing: after a 429/503 from it, until it admits one;
+steady-state writes pay no extra round trip. By default it never does. Against a small
+aiohttp server that records each request's Expect header."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ async def serve() -> AsyncIterator[object]:
 async def test_expect_from_a_refusal_until_one_is_admitted(serve) -> None:
     node = ScriptedNode([429, 503, 200, 200])
     url = await serve(node)
-    async with ClusterClient([url], backoff_s=0.01, deadline_s=10) as client:
+    async with ClusterClient([url], backoff_s=0.01, deadline_s=10,
+                             expect_after_refusal=True) as client:
         first = await client.post_batch([READING], key="a")
         second = await client.post_batch([READING], key="b")
     assert first.status == ACKED and [a.status for a in first.trail] == [429, 503, 200]
@@ -68,9 +70,18 @@ async def test_expect_from_a_refusal_until_one_is_admitted(serve) -> None:
 async def test_a_content_refusal_means_admitted(serve) -> None:
     node = ScriptedNode([429, 422])
     url = await serve(node)
-    async with ClusterClient([url], backoff_s=0.01, deadline_s=10) as client:
+    async with ClusterClient([url], backoff_s=0.01, deadline_s=10,
+                             expect_after_refusal=True) as client:
         result = await client.post_batch([READING], key="c")
         assert result.status == FAILED
         assert not client.expects_continue(url)
         await client.post_batch([READING], key="d")
     assert node.expects == [None, "100-continue", None]
+
+
+async def test_no_expect_by_default(serve) -> None:
+    node = ScriptedNode([429, 503])
+    url = await serve(node)
+    async with ClusterClient([url], backoff_s=0.01, deadline_s=10) as client:
+        assert (await client.post_batch([READING], key="e")).status == ACKED
+    assert node.expects == [None, None, None]

@@ -10,7 +10,8 @@ One invocation, one fresh cluster, three phases with the same client processes a
                were answered (latency counted from the scheduled time);
   3. 2x        open loop at factor x R for `--overload` seconds, once per client Expect
                mode (`--expect never,after_refusal`: refused clients hold their body back
-               for a 100 Continue until admitted, as ClusterClient does, or never).
+               for a 100 Continue until admitted, as ClusterClient(expect_after_refusal=True)
+               does, or never, its default).
 For each phase: accepted readings/s, rejected requests/s by status, p50/p99 latency of the
 accepted writes, peak RSS of every node, and anything that is neither a 200 nor a
 429/503 with Retry-After (must be none: no 500, no timeout, no dropped connection).
@@ -62,7 +63,7 @@ class Sampler(threading.Thread):
 
 
 def phase(args: argparse.Namespace, name: str, cluster: LocalCluster, duration: float,
-          rate_rps: float | None, first_batch: int, expect: str = "after_refusal") -> dict[str, Any]:
+          rate_rps: float | None, first_batch: int, expect: str = "never") -> dict[str, Any]:
     start_at = time.time() + 1.0
     lo, hi = start_at + args.warmup, start_at + args.warmup + duration
     per_client = None if rate_rps is None else rate_rps / args.clients
@@ -155,7 +156,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the nodes' --max-pending-readings")
     parser.add_argument("--max-queue-delay", type=float, default=0.5,
                         help="the nodes' --max-queue-delay (seconds)")
-    parser.add_argument("--expect", default="after_refusal",
+    parser.add_argument("--expect", default="never",
                         help="client Expect modes (never, after_refusal, always), comma-separated:"
                              " one overload phase each")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)

@@ -105,9 +105,10 @@ class ClientPlan:
     max_batches: int | None = None  # stop after this many batches (closed loop)
     columnar: bool = False  # Lithair's column-oriented body instead of rows
     token: str | None = None
-    # Expect: 100-continue on Lithair writes: "after_refusal" (as ClusterClient: from a
-    # 429/503 until a request is admitted), "always" or "never".
-    expect: str = "after_refusal"
+    # Expect: 100-continue on Lithair writes: "never" (as ClusterClient by default),
+    # "after_refusal" (ClusterClient(expect_after_refusal=True): from a 429/503 until a
+    # request is admitted) or "always".
+    expect: str = "never"
     extra: dict[str, Any] = field(default_factory=dict)
 
 

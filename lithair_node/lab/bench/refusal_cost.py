@@ -9,9 +9,10 @@ of a node of a 3-node cluster at the same S (the three nodes' CPU over the ackno
 requests, divided by three: each node receives a third of them and applies all).
 
 Refusals are measured with the load clients' `expect` modes: "never" (the body goes with
-the headers; the node drains it unread) and "after_refusal" (as ClusterClient: after a
-429/503 the next requests hold their body back for a 100 Continue, so a node that answers
-before it never receives the body; each such refusal closes its connection).
+the headers; the node drains it unread: ClusterClient's default) and "after_refusal"
+(ClusterClient(expect_after_refusal=True): after a 429/503 the next requests hold their
+body back for a 100 Continue, so a node that answers first never receives the body; each
+such refusal closes its connection).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ EXPECT_MODES = ("never", "after_refusal")
 
 
 def refused_cpu_ms(args: argparse.Namespace, batch: int, code: Path | None = None,
-                   expect: str = "after_refusal") -> dict[str, Any]:
+                   expect: str = "never") -> dict[str, Any]:
     """CPU ms per refused request of a leaderless node, under `args.concurrency` in flight.
     `code`: run the node from this source tree (a baseline) instead of this checkout."""
     with tempfile.TemporaryDirectory(prefix="bench-refusal-", dir=args.tmp) as tmp:

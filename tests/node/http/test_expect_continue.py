@@ -152,7 +152,7 @@ async def _post_both(refusing: str, accepting: str) -> tuple[ApiError, dict, lis
     # ClusterClient: refused by the leaderless node (503), then acked by the cluster; every
     # batch is stored once whatever the refusals.
     async with ClusterClient([refusing, accepting], token=TOKEN, encoding="json",
-                             backoff_s=0.01) as client:
+                             backoff_s=0.01, expect_after_refusal=True) as client:
         results = await asyncio.gather(*(
             client.post_batch(json.loads(_batch(f"expect-cc{n}", 20))["readings"],
                               key=f"expect-cc-{n}", url=refusing) for n in range(8)))
