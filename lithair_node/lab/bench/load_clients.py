@@ -109,6 +109,8 @@ class ClientPlan:
     # "after_refusal" (ClusterClient(expect_after_refusal=True): from a 429/503 until a
     # request is admitted) or "always".
     expect: str = "never"
+    # Closed loop: the pause after a failed request (e.g. 429), before that worker sends again.
+    error_pause_s: float = 0.05
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -180,8 +182,8 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
                 latency.append(done - scheduled)
             else:
                 errors[str(status)] = errors.get(str(status), 0) + 1
-                if plan.rate is None:
-                    await asyncio.sleep(0.05)
+                if plan.rate is None and plan.error_pause_s:
+                    await asyncio.sleep(plan.error_pause_s)
 
         await asyncio.sleep(max(0.0, plan.start_at - time.time()))
         cpu0, wall0 = time.process_time(), time.time()

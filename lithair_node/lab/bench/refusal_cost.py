@@ -38,8 +38,10 @@ EXPECT_MODES = ("never", "after_refusal")
 
 
 def refused_cpu_ms(args: argparse.Namespace, batch: int, code: Path | None = None,
-                   expect: str = "never") -> dict[str, Any]:
-    """CPU ms per refused request of a leaderless node, under `args.concurrency` in flight.
+                   expect: str = "never", pause_s: float = 0.05) -> dict[str, Any]:
+    """CPU ms per refused request of a leaderless node, under `args.concurrency` in flight,
+    each client worker pausing `pause_s` after a refusal (0: refused as fast as the node
+    answers, i.e. saturated, as the accepted cost is measured).
     `code`: run the node from this source tree (a baseline) instead of this checkout."""
     with tempfile.TemporaryDirectory(prefix="bench-refusal-", dir=args.tmp) as tmp:
         env = dict(item.split("=", 1) for item in args.lithair_env)
@@ -55,26 +57,26 @@ def refused_cpu_ms(args: argparse.Namespace, batch: int, code: Path | None = Non
             idle0, t0 = cpu_seconds(pid), time.monotonic()
             time.sleep(_IDLE_S)
             idle = (cpu_seconds(pid) - idle0) / (time.monotonic() - t0)
-            summary = _measure(args, cluster.urls[0], pid, batch, expect)
+            summary = _measure(args, cluster.urls[0], pid, batch, expect, pause_s)
         finally:
             cluster.stop()
     refused = sum(v for k, v in summary["errors"].items() if k.startswith(("429", "503")))
     # Errors are counted over warm-up + window (+0.5 s drain); CPU over the window only.
     per_s = refused / (args.warmup + args.duration + 0.5)
     cpu = max(0.0, summary["processes"]["lone"]["cpu_pct"] / 100 - idle)
-    return {"expect": expect, "refused_per_s": round(per_s, 1), "errors": summary["errors"],
-            "idle_cpu_pct": round(100 * idle, 1),
+    return {"expect": expect, "pause_s": pause_s, "refused_per_s": round(per_s, 1),
+            "errors": summary["errors"], "idle_cpu_pct": round(100 * idle, 1),
             "cpu_ms_per_refused": round(1000 * cpu / per_s, 3) if per_s else None}
 
 
-def _measure(args: argparse.Namespace, url: str, pid: int, batch: int,
-             expect: str) -> dict[str, Any]:
+def _measure(args: argparse.Namespace, url: str, pid: int, batch: int, expect: str,
+             pause_s: float) -> dict[str, Any]:
     start_at = time.time() + 1.0
     lo = start_at + args.warmup
     hi = lo + args.duration
     per_client = max(1, args.concurrency // args.clients)
     plans = [ClientPlan("lithair", c, [url], batch, args.sensors, per_client, start_at, hi + 0.5,
-                        expect=expect) for c in range(args.clients)]
+                        expect=expect, error_pause_s=pause_s) for c in range(args.clients)]
     meter, usage = CpuMeter({"lone": pid}), {}
 
     def sample() -> None:
@@ -103,11 +105,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sensors", type=int, default=10_000, help="S, over all clients")
     p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--refused-batch", type=int, default=None,
+                   help="readings per refused request (default --batch; 1: what the body costs)")
     p.add_argument("--clients", type=int, default=4, help="client processes")
     p.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     p.add_argument("--duration", type=float, default=8.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--expect", default=",".join(EXPECT_MODES), help="client modes of the refusals")
+    p.add_argument("--pauses", default="0.05,0",
+                   help="seconds a client worker pauses after a refusal (0.05: as bench_cardinality; "
+                        "0: saturated, as accepted requests are measured)")
     p.add_argument("--baseline-src", type=Path, default=None,
                    help="a source tree (`git archive` extracted) measured beside this checkout")
     p.add_argument("--lithair-arg", action="append", default=[])
@@ -134,19 +141,24 @@ def main(argv: list[str] | None = None) -> int:
               f"({row['readings_per_s']:,} readings/s)", file=sys.stderr, flush=True)
         report["rows"].append({"system": system, "kind": "accepted", "cpu_ms": accepted[system],
                                "readings_per_s": row["readings_per_s"], "errors": row["errors"]})
-    for expect in args.expect.split(","):
+    runs = [(float(pause), expect) for pause in args.pauses.split(",") for expect in args.expect.split(",")]
+    for pause, expect in runs:
         for system, code in systems.items():  # interleaved: a noisy spell hits both alike
-            refusal = refused_cpu_ms(args, args.batch, code=code, expect=expect)
+            refusal = refused_cpu_ms(args, args.refused_batch or args.batch, code=code,
+                                     expect=expect, pause_s=pause)
             ratio = (round(refusal["cpu_ms_per_refused"] / accepted[system], 4)
                      if refusal["cpu_ms_per_refused"] and accepted[system] else None)
             report["rows"].append({"system": system, "kind": "refused", **refusal,
                                    "cpu_ms_per_accepted": accepted[system],
                                    "refused_over_accepted": ratio})
-            print(f"[{time.strftime('%H:%M:%S')}] {system} expect={expect}: {refusal} -> {ratio}",
+            print(f"[{time.strftime('%H:%M:%S')}] {system} expect={expect} pause={pause}: "
+                  f"{refusal} -> {ratio}",
                   file=sys.stderr, flush=True)
-    print(f"\n{'system':<10}{'kind':<10}{'expect':<15}{'cpu ms':>9}{'x accepted':>12}")
+    print(f"\n{'system':<10}{'kind':<10}{'expect':<15}{'pause s':>8}{'refused/s':>10}"
+          f"{'cpu ms':>9}{'x accepted':>12}")
     for row in report["rows"]:
         print(f"{row['system']:<10}{row['kind']:<10}{row.get('expect', '-'):<15}"
+              f"{row.get('pause_s', '-'):>8}{row.get('refused_per_s', '-'):>10}"
               f"{row.get('cpu_ms', row.get('cpu_ms_per_refused')) or '-':>9}"
               f"{row.get('refused_over_accepted') or '-':>12}")
     print(f"\nresults: {shown(write_results(args.out, 'refusal', report))}")
