@@ -76,12 +76,14 @@ class NodeApi:
 
     async def request(self, method: str, path: str, *, data: bytes | None = None,
                       headers: dict[str, str] | None = None,
-                      timeout_s: float | None = None) -> Answer:
-        """One exchange, whatever the status; raises only when no answer came back."""
+                      timeout_s: float | None = None, expect100: bool = False) -> Answer:
+        """One exchange, whatever the status; raises only when no answer came back.
+        `expect100`: send `Expect: 100-continue` and the body only once the node asks for
+        it, so that a refusal (429/503/401/413) costs neither side the body."""
         sent = self._headers(headers)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s if timeout_s is None else timeout_s)
         async with self.session.request(method, f"{self.url}{path}", data=data, headers=sent,
-                                        timeout=timeout) as response:
+                                        timeout=timeout, expect100=expect100) as response:
             return await _answer(response)
 
     async def download(self, path: str, sink: Callable[[bytes], object],
@@ -130,22 +132,23 @@ class NodeApi:
         return await self._object(hdrs.METH_DELETE, api.member_path(raft_address))
 
     async def post_batch(self, body: bytes, content_type: str, key: str, *,
-                         timeout_s: float) -> dict[str, Any] | None:
+                         timeout_s: float, expect100: bool = False) -> dict[str, Any] | None:
         """POST an encoded batch under an Idempotency-Key: the acknowledgement (None if its
         body could not be read: the batch is committed all the same)."""
         answer = await self.request(hdrs.METH_POST, api.BATCHES, data=body, timeout_s=timeout_s,
+                                    expect100=expect100,
                                     headers={hdrs.CONTENT_TYPE: content_type,
                                              api.IDEMPOTENCY_KEY: key})
         return answer.json()
 
     async def write_line_protocol(self, body: bytes, key: str, *, precision: str, bucket: str,
-                                  timeout_s: float) -> None:
+                                  timeout_s: float, expect100: bool = False) -> None:
         """POST InfluxDB line protocol under an Idempotency-Key; returns on the 204 (committed
         and applied). Its errors come in InfluxDB's shape `{"code", "message"}`, raised as
         ApiError all the same."""
         query = urlencode({api.INFLUX_BUCKET: bucket, api.INFLUX_PRECISION: precision})
         answer = await self.request(hdrs.METH_POST, f"{api.INFLUX_V2_WRITE}?{query}", data=body,
-                                    timeout_s=timeout_s,
+                                    timeout_s=timeout_s, expect100=expect100,
                                     headers={hdrs.CONTENT_TYPE: _LINE_PROTOCOL_TYPE,
                                              api.IDEMPOTENCY_KEY: key})
         if answer.status == 204:

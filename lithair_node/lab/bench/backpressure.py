@@ -8,7 +8,10 @@ One invocation, one fresh cluster, three phases with the same client processes a
                sustainable rate R of this machine right now (the baseline);
   2. 1x        open loop at R: requests are sent on schedule whether or not earlier ones
                were answered (latency counted from the scheduled time);
-  3. 2x        open loop at factor x R for `--overload` seconds.
+  3. 2x        open loop at factor x R for `--overload` seconds, once per client Expect
+               mode (`--expect never,after_refusal`: refused clients hold their body back
+               for a 100 Continue until admitted, as ClusterClient(expect_after_refusal=True)
+               does, or never, its default).
 For each phase: accepted readings/s, rejected requests/s by status, p50/p99 latency of the
 accepted writes, peak RSS of every node, and anything that is neither a 200 nor a
 429/503 with Retry-After (must be none: no 500, no timeout, no dropped connection).
@@ -60,7 +63,7 @@ class Sampler(threading.Thread):
 
 
 def phase(args: argparse.Namespace, name: str, cluster: LocalCluster, duration: float,
-          rate_rps: float | None, first_batch: int) -> dict[str, Any]:
+          rate_rps: float | None, first_batch: int, expect: str = "never") -> dict[str, Any]:
     start_at = time.time() + 1.0
     lo, hi = start_at + args.warmup, start_at + args.warmup + duration
     per_client = None if rate_rps is None else rate_rps / args.clients
@@ -68,7 +71,7 @@ def phase(args: argparse.Namespace, name: str, cluster: LocalCluster, duration: 
         # Distinct sensor prefixes per phase: every phase writes new readings.
         ClientPlan("lithair", first_batch + c, [cluster.urls[c % len(cluster.urls)]],
                    args.batch, args.sensors, args.in_flight, start_at, hi + 0.5, rate=per_client,
-                   phase_s=0.0 if rate_rps is None else c / rate_rps)
+                   phase_s=0.0 if rate_rps is None else c / rate_rps, expect=expect)
         for c in range(args.clients)
     ]
     pids = {spec.node_id: cluster.processes[i].pid for i, spec in enumerate(cluster.specs)}
@@ -84,6 +87,7 @@ def phase(args: argparse.Namespace, name: str, cluster: LocalCluster, duration: 
     other = {k: v for k, v in summary["errors"].items() if k not in REJECTIONS}
     summary.update(
         phase=name,
+        expect=expect,
         offered_requests_per_s=None if rate_rps is None else round(rate_rps, 1),
         rejected_requests_per_s={k: round(v / (hi - lo + args.warmup), 1) for k, v in rejected.items()},
         other_errors=other,
@@ -106,19 +110,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log(f"sustainable: {saturate['readings_per_s']:,} readings/s "
                 f"({capacity:,.1f} requests/s)")
             nominal = phase(args, "1x", cluster, args.saturate, capacity, 100)
-            overload = phase(args, f"{args.factor:g}x", cluster, args.overload,
-                             args.factor * capacity, 200)
+            # One overload phase per client Expect mode, on the same cluster.
+            overloads = [phase(args, f"{args.factor:g}x", cluster, args.overload,
+                               args.factor * capacity, 200 + 100 * n, expect)
+                         for n, expect in enumerate(args.expect.split(","))]
             stats = cluster.wait_converged(timeout_s=180)
             converged = {"total_readings": stats[0]["total_readings"],
                          "digests_equal": len({s["state_digest"] for s in stats}) == 1,
                          "nodes_running": all(cluster.is_running(i) for i in range(3))}
         finally:
             cluster.stop()
-    return {"phases": [saturate, nominal, overload], "converged": converged}
+    return {"phases": [saturate, nominal, *overloads], "converged": converged}
 
 
 def print_table(report: dict[str, Any]) -> None:
-    header = (f"{'phase':9}{'offered rq/s':>13}{'accepted r/s':>14}{'rejected rq/s':>15}"
+    header = (f"{'phase':9}{'expect':>14}{'offered rq/s':>13}{'accepted r/s':>14}{'rejected rq/s':>15}"
               f"{'p50 ms':>9}{'p99 ms':>9}{'peak pending (per node)':>26}"
               f"{'peak RSS MB':>18}{'stored after':>14}  other errors")
     print(header)
@@ -128,7 +134,8 @@ def print_table(report: dict[str, Any]) -> None:
         offered = "-" if p["offered_requests_per_s"] is None else f"{p['offered_requests_per_s']:,.1f}"
         pending = "/".join(f"{v:,}" for v in p["peak_pending_readings"].values())
         stored = p["total_readings_after"] or 0
-        print(f"{p['phase']:9}{offered:>13}{p['readings_per_s']:>14,}{rejected:>15,.1f}"
+        print(f"{p['phase']:9}{p.get('expect', '-'):>14}{offered:>13}"
+              f"{p['readings_per_s']:>14,}{rejected:>15,.1f}"
               f"{p['latency_ms']['p50'] or 0:>9}{p['latency_ms']['p99'] or 0:>9}{pending:>26}"
               f"{rss:>18}{stored:>14,}  {p['other_errors'] or 'none'}")
     print(f"after the run: {report['converged']}")
@@ -149,6 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the nodes' --max-pending-readings")
     parser.add_argument("--max-queue-delay", type=float, default=0.5,
                         help="the nodes' --max-queue-delay (seconds)")
+    parser.add_argument("--expect", default="never",
+                        help="client Expect modes (never, after_refusal, always), comma-separated:"
+                             " one overload phase each")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     return parser.parse_args(argv)
 

@@ -105,6 +105,12 @@ class ClientPlan:
     max_batches: int | None = None  # stop after this many batches (closed loop)
     columnar: bool = False  # Lithair's column-oriented body instead of rows
     token: str | None = None
+    # Expect: 100-continue on Lithair writes: "never" (as ClusterClient by default),
+    # "after_refusal" (ClusterClient(expect_after_refusal=True): from a 429/503 until a
+    # request is admitted) or "always".
+    expect: str = "never"
+    # Closed loop: the pause after a failed request (e.g. 429), before that worker sends again.
+    error_pause_s: float = 0.05
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,6 +157,8 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
     latency: list[float] = []
     errors: dict[str, int] = {}
     counter = iter(range(10**12))
+    refused = [plan.expect == "always"]  # whether the next write waits for a 100 Continue
+    expecting = plan.kind == "lithair" and plan.expect != "never"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -158,9 +166,12 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
         async def one(number: int, scheduled: float) -> None:
             url, body, headers = make(plan, factory, number)
             try:
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(url, data=body, headers=headers,
+                                        expect100=expecting and refused[0]) as response:
                     await response.read()
                     status = response.status
+                    if plan.expect == "after_refusal":
+                        refused[0] = status in (429, 503)
                     if status in (429, 503) and "Retry-After" not in response.headers:
                         status = f"{status} without Retry-After"
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -171,8 +182,8 @@ async def _client_main(plan: ClientPlan) -> dict[str, Any]:
                 latency.append(done - scheduled)
             else:
                 errors[str(status)] = errors.get(str(status), 0) + 1
-                if plan.rate is None:
-                    await asyncio.sleep(0.05)
+                if plan.rate is None and plan.error_pause_s:
+                    await asyncio.sleep(plan.error_pause_s)
 
         await asyncio.sleep(max(0.0, plan.start_at - time.time()))
         cpu0, wall0 = time.process_time(), time.time()

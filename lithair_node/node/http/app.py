@@ -27,6 +27,7 @@ from lithair_node.node.http import (
     write_routes,
 )
 from lithair_node.node.http.consistent_reads import consistent
+from lithair_node.node.http.expect import deferred_continue
 from lithair_node.node.http.lifecycle import forwarding_session, live_views, replica
 from lithair_node.node.http.middleware import (
     OPEN,
@@ -83,7 +84,7 @@ def make_app(config: NodeConfig) -> web.Application:
     app.cleanup_ctx.extend([replica(config), forwarding_session, live_views, lifecycle_clock,
                             cold_mover])
     app[SENSOR_DIRECTORY] = SensorDirectory()
-    app.add_routes([
+    app.add_routes(_continue_when_read([
         web.post(api.BATCHES, access(WRITE, write_routes.post_batch)),
         *(web.get(_any_segment(path), access(READ, consistent(handler)))
           for path, handler in _READS),
@@ -110,5 +111,11 @@ def make_app(config: NodeConfig) -> web.Application:
         web.get("/", access(OPEN, dashboard_routes.get_dashboard)),
         web.get(api.DASHBOARD, access(OPEN, dashboard_routes.get_dashboard)),
         web.get(api.DASHBOARD_STATIC + "/{name}", access(OPEN, dashboard_routes.get_static)),
-    ])
+    ]))
     return app
+
+
+def _continue_when_read(routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    """Every route answers `Expect: 100-continue` only once it reads the body (expect.py)."""
+    return [web.RouteDef(r.method, r.path, r.handler, {**r.kwargs, "expect_handler": deferred_continue})
+            for r in routes]

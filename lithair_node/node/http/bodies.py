@@ -22,6 +22,7 @@ from lithair_node.node.errors import (
     UnsupportedMediaType,
 )
 from lithair_node.node.http.duplicate_keys import check_unique_keys
+from lithair_node.node.http.expect import send_continue
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ async def read_raw(request: web.Request, max_bytes: int, timeout_s: float) -> by
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"body of {length} bytes exceeds the {max_bytes}-byte limit")
     try:
+        # Every check before the body has passed: a client holding it back may send it now.
+        await send_continue(request)
         raw = await asyncio.wait_for(request.read(), timeout_s)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit") from None

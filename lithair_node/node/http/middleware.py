@@ -25,6 +25,7 @@ from lithair_node.node.errors import (
 from lithair_node.node.http.bodies import error_response
 from lithair_node.node.http.context import METRICS, node_of
 from lithair_node.node.http.credentials import presented_tokens
+from lithair_node.node.http.expect import check_expectation, close_if_waiting
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,18 +86,21 @@ def _observe(request: web.Request, status: int, started: float) -> None:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     render = _dialect(request).render_error
     try:
-        return await handler(request)
+        check_expectation(request)  # a bad Expect: 417, before the token is even looked at
+        response = await handler(request)
     except LithairError as exc:
-        return render(exc)
+        response = render(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return render(_from_aiohttp(exc))
+        response = render(_from_aiohttp(exc))
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return render(InternalError("internal error; see the node's log"))
+        response = render(InternalError("internal error; see the node's log"))
+    close_if_waiting(request, response)  # refused before its 100 Continue: body never sent
+    return response
 
 
 def _from_aiohttp(exc: web.HTTPException) -> LithairError:
