@@ -98,6 +98,7 @@ PAYLOAD_TOO_LARGE: Final = "payload_too_large"
 TOO_MANY_READINGS: Final = "too_many_readings"
 URI_TOO_LONG: Final = "uri_too_long"
 UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+EXPECTATION_FAILED: Final = "expectation_failed"  # an Expect other than 100-continue
 INVALID_BATCH: Final = "invalid_batch"
 INVALID_READING: Final = "invalid_reading"
 INVALID_MEMBER: Final = "invalid_member"

@@ -112,6 +112,11 @@ class UnsupportedMediaType(LithairError):
     code = api.UNSUPPORTED_MEDIA_TYPE
 
 
+class ExpectationFailed(LithairError):
+    status = 417
+    code = api.EXPECTATION_FAILED
+
+
 class InvalidBatch(LithairError):
     """The body parsed but does not have the shape of a batch."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
-from lithair_node.node.errors import LithairError
+from lithair_node.node.errors import ExpectationFailed
 
 EXPECT = "Expect"
 CONTINUE = "100-continue"
@@ -25,11 +25,6 @@ CONTINUE = "100-continue"
 _CONTINUE_LINE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _WAITING = web.RequestKey("lithair_waits_for_continue", bool)
 _UNKNOWN = web.RequestKey("lithair_unknown_expectation", str)
-
-
-class ExpectationFailed(LithairError):
-    status = 417
-    code = "expectation_failed"
 
 
 async def deferred_continue(request: web.Request) -> None:
