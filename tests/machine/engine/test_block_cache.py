@@ -67,7 +67,7 @@ def test_a_segment_no_longer_held_leaves_the_cache():
     cache = BlockCache()
     sealed = _sealed()
     for block in range(4):
-        got = cache.get(sealed, 0, block, lambda b=block: segment._decoded_block(sealed, 0, b))
+        got = cache.get(sealed, 0, block, lambda b=block, s=sealed: segment._decoded_block(s, 0, b))
         assert np.array_equal(got, segment._decoded_block(sealed, 0, block), equal_nan=True)
     assert cache.stats()["entries"] == 4
     del sealed, got

@@ -15,7 +15,7 @@ from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.sealing import Sealing
 from tests.machine.engine.feeds import START_US, mixed_workload
 from tests.machine.engine.held_builders import Failing, Gated, Held, Immediate, Refusing
-from tests.machine.engine.test_sealing import answers, assert_same_answers, files
+from tests.machine.engine.test_sealing import assert_same_answers, files
 
 SEAL_ROWS = 600
 
