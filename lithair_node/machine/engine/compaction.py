@@ -26,9 +26,12 @@ from lithair_node.machine.engine.segment import BLOCK_ROWS, Segment
 
 FAN_IN = 8
 MAX_LEVEL = 1
-# On: merges are built by the segment builder thread and swapped in at a cut (merging.py);
-# inside apply one of 8 seals (4.2M rows) took 0.8-1.5 s of CPU on the Raft thread.
-ENABLED = True
+# Off by default. Merges are built off the apply path now (merging.py), but the swap is the
+# next cut, and a merge build of 8 seals took 1-7 s beside a busy apply thread: applying as
+# fast as it can (a cut every ~0.5 s), the swap waited up to 5.1 s for it (bench_engine
+# --pauses, engine-pauses-20261201T184231Z.json; 55 ms without). At 60K readings/s a cut
+# is 8.7 s apart and the build is done first. Tests and benchmarks turn it on.
+ENABLED = False
 
 
 def level(rows: int, seal_rows: int) -> int:
