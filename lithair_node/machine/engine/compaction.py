@@ -3,12 +3,13 @@ InfluxDB TSM compacts into levels): FAN_IN neighbouring segments of one level ar
 into one of the next, so a sensor's rows, spread thin over every seal (a segment is cut
 across all sensors), come to lie together in few segments and few blocks.
 
-Deterministic: it runs inside apply right after a seal (Engine.seal), and which segments
-merge depends only on the segment list (row counts) and seal_rows, never on the clock, so
-every node, and every node restored from a snapshot, holds the same segments. The readings
-hash is untouched (the digest is computed from cells, not segment layout).
+Deterministic: at a cut (Engine.seal) the run merged is chosen from the segment list alone
+(row counts and seal_rows, never the clock): every segment but the last, the previous cut's
+part. merging.py builds it off the apply path and the next cut swaps it in, so every node,
+and every node restored from a snapshot, holds the same segments at every log index. The
+readings hash is untouched (the digest is computed from cells, not segment layout).
 
-Bounded: at most one merge per seal, and merged segments stop at level MAX_LEVEL, so one
+Bounded: at most one merge per cut, and merged segments stop at level MAX_LEVEL, so one
 merge rewrites at most FAN_IN ** MAX_LEVEL seals' rows, and a row is rewritten at most
 MAX_LEVEL times (the amortised cost: MAX_LEVEL re-seals per row).
 """
@@ -25,10 +26,11 @@ from lithair_node.machine.engine.segment import BLOCK_ROWS, Segment
 
 FAN_IN = 8
 MAX_LEVEL = 1
-# Off by default: a merge runs inside apply, on the Raft thread, and one of 8 seals (4.2M
-# rows) took 0.8-1.5 s of CPU at 10M readings: on a leader, longer than the election
-# timeout's minimum. It comes back on once merges are built off the Raft thread and
-# swapped in at a deterministic index. Its tests turn it on.
+# Off by default. Merges are built off the apply path now (merging.py), but the swap is the
+# next cut, and a merge build of 8 seals took 1-7 s beside a busy apply thread: applying as
+# fast as it can (a cut every ~0.5 s), the swap waited up to 5.1 s for it (bench_engine
+# --pauses, engine-pauses-20261201T184231Z.json; 55 ms without). At 60K readings/s a cut
+# is 8.7 s apart and the build is done first. Tests and benchmarks turn it on.
 ENABLED = False
 
 
@@ -41,16 +43,23 @@ def level(rows: int, seal_rows: int) -> int:
     return found
 
 
-def after_seal(held: list[Segment], seal_rows: int) -> list[Segment]:
-    """The segments after at most one merge: the oldest run of FAN_IN neighbours of the
-    lowest level below MAX_LEVEL that has one; renumbered 0..n-1 (snapshot files name
-    segments by position, as after retention)."""
-    at = _run(held, seal_rows)
-    if at is None:
-        return held
-    merged = merge(held[at : at + FAN_IN], at)
+def run_start(held: Sequence[Segment], seal_rows: int) -> int | None:
+    """Where the merge of `held` starts: the oldest run of FAN_IN neighbours of the lowest
+    level below MAX_LEVEL that has one (None: nothing to merge)."""
+    return _run(held, seal_rows)
+
+
+def swapped(held: Sequence[Segment], at: int, merged: Segment) -> list[Segment]:
+    """`held` with held[at : at + FAN_IN] replaced by `merged`, renumbered 0..n-1 (snapshot
+    files name segments by position, as after retention)."""
     kept = [*held[:at], merged, *held[at + FAN_IN :]]
-    return [s if s.number == i else _renumbered(s, i) for i, s in enumerate(kept)]
+    return [renumbered(s, i) for i, s in enumerate(kept)]
+
+
+def after_seal(held: list[Segment], seal_rows: int) -> list[Segment]:
+    """The segments after at most one merge, built here (tests; the engine uses merging.py)."""
+    at = _run(held, seal_rows)
+    return held if at is None else swapped(held, at, merge(held[at : at + FAN_IN], at))
 
 
 def _run(held: Sequence[Segment], seal_rows: int) -> int | None:
@@ -64,7 +73,12 @@ def _run(held: Sequence[Segment], seal_rows: int) -> int | None:
     return None
 
 
-def _renumbered(segment: Segment, number: int) -> Segment:
+def renumbered(segment: Segment, number: int) -> Segment:
+    """A segment (or a part being sealed: it knows how) under another number."""
+    if segment.number == number:
+        return segment
+    if not isinstance(segment, Segment):
+        return segment.renumbered(number)  # type: ignore[no-any-return]
     return Segment(number, segment.rows, segment.sensors, segment.starts, segment.min_ts,
                    segment.max_ts, segment.ts_frames, segment.columns)
 

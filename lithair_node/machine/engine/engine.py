@@ -11,7 +11,7 @@ import numpy as np
 from lithair_node.machine import stats
 from lithair_node.machine.commands import BatchColumns
 from lithair_node.machine.digest import MASK64, cells_hash, text_hashes
-from lithair_node.machine.engine import compaction
+from lithair_node.machine.engine import compaction, merging
 from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, room
 from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
@@ -63,6 +63,8 @@ class Engine:
         # Builds sealed segments off the apply path (sealing.py); tests hold builds pending.
         self.builder: Builder = DEFAULT_BUILDER if builder is None else builder
         self.swaps_waited = 0  # swaps whose build was not done yet (not state: no digest)
+        self.merges_waited = 0  # the same for merges
+        self._merge: merging.PendingMerge | None = None  # what the next cut swaps in
         self._unstarted: Sealing | None = None  # the last cut's part, its build held back...
         self._start_at_rows = 0  # ...until the hot buffer holds this many rows
         self.sensors = Numbering()
@@ -75,7 +77,7 @@ class Engine:
         # and for 8 values a row (virtual until written: np.empty of this size is mmap'd).
         rows = self.seal_rows + 65_536
         self.hot = HotBuffer(rows, 8 * rows)
-        self.segments: list[Part] = []  # sealed segments, the last perhaps still Sealing
+        self._segments: list[Part] = []  # sealed segments, the last perhaps still Sealing
         # Per sensor number, with room to grow (the properties cut at the sensors known).
         self._last_ts = np.empty(0, dtype=np.int64)
         self._location = np.empty(0, dtype=np.int64)  # location number, -2: none
@@ -85,6 +87,19 @@ class Engine:
         self.readings_hash = 0  # digest.py's sum over every stored cell
         self._most_metrics: int | None = None  # most cells of one sensor (None: not known yet)
         self._shapes = Shapes()  # what recurring batches derive from their names (shapes.py)
+
+    @property
+    def segments(self) -> list[Part]:
+        return self._segments
+
+    @segments.setter
+    def segments(self, value: list[Part]) -> None:
+        """Retention and a restore replace the list: the merge the next cut swaps in is
+        planned again from it (merging.py), and started at once."""
+        self._segments = value
+        self._merge = merging.plan(value, self.seal_rows, self.builder, self._merge)
+        if self._merge is not None:
+            self._merge.start()
 
     @property
     def last_ts(self) -> np.ndarray:
@@ -230,28 +245,46 @@ class Engine:
             self._most_metrics = max(self._most_metrics, int((hi - lo).max(initial=0)))
 
     def seal(self) -> None:
-        """The cut: the previous cut's part is swapped for its built segment (settle), then
-        the hot buffer is frozen into a Sealing part whose build runs off the apply path."""
+        """The cut: the merge planned at the previous cut is swapped in and that cut's part
+        for its built segment (settle), then the hot buffer is frozen into a Sealing part
+        whose build, and the next merge's, run off the apply path."""
         hot = self.hot.view()
         if hot.ts.shape[0]:
+            self._swap_merge()
             self.settle()
-            if compaction.ENABLED:
-                self.segments = compaction.after_seal(self.segments, self.seal_rows)  # one merge at most
             lag = int(getattr(self.builder, "lag_rows", 0))
-            part = Sealing.freeze(len(self.segments), hot, self.builder, start=lag <= 0)
-            self.segments.append(part)
-            self._unstarted, self._start_at_rows = (part, lag) if lag > 0 else (None, 0)
+            part = Sealing.freeze(len(self._segments), hot, self.builder, start=False)
+            self._segments.append(part)
+            self._merge = merging.plan(self._segments, self.seal_rows, self.builder, None)
+            if self._merge is not None:
+                part.then(self._merge.start)  # the node's stagger holds both builds back
+            if lag > 0:
+                self._unstarted, self._start_at_rows = part, lag
+            else:
+                part.start()
+                self._unstarted, self._start_at_rows = None, 0
             self.hot.clear()
+
+    def _swap_merge(self) -> None:
+        """The planned merge's segment in place of its inputs: the plan checked against the
+        list as it is now (the same on every node: a log position), built here if it no
+        longer matches or never ran."""
+        merge = merging.plan(self._segments, self.seal_rows, self.builder, self._merge)
+        self._merge = None
+        if merge is not None:
+            self.merges_waited += not merge.done()
+            self._segments = compaction.swapped(self._segments, merge.at, merge.merged())
 
     def settle(self) -> None:
         """Every Sealing part replaced by its built segment (waiting for the build if it is
         not done). Invisible to reads, digest and snapshots: called at the cut (a log
-        position), and by anything that needs the segments' frames."""
+        position), and by anything that needs the segments' frames. Merges are not swapped
+        here: only at a cut."""
         self._unstarted = None  # built below if it is still held back
-        for i, part in enumerate(self.segments):
+        for i, part in enumerate(self._segments):
             if isinstance(part, Sealing):
                 self.swaps_waited += not part.done()
-                self.segments[i] = part.segment()
+                self._segments[i] = part.segment()
 
     def _unstored(self, sensor_of: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
         """Keep-mask of readings not stored yet (None: all). In-order readings need no

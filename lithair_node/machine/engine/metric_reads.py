@@ -37,12 +37,36 @@ def _segment_part(segment: Segment, sensors: np.ndarray, metric: int, start: int
         return None
     at = at[position]
     a, b = segment.starts[at], segment.starts[at + 1]
+    if position.shape[0] <= FEW_RUNS and int((b - a).sum()) >= LONG_RUN * position.shape[0]:
+        return _runs(segment, position, a, b, metric, start, end)
     rows = ranges_to_indices(a, b)
     ts = rows_at(segment, -1, rows)
     inside = (ts >= start) & (ts < end)  # one run per sensor: its ts ascend
     rows, ts = rows[inside], ts[inside]
     of = np.repeat(position, b - a)[inside]
     return of, ts, rows_at(segment, metric, rows)
+
+
+# A few long runs (a location of a few dozen sensors in merged segments) are read run by
+# run: slices of their blocks, and only the range's rows of the metric, instead of gathering
+# every row through one index (2x the work at 20 sensors x 4,000 rows). Same arrays.
+FEW_RUNS = 64
+LONG_RUN = 1024
+
+
+def _runs(segment: Segment, position: np.ndarray, a: np.ndarray, b: np.ndarray, metric: int,
+          start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    found_of, found_ts, found_values = [], [], []
+    for p, first, last in zip(position.tolist(), a.tolist(), b.tolist(), strict=True):
+        ts = segment.ts_between(first, last)
+        lo, hi = ts.searchsorted((start, end)).tolist()
+        if hi > lo:
+            found_of.append(np.full(hi - lo, p, dtype=np.int64))
+            found_ts.append(ts[lo:hi])
+            found_values.append(segment.values_between(metric, first + lo, first + hi))
+    if not found_ts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+    return np.concatenate(found_of), np.concatenate(found_ts), np.concatenate(found_values)
 
 
 def _one_sensor(view: EngineView, sensor: int, metric: int, start: int, end: int) -> MetricParts:

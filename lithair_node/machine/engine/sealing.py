@@ -129,6 +129,7 @@ class _Frozen:
         self._built: Segment | None = None  # set before _hot is let go
         self.job: Job | None = None
         self._number, self._builder = number, builder
+        self._after: Callable[[], None] | None = None  # started with it (the cut's merge)
         if start:
             self.start()
 
@@ -137,12 +138,14 @@ class _Frozen:
         Only the job's closure holds the frozen columns besides _hot: once built, nothing
         does (a part outlives its build where a snapshot's segment refs still name it)."""
         hot, number = self._hot, self._number
-        if self.job is not None or self._built is not None or hot is None:
-            return
-        try:
-            self.job = self._builder.submit(lambda: self._finish(self._build(number, hot)))
-        except Exception:  # no builder: built where it is needed
-            log.exception("segment build could not be submitted; it is built at the swap")
+        after, self._after = self._after, None  # taken first: the build may finish at once
+        if self.job is None and self._built is None and hot is not None:
+            try:
+                self.job = self._builder.submit(lambda: self._finish(self._build(number, hot)))
+            except Exception:  # no builder: built where it is needed
+                log.exception("segment build could not be submitted; it is built at the swap")
+        if after is not None:
+            after()
 
     def source(self) -> Segment | tuple[_Index, HotView]:
         """The built segment, or the frozen columns and their index (one consistent pair)."""
@@ -168,6 +171,7 @@ class _Frozen:
     def _finish(self, built: Segment) -> Segment:
         self._built = built
         self._hot = self._index = None
+        self._after = None  # never started: a part a snapshot keeps must not keep a merge
         return built
 
     def done(self) -> bool:
@@ -208,6 +212,10 @@ class Sealing:
 
     def start(self) -> None:
         self._frozen.start()
+
+    def then(self, after: Callable[[], None]) -> None:
+        """Run `after` when this part's build is handed over (once; dropped once built)."""
+        self._frozen._after = after
 
     def renumbered(self, number: int) -> Sealing:
         return self if number == self.number else Sealing(number, self._frozen)

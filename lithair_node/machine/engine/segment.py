@@ -11,19 +11,19 @@ metric columns a read needs are decompressed (then cached, see dense_block).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import msgpack
 import numpy as np
 
 from lithair_node.machine.engine import codec
+from lithair_node.machine.engine.block_cache import BLOCKS
 
 BLOCK_ROWS = 4096
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (the block cache's key)
+@dataclass(frozen=True, eq=False)  # eq=False: compared by identity (the block cache's key)
 class Segment:
     number: int  # seal order: the same on every node
     rows: int
@@ -193,9 +193,13 @@ def metric_blocks(rows: np.ndarray, values: np.ndarray, n: int) -> dict[int, tup
     return blocks
 
 
-@functools.lru_cache(maxsize=512)  # <= 16 MB of decoded blocks
 def dense_block(segment: Segment, metric: int, block: int) -> np.ndarray:
-    """One decoded block of a column (metric -1: timestamps), NaN where absent; read-only."""
+    """One decoded block of a column (metric -1: timestamps), NaN where absent; read-only
+    (cached: block_cache.py)."""
+    return BLOCKS.get(segment, metric, block, lambda: _decoded_block(segment, metric, block))
+
+
+def _decoded_block(segment: Segment, metric: int, block: int) -> np.ndarray:
     size = min(BLOCK_ROWS, segment.rows - block * BLOCK_ROWS)
     if metric < 0:
         out = codec.decode_timestamps(segment.ts_frames[block], size)

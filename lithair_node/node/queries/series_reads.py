@@ -163,11 +163,13 @@ def format_timestamps(ts: np.ndarray) -> list[str]:
 def rows_as_dicts(ts: np.ndarray, values: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
     """One JSON object per reading; absent metrics are left out."""
     stamps = format_timestamps(ts)
-    out = []
-    for stamp, micros, column in zip(stamps, ts.tolist(), values.T.tolist(), strict=True):
-        out.append({
-            "timestamp": stamp,
-            "timestamp_us": micros,
-            "values": {name: v for name, v in zip(names, column, strict=True) if v == v},
-        })
-    return out
+    if ts.shape[0] and values.shape[0] != len(names):
+        raise ValueError(f"{values.shape[0]} value rows for {len(names)} names")
+    columns = values.T.tolist()
+    # dict(zip()) builds a row in C; only rows missing a value need the filtering loop
+    # (this was half of a 1,000-reading range read).
+    gaps = np.isnan(values).any(axis=0).tolist() if values.shape[0] else [False] * len(columns)
+    return [{"timestamp": stamp, "timestamp_us": micros,
+             "values": {n: v for n, v in zip(names, column, strict=True) if v == v} if gap
+             else dict(zip(names, column, strict=True))}
+            for stamp, micros, column, gap in zip(stamps, ts.tolist(), columns, gaps, strict=True)]

@@ -61,11 +61,15 @@ class Held:
 class Gated(ThreadBuilder):
     """The real worker thread, each build waiting for the test to open the gate."""
 
-    def __init__(self) -> None:
+    def __init__(self, merges_only: bool = False) -> None:
         super().__init__()
         self.gate = threading.Event()
+        self.merges_only = merges_only  # seals built at once, merges (merging.py) gated
 
     def submit(self, build: Callable[[], Segment]) -> Job:
+        if self.merges_only and "PendingMerge" not in build.__qualname__:
+            return super().submit(build)
+
         def gated() -> Segment:
             self.gate.wait()
             return build()
