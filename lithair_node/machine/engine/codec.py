@@ -11,6 +11,8 @@ A frame is (scale, bytes): scale -1 means raw float64, -2 an int64 timestamp fra
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import zstandard
 
@@ -21,8 +23,20 @@ TIMESTAMPS = -2
 _EXACT_LIMIT = float(2**53)
 _SAMPLE = 64
 
-_compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-_decompressor = zstandard.ZstdDecompressor()
+
+
+class _Codecs(threading.local):
+    """One zstd (de)compressor per thread: python-zstandard's objects must not be used by
+    two threads at once, and the builder thread decodes merge inputs and encodes segments
+    while the apply thread's dedup and the query threads decode blocks (a shared
+    decompressor reported "Data corruption detected", then segfaulted)."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_codecs = _Codecs()
 
 
 def _zigzag(x: np.ndarray) -> np.ndarray:
@@ -38,7 +52,7 @@ def _zstd(data: bytes) -> bytes:
     allocates ZSTD_compressBound(len(data)) and only shrinks the bytes' length, not its
     block: a 19-byte frame of a 32 KiB block kept 32,984 bytes of heap. Frames live as long
     as their segment, so the copy (of the compressed size) pays for itself at once."""
-    return bytes(memoryview(_compressor.compress(data)))
+    return bytes(memoryview(_codecs.compressor.compress(data)))
 
 
 def _shuffled(words: np.ndarray) -> bytes:
@@ -48,7 +62,7 @@ def _shuffled(words: np.ndarray) -> bytes:
 
 def _unshuffled(frame: bytes, n: int, hi: int | None = None, lo: int = 0) -> np.ndarray:
     """Words [lo, hi) of a frame of n: only those are transposed (a read of a few rows)."""
-    planes = np.frombuffer(_decompressor.decompress(frame, max_output_size=8 * n), np.uint8)
+    planes = np.frombuffer(_codecs.decompressor.decompress(frame, max_output_size=8 * n), np.uint8)
     hi = n if hi is None else hi
     out = np.empty((hi - lo, 8), dtype=np.uint8)
     np.copyto(out.T, planes.reshape(8, n)[:, lo:hi])  # into the transposed view: ~2x a copy
@@ -143,7 +157,7 @@ def compress_many(pieces: list[bytes]) -> list[bytes]:
     """compress() of each piece, in one call (zstd's multi-frame API: the same frames)."""
     if not pieces:
         return []
-    found = _compressor.multi_compress_to_buffer(pieces, threads=0)
+    found = _codecs.compressor.multi_compress_to_buffer(pieces, threads=0)
     return [bytes(found[i]) for i in range(len(pieces))]
 
 
@@ -205,4 +219,4 @@ def compress(data: bytes) -> bytes:
 
 
 def decompress(frame: bytes, size: int) -> bytes:
-    return _decompressor.decompress(frame, max_output_size=size)
+    return _codecs.decompressor.decompress(frame, max_output_size=size)
