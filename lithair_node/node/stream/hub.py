@@ -1,8 +1,9 @@
 """The stream hub: receives every applied entry from the Raft thread, keeps a bounded ring of
 recent ones for resumption, and fans them out to the subscribers.
 
-The Raft thread does one thing per entry: `call_soon_threadsafe` with references (index,
-term, the payload bytes, the apply result). Decoding, filtering, JSON and socket writes all
+The Raft thread does one thing per entry: it appends references (index, term, the payload
+bytes, the apply result) to a list, and wakes the loop with `call_soon_threadsafe` only if
+no wake-up is already pending. Decoding, filtering, JSON and socket writes all
 happen on the event loop, and only for entries someone listens to; a subscriber that does
 not keep up overflows its own bounded queue and is dropped, so neither apply nor the other
 subscribers ever wait for it.
@@ -57,6 +58,9 @@ class StreamHub:
         self._ring: deque[AppliedEntry] = deque()
         self._ring_bytes = 0
         self._pending: list[AppliedEntry] = []
+        # Applied entries handed over by the Raft thread, not yet seen by the loop.
+        self._handed: list[tuple[int, int, bytes, ApplyResult]] = []
+        self._wake_pending = False
         self._subscribers: dict[Subscriber, asyncio.Task[Any] | None] = {}
         self._anomalies_seen_to = 0
         self._watcher: asyncio.Task[None] | None = None
@@ -75,11 +79,24 @@ class StreamHub:
     # -- Raft thread: hand the references over, nothing else -------------------------------
 
     def _on_raft_thread(self, index: int, term: int, payload: bytes, result: ApplyResult) -> None:
+        """Queue the references; wake the loop only if it has not been woken since the last
+        hand-over. One wake-up (a pipe write, a syscall) per entry was 3.5% of a follower's
+        samples under load; list.append and the swap in _hand_over are atomic under the GIL."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._received, index, term, payload, result)
+        if loop is None or loop.is_closed():
+            return
+        self._handed.append((index, term, payload, result))
+        if not self._wake_pending:
+            self._wake_pending = True
+            loop.call_soon_threadsafe(self._hand_over)
 
     # -- event loop ------------------------------------------------------------------------
+
+    def _hand_over(self) -> None:
+        self._wake_pending = False  # before the swap: a later append wakes the loop again
+        handed, self._handed = self._handed, []
+        for index, term, payload, result in handed:
+            self._received(index, term, payload, result)
 
     def _received(self, index: int, term: int, payload: bytes, result: ApplyResult) -> None:
         entry = AppliedEntry(index, term, payload, result)
