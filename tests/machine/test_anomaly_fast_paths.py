@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lithair_node.machine.anomalies import _judge_groups, _judge_singles
+from lithair_node.machine.anomaly_judging import _judge_groups, _judge_singles
 from lithair_node.machine.engine.running import RunningStats
 from lithair_node.machine.stats import merge
 
