@@ -28,6 +28,8 @@ from lithair_node.machine.anomaly_judging import StatsAt, _judge_groups, _judge_
 from lithair_node.machine.digest import MASK64, bytes_hash
 
 CAPACITY = 10_000
+# Suspects a batch judges one by one in Python rather than in numpy passes (same outcome).
+_FEW = 64
 US_PER_SECOND = 1_000_000
 
 
@@ -164,20 +166,43 @@ class AnomalyDetector:
             judged = _judged(*_judge_groups(values, counts, n0, mean0, m2_0, limit,
                                             settings.min_count))
         out, stats_at = judged
-        group = np.arange(n) if counts.shape[0] == n else np.repeat(np.arange(len(sensors)), counts)
+        single = counts.shape[0] == n
         if not full:
+            group = np.arange(n) if single else np.repeat(np.arange(len(sensors)), counts)
             out &= has[:, group]  # only (metric, group) pairs with a cell are judged
         suspects = np.flatnonzero(out.any(axis=0))  # grouped by sensor, ts ascending
-        if suspects.shape[0]:
-            self._report(suspects, out, stats_at, group, sensors, ts, values,
-                         metric_names, raft_index)
+        if not suspects.shape[0]:
+            return
+        # The group of each suspect (reading r is in the group whose end is the first > r).
+        groups = suspects if single else np.searchsorted(np.cumsum(counts), suspects, side="right")
+        report = self._report_few if suspects.shape[0] <= _FEW else self._report
+        report(suspects, out, stats_at, groups, sensors, ts, values, metric_names, raft_index)
+
+    def _report_few(self, suspects: np.ndarray, out: np.ndarray, stats_at: StatsAt,
+                    groups: np.ndarray, sensors: list[str], ts: np.ndarray,
+                    values: np.ndarray, metric_names: list[str], raft_index: int) -> None:
+        """_report for a few suspects (the usual batch): the rule itself, one suspect after
+        the other in Python (exact ints), cheaper there than _report's numpy passes. A
+        suspect is reported unless its sensor's mark lies within the cooldown of it."""
+        cooldown, marks = self.settings.cooldown_us, self._last_ts
+        details = None
+        for i, g, t in zip(range(suspects.shape[0]), groups.tolist(), ts[suspects].tolist(),
+                           strict=True):
+            sensor = sensors[g]
+            last = marks.get(sensor)
+            if last is not None and abs(t - last) < cooldown:
+                continue
+            if details is None:  # elementwise: a column's details do not depend on the others
+                details = _details(suspects, out, stats_at, values, metric_names)
+            self._push(Anomaly(sensor, t, raft_index, details[i]))
+            self._mark(sensor, t)
 
     def _report(self, suspects: np.ndarray, out: np.ndarray, stats_at: StatsAt,
-                group: np.ndarray, sensors: list[str], ts: np.ndarray,
+                groups: np.ndarray, sensors: list[str], ts: np.ndarray,
                 values: np.ndarray, metric_names: list[str], raft_index: int) -> None:
         cooldown = self.settings.cooldown_us
-        firsts = np.flatnonzero(np.diff(group[suspects], prepend=-1))  # one part per sensor
-        names = [sensors[g] for g in group[suspects[firsts]].tolist()]
+        firsts = np.flatnonzero(np.diff(groups, prepend=-1))  # one part per sensor
+        names = [sensors[g] for g in groups[firsts].tolist()]
         times = ts[suspects]
         # Most suspects fall inside their sensor's cooldown from before the batch: judged
         # at once; a part runs the exact loop only from its first suspect outside it.
