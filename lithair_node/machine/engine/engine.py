@@ -284,7 +284,8 @@ class Engine:
             self._last_ts[old:total] = NO_TS
             self._location[old:total] = Numbering.NONE_NUMBER
             self._sensor_hash[old:total] = text_hashes(fresh)
-        if not self._shapes.recurs(sensor_ids):
+        # Kept when the list came before, or registers sensors (a new gateway's first batch).
+        if not self._shapes.recurs(sensor_ids) and not fresh:
             return numbers, None
         names = self.sensors.names
         return numbers, self._shapes.put(list(map(names.__getitem__, numbers.tolist())), numbers)
