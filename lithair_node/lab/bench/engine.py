@@ -129,8 +129,17 @@ def _before(src: str, entries: list[bytes], passes: int) -> tuple[float, float, 
 
 def _apply_row(args: argparse.Namespace, feed: str, sensors: int, profile: bool) -> dict[str, Any]:
     entries = FEEDS[feed](sensors, args.batch, args.readings)
-    before = _before(args.baseline_src, entries, args.passes) if args.baseline_src else None
-    base_s, base_wall, base_n = _best(args.passes, lambda: _baseline(entries))
+    # The two trees' passes alternate (the box is shared: a noisy minute hits both alike).
+    before: tuple[float, float, int, str] | None = None
+    base_s = base_wall = float("inf")
+    base_n = 0
+    for _ in range(args.passes):
+        if args.baseline_src:
+            other = _before(args.baseline_src, entries, 1)
+            before = other if before is None else (min(before[0], other[0]),
+                                                   min(before[1], other[1]), *other[2:])
+        cpu, wall, base_n = _best(1, lambda: _baseline(entries))
+        base_s, base_wall = min(base_s, cpu), min(base_wall, wall)
     eng_s, eng_wall, eng_n = _best(args.passes, lambda: _engine(entries, anomalies=False))
     anom_s, anom_wall, anom_n = _best(args.passes, lambda: _engine(entries, anomalies=True))
     assert base_n == eng_n == anom_n == len(entries) * args.batch
