@@ -149,11 +149,13 @@ class Engine:
                 partials = grouped_dense(values, ends - counts, counts)
                 has = np.ones(partials[0].shape, dtype=bool)
         cells, run = self._cells(shape, numbers, metric_ids, has)
-        full = run is not None and bool(has.all())  # every pair a cell, cells a slice
+        every = bool(has.all())  # every (metric, group) pair has a value, so a cell
+        full = run is not None and every  # ... and the cells are a slice
         index = run if run is not None else cells  # a slice indexes as a view: no gather
-        if full:
+        if every:  # has's row-major order is the matrix's: no mask
             stored.cell_of.reshape(-1)[:] = cells
-            stored = replace(stored, cell_run=run)
+            if full:
+                stored = replace(stored, cell_run=run)
         else:
             stored.cell_of[has] = cells
         if observer is not None:
@@ -171,7 +173,7 @@ class Engine:
             self.last_ts[numbers[newer]] = ts[newer]
         elif single:
             metric_row, group = np.nonzero(has)
-            present = values[has]  # = values[metric_row, group]
+            present = values.reshape(-1) if every else values[has]  # = values[metric_row, group]
             self.running.merge_values(index, present)
             newer = ts > self.last_ts[numbers]
             update = newer[group]
@@ -179,7 +181,8 @@ class Engine:
             self.last_ts[numbers[newer]] = ts[newer]
         else:
             metric_row, group = np.nonzero(has)
-            self.running.merge(index, [row[has] for row in partials])
+            # Every pair a cell: the rows in has's (row-major) order are the rows themselves.
+            self.running.merge(index, [row.reshape(-1) if every else row[has] for row in partials])
             newest = ends - 1
             newer = ts[newest] > self.last_ts[numbers]
             newest_value = values[metric_row, newest[group]]
