@@ -66,8 +66,9 @@ class CellIndex:
         else:
             pos = guess
             wrong = np.flatnonzero(known[pos] != keys)
-            if wrong.shape[0]:
-                pos[wrong] = np.searchsorted(known, keys[wrong])
+            if not wrong.shape[0]:  # every guess right (known sensors, known metrics)
+                return self.cells[pos], 0
+            pos[wrong] = np.searchsorted(known, keys[wrong])
         found = pos < known.shape[0]
         found[found] = known[pos[found]] == keys[found]
         cells = np.empty(keys.shape[0], dtype=np.int64)

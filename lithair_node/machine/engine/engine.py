@@ -299,6 +299,14 @@ class Engine:
             self.metric_hash = np.concatenate((self.metric_hash, text_hashes(fresh)))
         return ids
 
+    def _located_as_held(self, numbers: np.ndarray, locations: list[str | None]) -> bool:
+        """Whether every sensor is located and `locations` names where: one C-level list
+        comparison (string equality, no hashing) instead of a numbering lookup per name."""
+        held = self.location[numbers]
+        if not held.shape[0] or int(held.min()) < 0:
+            return False
+        return locations == list(map(self.locations.names.__getitem__, held.tolist()))
+
     def _set_locations(self, numbers: np.ndarray, locations: list[str | None],
                        shape: Shape | None) -> tuple[np.ndarray, np.ndarray]:
         # Every given location numbered in list order (a new name first appears where it
@@ -306,6 +314,10 @@ class Engine:
         # reused while a shape's sensors keep sending the same locations.
         if shape is not None and shape.given is not None and shape.locations == locations:
             given = shape.given
+        elif shape is None and self._located_as_held(numbers, locations):
+            # Each sensor given where it is: no move, and no name numbered (a new one would
+            # differ), so no lookup per name (a feed whose sensor lists never repeat).
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         else:
             given, _ = self.locations.numbers(locations)
             if shape is not None:  # the numbering's strings (see Shapes.put), None for None
