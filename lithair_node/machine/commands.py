@@ -29,6 +29,7 @@ check them against what is already stored.
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,8 +190,20 @@ _STR_OR_NONE = {str, type(None)}
 
 
 def _all_str(items: list[Any], or_none: bool = False) -> bool:
-    # One C-level pass per list (a generator per sensor cost ~2 ms a batch at 1K sensors).
-    return set(map(type, items)) <= (_STR_OR_NONE if or_none else _STR)
+    # join raises TypeError on anything but a str: one C-level copy (~3 us for 1,000 ids,
+    # a type() per item ~40 us). msgpack makes exact str, never a subclass, so it accepts
+    # what the type test accepts; lists holding None take the type test.
+    try:
+        "".join(items)
+        return True
+    except TypeError:
+        return set(map(type, items)) <= (_STR_OR_NONE if or_none else _STR)
+
+
+def _distinct(names: list[str]) -> bool:
+    # Validation sends sensors sorted: strictly ascending proves them distinct in one
+    # C-level pass of comparisons, without hashing each (a set is the fallback).
+    return all(map(operator.lt, names, names[1:])) or len(set(names)) == len(names)
 
 
 def decode_columns(obj: Any) -> BatchColumns:
@@ -222,7 +235,7 @@ def decode_columns(obj: Any) -> BatchColumns:
     values = decode_values(values_b, m, n)
     # apply relies on what validation guarantees; an entry from a buggy or foreign proposer
     # must be refused here rather than break the engine's invariants.
-    if len(set(sensors)) != len(sensors) or len(set(metrics)) != len(metrics):
+    if not _distinct(sensors) or len(set(metrics)) != len(metrics):
         raise ValueError("sensors and metrics must not repeat")
     if n > counts.shape[0]:  # else every group holds one reading: nothing to order
         rising = np.diff(ts) > 0

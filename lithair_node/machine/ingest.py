@@ -158,8 +158,9 @@ def _record_moves(tables: Tables, stored: StoredBatch) -> None:
             tables.move(sensor_ids[sensor], locations[was], locations[at])
         moved = moved[first]
     if moved.shape[0]:  # Tables.move's index entry and hash, summed mod 2**64 (uint64 sums wrap)
+        at = engine.location[moved]
+        tables.location_index.place_numbered(moved, at, sensor_ids, locations)
         placed = list(map(sensor_ids.__getitem__, moved.tolist()))
-        where = list(map(locations.__getitem__, engine.location[moved].tolist()))
-        tables.location_index.place(placed, where)
+        where = list(map(locations.__getitem__, at.tolist()))
         added = text_hashes(list(map("{}\x00{}".format, placed, where)))
         tables.locations_hash = (tables.locations_hash + int(added.sum(dtype=np.uint64))) & MASK64

@@ -4,6 +4,10 @@ snapshot's series and the digest already covers it (Tables.locations_hash)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 
 class LocationIndex:
     def __init__(self) -> None:
@@ -26,6 +30,22 @@ class LocationIndex:
             by_location.setdefault(location, []).append(sensor_id)
         for location, sensors in by_location.items():
             self._sensors.setdefault(location, set()).update(sensors)
+
+    def place_numbered(self, sensors: np.ndarray, at: np.ndarray, sensor_names: Sequence[str],
+                       location_names: Sequence[str]) -> None:
+        """place() of sensor numbers `sensors` at location numbers `at`: grouped by one
+        stable sort, so Python work is per location, not per sensor (a registering batch
+        of 1,000 sensors across 50 rooms: 50 set updates)."""
+        if not sensors.shape[0]:
+            return
+        order = np.argsort(at, kind="stable")
+        where = at[order]
+        cuts = np.flatnonzero(where[1:] != where[:-1]) + 1
+        names = list(map(sensor_names.__getitem__, sensors[order].tolist()))
+        bounds = [0, *cuts.tolist(), len(names)]
+        for location, start, end in zip(where[bounds[:-1]].tolist(), bounds[:-1], bounds[1:],
+                                        strict=True):
+            self._sensors.setdefault(location_names[location], set()).update(names[start:end])
 
     def sensors_at(self, location: str) -> list[str]:
         return sorted(self._sensors.get(location, ()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lithair_node.machine.anomalies import _judge_groups, _judge_singles
+from lithair_node.machine.anomaly_judging import _judge_groups, _judge_singles
 from lithair_node.machine.engine.running import RunningStats
 from lithair_node.machine.stats import merge
 
@@ -61,3 +61,30 @@ def test_one_value_a_cell_merges_like_stats_merge(seed: int, as_slice: bool) -> 
     expected = merge([row[cells] for row in stats.data], [ones, x, np.zeros_like(x), x, x])
     stats.merge_values(slice(100, 100 + k // 2) if as_slice else cells, x)  # engine: a run
     assert (stats.data[:, cells].view(np.uint64) == expected.view(np.uint64)).all()
+
+
+@pytest.mark.parametrize("feed", ["mixed", "gateway", "random"])
+def test_few_suspects_report_as_the_vector_pass_does(feed: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from lithair_node.machine import anomalies
+    from lithair_node.machine.state import StateMachine
+    from tests.machine.apply_feeds import gateway, mixed, random_draw
+    from tests.machine.state_helpers import LogEntry
+
+    entries = {"mixed": mixed, "gateway": lambda: gateway(10, 12),
+               "random": lambda: random_draw(1000, 12)}[feed]()
+    if feed != "mixed":  # cooldowns that bite within a batch and across batches
+        entries.insert(0, anomalies_settings())
+    seen = []
+    for few in (0, 1 << 30):  # every batch through _report, then through _report_few
+        monkeypatch.setattr(anomalies, "_FEW", few)
+        state = StateMachine()
+        for index, payload in enumerate(entries, start=1):
+            state.apply(LogEntry(index, 1, payload))
+        seen.append((state.anomalies(), state.digest()))
+    assert seen[0] == seen[1] and seen[0][0][2] > 50
+
+
+def anomalies_settings() -> bytes:
+    from lithair_node.machine.commands import encode_settings
+    return encode_settings({"anomalies": {"min_count": 3, "sigma": 1.5, "cooldown_us": 5_000_000}})

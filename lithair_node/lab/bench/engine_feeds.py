@@ -1,11 +1,14 @@
-"""What bench/engine.py feeds: pre-validated synthetic batches as log entries, and an
-Intel-Lab-like stream of wide batches built straight as columns (10M readings would take
-minutes through the JSON validator)."""
+"""What bench/engine.py feeds: pre-validated synthetic batches as log entries (two shapes,
+FEEDS), and an Intel-Lab-like stream of wide batches built straight as columns (10M readings
+would take minutes through the JSON validator)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import math
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +30,48 @@ def synthetic_entries(sensors: int, batch: int, readings: int) -> list[bytes]:
         columns, received = validate_batch({"readings": body}, Limits(max_readings=batch))
         entries.append(encode_ingest([make_encoded_batch(columns, f"bench-{number}", received)]))
     return entries
+
+
+def random_entries(sensors: int, batch: int, readings: int, seed: int = 1) -> list[bytes]:
+    """Log entries whose readings each come from a sensor drawn uniformly at random among
+    `sensors`, so a batch's sensor list (and its groups' sizes) rarely repeats: the shape
+    cache (engine/shapes.py) misses, as it does for entries group commit packs from many
+    clients. Reading k of the feed has timestamp START_US + k ms: (sensor, ts) never
+    repeats and each sensor's readings ascend across entries, so no reading is late and
+    none a duplicate (the dedup path is not what this measures)."""
+    rng = random.Random(seed)
+    ids = [f"sensor-{i:05d}" for i in range(sensors)]
+    rooms = [f"room-{i % 50:02d}" for i in range(sensors)]
+    phase = [rng.random() * math.tau for _ in range(sensors)]
+    seen = [0] * sensors  # readings of each sensor so far: its synthetic_batches tick
+    entries = []
+    for number in range(max(1, readings // batch)):
+        body: list[dict[str, Any]] = []
+        for j in range(batch):
+            s = rng.randrange(sensors)
+            tick = seen[s]
+            seen[s] += 1
+            angle = phase[s] + tick / 600.0
+            body.append({
+                "sensor_id": ids[s],
+                "timestamp": (START_US + (number * batch + j) * 1000) / 1e6,
+                "location": rooms[s],
+                "temperature": round(21.0 + 4.0 * math.sin(angle) + rng.gauss(0, 0.2), 3),
+                "humidity": round(45.0 + 10.0 * math.cos(angle) + rng.gauss(0, 0.5), 3),
+                "pressure": round(1013.0 + rng.gauss(0, 1.5), 2),
+                "light": round(max(0.0, 300.0 + 250.0 * math.sin(angle / 2)), 1),
+                "voltage": round(2.9 - tick * 1e-6 + rng.gauss(0, 0.005), 4),
+            })
+        columns, received = validate_batch({"readings": body}, Limits(max_readings=batch))
+        assert columns.readings == batch  # nothing dropped as an in-batch repeat
+        entries.append(encode_ingest([make_encoded_batch(columns, f"bench-{number}", received)]))
+    return entries
+
+
+# name -> entries(sensors, batch, readings): "gateway" repeats each batch's sensor list
+# (round-robin, the shape cache's best case), "random" draws every reading's sensor.
+FEEDS: dict[str, Callable[[int, int, int], list[bytes]]] = {
+    "gateway": synthetic_entries, "random": random_entries}
 
 
 def intel_like_batches(sensors: int, batch: int, readings: int, seed: int = 1) -> Iterator[BatchColumns]:

@@ -47,6 +47,10 @@ class CellIndex:
         known = self.keys
         if not known.shape[0]:
             return self.cells_of(keys)
+        if int(sensors.min(initial=1 << 62)) > int(known[-1]) >> METRIC_BITS:
+            # Sensors numbered past every known key (all new: a registering batch): every
+            # key is missing, so what cells_of would find by searching, without the searches.
+            return self._add(keys), int(keys.shape[0])
         rank = np.argsort(np.argsort(metrics, kind="stable"), kind="stable")
         first = np.searchsorted(known, sensors.astype(np.int64) << METRIC_BITS)
         pos = np.minimum(first[group] + rank[metric_row], known.shape[0] - 1)
@@ -62,33 +66,38 @@ class CellIndex:
         else:
             pos = guess
             wrong = np.flatnonzero(known[pos] != keys)
-            if wrong.shape[0]:
-                pos[wrong] = np.searchsorted(known, keys[wrong])
+            if not wrong.shape[0]:  # every guess right (known sensors, known metrics)
+                return self.cells[pos], 0
+            pos[wrong] = np.searchsorted(known, keys[wrong])
         found = pos < known.shape[0]
         found[found] = known[pos[found]] == keys[found]
         cells = np.empty(keys.shape[0], dtype=np.int64)
         cells[found] = self.cells[pos[found]]
         missing = np.flatnonzero(~found)
         if missing.shape[0]:
-            k, count = int(missing.shape[0]), self.count
-            new_cells = np.arange(count, count + k, dtype=np.int64)
-            cells[missing] = new_cells
-            new_keys = keys[missing]
-            order = np.argsort(new_keys, kind="stable")
-            new_keys, new_cells = new_keys[order], new_cells[order]
-            if not count or new_keys[0] > known[-1]:
-                # New sensors are numbered past every known one: their keys sort last, an
-                # append (no O(cells) insert per batch while sensors keep arriving).
-                self._keys = room(self._keys, count, count + k)
-                self._cells = room(self._cells, count, count + k)
-                self._keys[count : count + k] = new_keys
-                self._cells[count : count + k] = new_cells
-            else:
-                at = np.searchsorted(known, new_keys)
-                self._keys = np.insert(known, at, new_keys)
-                self._cells = np.insert(self.cells, at, new_cells)
-            self.count = count + k
+            cells[missing] = self._add(keys[missing])
         return cells, int(missing.shape[0])
+
+    def _add(self, new_keys: np.ndarray) -> np.ndarray:
+        """New cells count, count + 1, ... for `new_keys` (distinct, none known) in the order
+        given, their keys inserted in sorted place; returns the cells."""
+        k, count, known = int(new_keys.shape[0]), self.count, self.keys
+        added = np.arange(count, count + k, dtype=np.int64)
+        order = np.argsort(new_keys, kind="stable")
+        new_keys, new_cells = new_keys[order], added[order]
+        if not count or new_keys[0] > known[-1]:
+            # New sensors are numbered past every known one: their keys sort last, an
+            # append (no O(cells) insert per batch while sensors keep arriving).
+            self._keys = room(self._keys, count, count + k)
+            self._cells = room(self._cells, count, count + k)
+            self._keys[count : count + k] = new_keys
+            self._cells[count : count + k] = new_cells
+        else:
+            at = np.searchsorted(known, new_keys)
+            self._keys = np.insert(known, at, new_keys)
+            self._cells = np.insert(self.cells, at, new_cells)
+        self.count = count + k
+        return added
 
     def metrics_of(self, sensor: int) -> tuple[np.ndarray, np.ndarray]:
         """(metric ids ascending, their cells) of one sensor: two binary searches."""

@@ -17,7 +17,7 @@ from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.hot import HotBuffer, HotView
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
 from lithair_node.machine.engine.numbering import Numbering
-from lithair_node.machine.engine.running import RunningStats
+from lithair_node.machine.engine.running import RunningStats, grouped_dense
 from lithair_node.machine.engine.sealing import DEFAULT_BUILDER, Builder, Part, Sealing
 from lithair_node.machine.engine.shapes import Shape, Shapes, frozen, run_of
 
@@ -157,14 +157,20 @@ class Engine:
             has = ~np.isnan(values)
         else:
             ends = np.cumsum(counts)
-            partials = stats.grouped(values, ends - counts)
-            has = partials[0] > 0  # (metric, group) pairs with a value: their cells
+            if np.isnan(values).any():
+                partials = stats.grouped(values, ends - counts)
+                has = partials[0] > 0  # (metric, group) pairs with a value: their cells
+            else:  # the usual batch: the same partials in fewer passes, every pair a cell
+                partials = grouped_dense(values, ends - counts, counts)
+                has = np.ones(partials[0].shape, dtype=bool)
         cells, run = self._cells(shape, numbers, metric_ids, has)
-        full = run is not None and bool(has.all())  # every pair a cell, cells a slice
+        every = bool(has.all())  # every (metric, group) pair has a value, so a cell
+        full = run is not None and every  # ... and the cells are a slice
         index = run if run is not None else cells  # a slice indexes as a view: no gather
-        if full:
+        if every:  # has's row-major order is the matrix's: no mask
             stored.cell_of.reshape(-1)[:] = cells
-            stored = replace(stored, cell_run=run)
+            if full:
+                stored = replace(stored, cell_run=run)
         else:
             stored.cell_of[has] = cells
         if observer is not None:
@@ -182,7 +188,7 @@ class Engine:
             self.last_ts[numbers[newer]] = ts[newer]
         elif single:
             metric_row, group = np.nonzero(has)
-            present = values[has]  # = values[metric_row, group]
+            present = values.reshape(-1) if every else values[has]  # = values[metric_row, group]
             self.running.merge_values(index, present)
             newer = ts > self.last_ts[numbers]
             update = newer[group]
@@ -190,7 +196,8 @@ class Engine:
             self.last_ts[numbers[newer]] = ts[newer]
         else:
             metric_row, group = np.nonzero(has)
-            self.running.merge(index, [row[has] for row in partials])
+            # Every pair a cell: the rows in has's (row-major) order are the rows themselves.
+            self.running.merge(index, [row.reshape(-1) if every else row[has] for row in partials])
             newest = ends - 1
             newer = ts[newest] > self.last_ts[numbers]
             newest_value = values[metric_row, newest[group]]
@@ -313,6 +320,9 @@ class Engine:
             self._last_ts[old:total] = NO_TS
             self._location[old:total] = Numbering.NONE_NUMBER
             self._sensor_hash[old:total] = text_hashes(fresh)
+        # Kept when the list came before, or registers sensors (a new gateway's first batch).
+        if not self._shapes.recurs(sensor_ids) and not fresh:
+            return numbers, None
         names = self.sensors.names
         return numbers, self._shapes.put(list(map(names.__getitem__, numbers.tolist())), numbers)
 
@@ -322,6 +332,14 @@ class Engine:
             self.metric_hash = np.concatenate((self.metric_hash, text_hashes(fresh)))
         return ids
 
+    def _located_as_held(self, numbers: np.ndarray, locations: list[str | None]) -> bool:
+        """Whether every sensor is located and `locations` names where: one C-level list
+        comparison (string equality, no hashing) instead of a numbering lookup per name."""
+        held = self.location[numbers]
+        if not held.shape[0] or int(held.min()) < 0:
+            return False
+        return locations == list(map(self.locations.names.__getitem__, held.tolist()))
+
     def _set_locations(self, numbers: np.ndarray, locations: list[str | None],
                        shape: Shape | None) -> tuple[np.ndarray, np.ndarray]:
         # Every given location numbered in list order (a new name first appears where it
@@ -329,6 +347,10 @@ class Engine:
         # reused while a shape's sensors keep sending the same locations.
         if shape is not None and shape.given is not None and shape.locations == locations:
             given = shape.given
+        elif shape is None and self._located_as_held(numbers, locations):
+            # Each sensor given where it is: no move, and no name numbered (a new one would
+            # differ), so no lookup per name (a feed whose sensor lists never repeat).
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         else:
             given, _ = self.locations.numbers(locations)
             if shape is not None:  # the numbering's strings (see Shapes.put), None for None

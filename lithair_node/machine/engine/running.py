@@ -8,6 +8,22 @@ import numpy as np
 from lithair_node.machine import stats
 
 
+def grouped_dense(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+    """stats.grouped of a batch with every value present, to the bit: its np.where's then
+    pick `values` everywhere (and its count is `lengths`), so they are skipped. `values` is
+    made C-contiguous as np.where's output is (reduceat's summation order follows layout)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        filled = np.ascontiguousarray(values)
+        count = np.broadcast_to(lengths.astype(np.float64), filled.shape[:1] + lengths.shape)
+        low = np.minimum.reduceat(filled, starts, axis=1)
+        high = np.maximum.reduceat(filled, starts, axis=1)
+        mean = stats.rescued_means(np.add.reduceat(filled, starts, axis=1) / count, count, low,
+                                   high, lambda scale: np.add.reduceat(filled * scale, starts, axis=1))
+        spread = filled - np.repeat(mean, lengths, axis=1)
+        m2 = np.add.reduceat(spread * spread, starts, axis=1)
+    return count, mean, m2, low, high
+
+
 class RunningStats:
     def __init__(self) -> None:
         self.data = stats.empty(0)  # (5, capacity); columns past `size` are unused

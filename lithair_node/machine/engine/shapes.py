@@ -18,6 +18,9 @@ import numpy as np
 # cells only when they are not one run): ~4 MB at most for 1,000-sensor batches. A node
 # serving more gateways than this just misses more often.
 _KEPT = 128
+# Sensor lists seen once: a list is kept only when it comes again, so a feed whose lists
+# never repeat (readings from many clients, packed by group commit) pays no copies for it.
+_SEEN = 4 * _KEPT
 
 
 @dataclass
@@ -49,15 +52,33 @@ def run_of(cells: np.ndarray) -> slice | None:
     return slice(int(cells[0]), int(cells[0]) + n)
 
 
+def _key(sensors: list[str]) -> tuple[int, str, str, str]:
+    return len(sensors), sensors[0], sensors[len(sensors) // 2], sensors[-1]
+
+
 class Shapes:
     def __init__(self) -> None:
-        self._kept: dict[tuple[int, str, str], Shape] = {}
+        self._kept: dict[tuple[int, str, str, str], Shape] = {}
+        self._seen: dict[tuple[int, str, str, str], None] = {}
 
     def get(self, sensors: list[str]) -> Shape | None:
         if not sensors:
             return None
-        shape = self._kept.get((len(sensors), sensors[0], sensors[-1]))
+        shape = self._kept.get(_key(sensors))
         return shape if shape is not None and shape.sensors == sensors else None
+
+    def recurs(self, sensors: list[str]) -> bool:
+        """Whether a list like `sensors` (same length, first, middle and last) came before
+        (recording it if not): only then is it worth keeping its shape."""
+        if not sensors:
+            return False
+        key = _key(sensors)
+        if key in self._seen:
+            return True
+        if len(self._seen) >= _SEEN:
+            self._seen.pop(next(iter(self._seen)))  # the oldest seen
+        self._seen[key] = None
+        return False
 
     def put(self, sensors: list[str], numbers: np.ndarray) -> Shape | None:
         """`sensors`: equal to the batch's, made of the numbering's strings (the entry's
@@ -66,6 +87,6 @@ class Shapes:
             return None
         if len(self._kept) >= _KEPT:
             self._kept.pop(next(iter(self._kept)))  # the oldest kept
-        shape = self._kept[(len(sensors), sensors[0], sensors[-1])] = Shape(
+        shape = self._kept[_key(sensors)] = Shape(
             sensors, frozen(numbers.copy()))
         return shape
