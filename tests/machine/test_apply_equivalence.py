@@ -1,4 +1,4 @@
-"""Apply gives what the reference tree gave: digest, snapshot bytes, ApplyResults, anomalies,
+"""Apply gives what the reference tree gave: digest, snapshot content, ApplyResults, anomalies,
 locations and stats on the gateway and random-draw feeds at S = 10 .. 100K and on a mixed
 feed (apply_feeds.py). apply_reference.json was written by apply_feeds.py run against main
 at f1a18bf (before the applycpu2 work); an optimisation of apply must leave every hash as it
