@@ -165,8 +165,8 @@ def load_with(state: bytes, segment: Callable[[int], Segment],
     engine.cells.load(_a(keys, "<i8"), _a(cells, "<i8"))
     engine.running.load(_a(running, "<f8"))
     engine.latest.load(_a(latest_ts, "<i8"), _a(latest_value, "<f8"))
-    engine.hot.load(*(hot.columns() if hot is not None else
-                      (_a(c, d) for c, d in zip(blob_hot, _HOT_DTYPES, strict=True))))
+    engine.hot.load_with_room(*(hot.columns() if hot is not None else
+                                (_a(c, d) for c, d in zip(blob_hot, _HOT_DTYPES, strict=True))))
     engine.segments = [segment(number) for number in range(segment_count)]
     engine.total_readings, engine.readings_hash = total, readings_hash
     return engine

@@ -113,10 +113,14 @@ def test_a_restarted_node_reads_its_chunks_and_writes_a_fresh_list(tmp_path: Pat
     again = SnapshotStore(_config(tmp_path), restored)
     again.deserialize()
     assert restored.digest() == state.digest()
-    _feed(restored, 5, 1)
-    assert _snapshot(again, 8)
-    assert [ref["rows"] for ref in _hot_refs(tmp_path)] == [[0, 150]]
+    assert _snapshot(again, 8)  # this writer never saw the buffer: a fresh list
+    assert [ref["rows"] for ref in _hot_refs(tmp_path)] == [[0, 125]]
     assert len(_hot_files(tmp_path)) == 1
+    # The restored buffer kept its room: appends do not replace its arrays, so the next
+    # snapshot writes only the new rows.
+    _feed(restored, 5, 1)
+    assert _snapshot(again, 9)
+    assert [ref["rows"] for ref in _hot_refs(tmp_path)] == [[0, 125], [125, 150]]
 
 
 @pytest.mark.parametrize("damage", ["missing", "flipped", "short"])
