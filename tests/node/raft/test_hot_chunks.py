@@ -6,6 +6,8 @@ power cut at any step leaves the old snapshot or the new."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,14 @@ import numpy as np
 import pytest
 import zstandard
 
+from lithair_node.lab.local_cluster import free_port_run
 from lithair_node.machine import hot_chunks, snapshot_file
 from lithair_node.machine.engine import engine as engine_module
 from lithair_node.machine.engine.snapshot import HotColumns
 from lithair_node.machine.snapshot_segments import SEGMENTS_DIR
 from lithair_node.machine.snapshot_transfer import InlineReader
 from lithair_node.machine.state import StateMachine
+from lithair_node.node.raft.data_dir_check import inspect_data_dir
 from lithair_node.node.raft.journal import SimulatedDisk
 from lithair_node.node.raft.node_io import node_file_io
 from lithair_node.node.raft.segment_files import SegmentFiles
@@ -242,3 +246,21 @@ def test_chunk_codec_round_trip() -> None:
     assert ref["name"].startswith("hot-000000100-") and hot_chunks.is_chunk_file(ref["name"])
     with pytest.raises(snapshot_file.SnapshotError, match="malformed"):
         hot_chunks.check_refs([{**ref, "rows": [0, 50]}, ref])
+
+
+def test_lithair_check_and_serve_refuse_a_missing_hot_chunk(tmp_path: Path) -> None:
+    state = StateMachine()
+    _feed(state, 0, 3)
+    assert _snapshot(SnapshotStore(_config(tmp_path), state), 5)
+    victim = tmp_path / SEGMENTS_DIR / _hot_refs(tmp_path)[0]["name"]
+    victim.unlink()
+    report = inspect_data_dir(tmp_path)
+    assert not report["ok"] and f"snapshot hot chunk file {victim} is missing" in report["damage"][0]
+    port = free_port_run(2)
+    done = subprocess.run(
+        [sys.executable, "-m", "lithair_node", "serve", "--node-id", "solo", "--http",
+         f"127.0.0.1:{port}", "--raft", f"127.0.0.1:{port + 1}", "--data-dir", str(tmp_path),
+         "--raft-password", "test-password"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert f"snapshot hot chunk file {victim} is missing" in done.stderr
+    assert "Traceback" not in done.stderr
