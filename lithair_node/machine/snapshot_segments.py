@@ -59,20 +59,20 @@ def check_refs(found: Any) -> list[dict[str, Any]]:
     return found
 
 
-def read_verified(directory: Path, ref: dict[str, Any]) -> bytes:
-    """A segment file's bytes, or SnapshotError naming the file: a snapshot whose segment
-    is missing or damaged is never loaded in part."""
-    path = directory / ref["name"]
+def read_verified(directory: Path, ref: dict[str, Any], what: str = "segment") -> bytes:
+    """A segment (or hot chunk) file's bytes, or SnapshotError naming the file: a snapshot
+    whose segment is missing or damaged is never loaded in part."""
+    path, what = directory / ref["name"], f"snapshot {what} file"
     try:
         with open(path, "rb") as file:
             blob = file.read()
     except FileNotFoundError:
-        raise SnapshotError(f"snapshot segment file {path} is missing") from None
+        raise SnapshotError(f"{what} {path} is missing") from None
     except OSError as exc:
-        raise SnapshotError(f"snapshot segment file {path} is unreadable: {exc}") from None
+        raise SnapshotError(f"{what} {path} is unreadable: {exc}") from None
     if len(blob) != ref["bytes"]:
-        raise SnapshotError(f"snapshot segment file {path} holds {len(blob)} bytes, "
+        raise SnapshotError(f"{what} {path} holds {len(blob)} bytes, "
                             f"the snapshot expects {ref['bytes']}")
     if google_crc32c.value(blob) != ref["crc32c"]:
-        raise SnapshotError(f"snapshot segment file {path} is corrupt (CRC32C mismatch)")
+        raise SnapshotError(f"{what} {path} is corrupt (CRC32C mismatch)")
     return blob

@@ -1,6 +1,7 @@
 """A snapshot file as the self-contained stream (format 2/3), read piece by piece: what a
-lagging follower is sent. A linked snapshot (format 4) is expanded on the fly: its header
-without the refs, its engine and lifecycle records, then each segment file inline, each
+lagging follower is sent. A linked snapshot (format 4/5) is expanded on the fly: its header
+without the refs, its engine record (format 5: with the hot chunks' rows put back, each
+chunk checked as it is read up front), its lifecycle record, then each segment file inline, each
 checked against its CRC32C as it is read (a bad one ends the stream before its trailer, so
 the follower never installs it). Every file is opened up front: a later snapshot's clean-up
 may unlink them meanwhile, and an open file outlives its name."""
@@ -14,7 +15,8 @@ from typing import Any, BinaryIO
 import google_crc32c
 import msgpack
 
-from lithair_node.machine import snapshot_file
+from lithair_node.machine import hot_chunks, snapshot_file
+from lithair_node.machine.engine.snapshot import with_hot
 from lithair_node.machine.msgpack_bin import bin_header
 from lithair_node.machine.snapshot_segments import SEGMENTS_DIR, SnapshotError, check_refs
 
@@ -54,14 +56,21 @@ class InlineReader:
         unpacker = msgpack.Unpacker(manifest, raw=False, strict_map_key=False,
                                     max_buffer_size=4 * snapshot_file.CHUNK_BYTES)
         header = snapshot_file.read_header(unpacker)
-        if header["format"] != snapshot_file.LINKED_FORMAT:
+        if header["format"] not in snapshot_file.LINKED_FORMATS:
             manifest.seek(0)
             return iter(lambda: manifest.read(_READ), b"")
         refs = check_refs(header.pop("segment_files"))
+        hot_refs = hot_chunks.check_refs(header.pop("hot_files", []))
         lifecycle = bool(header.pop("lifecycle"))
         engine = snapshot_file.load_engine(unpacker, header)
         cycle = snapshot_file.load_blob(unpacker, ["lifecycle"]) if lifecycle else b""
         directory = path.parent / SEGMENTS_DIR
+        hot = hot_chunks.read(directory, hot_refs)  # read now: clean-up may unlink them
+        if hot is not None:
+            try:
+                engine = with_hot(engine, hot)
+            except ValueError as exc:
+                raise SnapshotError(f"snapshot {path} is corrupt: {exc}") from None
         opened = []
         for ref in refs:
             try:

@@ -287,11 +287,12 @@ class StateMachine:
         with self.lock:
             return state_capture.capture(self._tables)
 
-    def capture_unpacked(self) -> Callable[[], StateView]:
+    def capture_unpacked(self, split_hot: bool = False) -> Callable[[], StateView]:
         """capture() with the engine blob packed by the function returned, outside the lock
-        (O(sensors + cells + keys) under it; the hot buffer is shared)."""
+        (O(sensors + cells + keys) under it; the hot buffer is shared). split_hot: its
+        columns in StateView.hot, outside the blob (capture.capture_unpacked)."""
         with self.lock:
-            return state_capture.capture_unpacked(self._tables)
+            return state_capture.capture_unpacked(self._tables, split_hot)
 
     def load(self, view: StateView) -> None:
         """Replace the whole state with a captured one (used by restore)."""

@@ -126,3 +126,14 @@ class HotBuffer:
         self.rows, self.triples = int(ts.shape[0]), int(value.shape[0])
         self._index = HotIndex()  # rows an index of the old arrays described are gone
         self._view = None
+
+    def load_with_room(self, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray,
+                       metric: np.ndarray, value: np.ndarray) -> None:
+        """load(), keeping the room this buffer has (restore): its arrays then stay the same
+        objects until the next cut, as after appends, which lets a linked snapshot write
+        only the rows appended since the last one (node/raft/segment_files.py)."""
+        rows, triples = self._ts.shape[0], self._value.shape[0]
+        self.load(sensor, ts, row, metric, value)
+        self._sensor, self._ts = _grown(self._sensor, rows), _grown(self._ts, rows)
+        self._row, self._metric = _grown(self._row, triples), _grown(self._metric, triples)
+        self._value = _grown(self._value, triples)

@@ -1,8 +1,9 @@
 """Our snapshots behind PySyncObj's Serializer interface: the versioned msgpack files of
 machine/snapshot_file.py instead of PySyncObj's pickle, written from immutable views in a
 background thread (no fork, no tick stall). On disk a snapshot is linked (format 4): a
-small snapshot.lsnap naming segment files in snapshot-segments/ (segment_files.py), so
-each snapshot writes only the segments the last one lacked. A lagging follower is sent the
+small snapshot.lsnap naming segment files and hot chunk files in snapshot-segments/
+(segment_files.py), so each snapshot writes only the segments the last one lacked and the
+hot rows appended since it. A lagging follower is sent the
 self-contained stream (format 2/3, built on the fly) and lays it out the same way."""
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class SnapshotStore(Serializer):
         # Under the lock only what changes; the engine blob (mostly the hot buffer, tens of
         # MB) is packed by the writer thread: packed here it held the Raft thread (and the
         # GIL) for 50-90 ms per snapshot, the p99 of the leader's acks.
-        view = self._state.capture_unpacked()
+        view = self._state.capture_unpacked(split_hot=True)
         capture_s = time.monotonic() - started
         if self.after_capture is not None:
             self.after_capture()
@@ -123,10 +124,12 @@ class SnapshotStore(Serializer):
                capture_s: float, installs_at_capture: int) -> None:
         try:
             view = captured()
-            # New segment files first (durable), then the small snapshot naming them, then
-            # the files only the previous snapshot named.
+            # New segment and hot chunk files first (durable), then the small snapshot
+            # naming them, then the files only the previous snapshot named.
             refs, files, segment_bytes = self._files.ensure(view.segments)
-            manifest = snapshot_file.dump_linked_bytes(view, raft_meta, refs)
+            assert view.hot is not None  # captured with split_hot
+            hot_refs, hot_files, hot_bytes = self._files.ensure_hot(view.hot)
+            manifest = snapshot_file.dump_linked_bytes(view, raft_meta, refs, hot_refs)
             with self._rename_lock:
                 if self._installs != installs_at_capture:
                     log.info("snapshot at index %s dropped: the leader's snapshot was "
@@ -134,7 +137,7 @@ class SnapshotStore(Serializer):
                     self._outcome = False
                     return
                 write_durably(self._path, manifest, self._io)
-                self._files.collect(refs)
+                self._files.collect(refs + hot_refs)
         except Exception:
             log.exception("snapshot write failed")
             self._outcome = False
@@ -144,18 +147,21 @@ class SnapshotStore(Serializer):
             **self.info,
             "count": self.info.get("count", 0) + 1,
             "last_index": raft_meta["last"][1],
-            "bytes": len(manifest) + sum(ref["bytes"] for ref in refs),
-            "bytes_written": len(manifest) + segment_bytes,
+            "bytes": len(manifest) + sum(ref["bytes"] for ref in refs + hot_refs),
+            "bytes_written": len(manifest) + segment_bytes + hot_bytes,
             "segment_files": len(refs),
             "segment_files_written": files,
+            "hot_files": len(hot_refs),
+            "hot_bytes_written": hot_bytes,
             "readings": view.counters.total_readings,
             "capture_ms": round(capture_s * 1000, 2),
             "write_ms": round((time.monotonic() - started) * 1000, 1),
             "finished_at": time.time(),
         }
-        log.info("snapshot at index %s: %d bytes written (%d new segment files of %d), "
-                 "%d readings, %.0f ms", raft_meta["last"][1], self.info["bytes_written"],
-                 files, len(refs), view.counters.total_readings, self.info["write_ms"])
+        log.info("snapshot at index %s: %d bytes written (%d new segment files of %d, "
+                 "%d new hot chunks of %d), %d readings, %.0f ms", raft_meta["last"][1],
+                 self.info["bytes_written"], files, len(refs), hot_files, len(hot_refs),
+                 view.counters.total_readings, self.info["write_ms"])
 
     # -- the transfer to a lagging follower: the inline stream, built on the fly ----------
 
