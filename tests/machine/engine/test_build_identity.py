@@ -1,0 +1,102 @@
+"""segment.seal gives byte for byte the segment the build before the build-CPU work gave
+(build_reference.py, run in this process: zstd's bytes depend on the libzstd version), over
+hot buffers of every shape a cut can freeze."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lithair_node.machine.engine import segment as segments
+from lithair_node.machine.engine.hot import HotBuffer
+from lithair_node.machine.engine.segment import BLOCK_ROWS
+from tests.machine.engine import build_reference as reference
+
+START = 1_700_000_000_000_000
+
+
+def _values(rng: np.random.Generator, kind: str, shape: tuple[int, int]) -> np.ndarray:
+    if kind == "decimals":  # one decimals per metric, slowly varying: the usual column
+        rows = [np.round(20 + np.cumsum(rng.normal(0, 0.05, shape[1])), int(rng.integers(0, 7)))
+                for _ in range(shape[0])]
+        return np.vstack(rows)
+    if kind == "raw":
+        return rng.normal(0, 1e3, shape)
+    out = np.round(rng.normal(0, 50, shape), 2)  # "odd": values no scale holds, per block
+    out[rng.random(shape) < 0.001] = -0.0
+    out[rng.random(shape) < 0.0005] = np.inf
+    out[:, rng.integers(0, shape[1], 3)] = 2.0**60
+    out[rng.random(shape) < 0.02] = rng.normal(0, 1, 1)[0]
+    return out
+
+
+def _hot(seed: int, rows: int, sensors: int, metrics: int, kind: str, absent: float,
+         mixed: bool, late: bool) -> HotBuffer:
+    """A hot buffer filled as apply fills it: batches of readings, each batch's metric ids
+    (a permutation, or a subset when `mixed`), NaN where a reading lacks a value."""
+    rng = np.random.default_rng(seed)
+    hot, done, tick = HotBuffer(), 0, 0
+    while done < rows:
+        n = min(int(rng.integers(1, 3000)), rows - done)
+        sensor = (np.arange(done, done + n) % sensors).astype(np.int32)
+        ts = START + (np.arange(done, done + n) // sensors) * 1_000_000 + tick
+        if late and rng.random() < 0.3:
+            ts = ts - rng.integers(0, 5_000_000, n)
+        ids = rng.permutation(metrics).astype(np.int32)
+        if mixed:
+            ids = ids[: int(rng.integers(1, metrics + 1))]
+        values = _values(rng, kind, (ids.shape[0], n))
+        values[rng.random(values.shape) < absent] = np.nan
+        hot.append(sensor, ts, ids, values)
+        done, tick = done + n, tick + 1
+    return hot
+
+
+CASES = {  # name: (rows, sensors, metrics, kind, absent, mixed, late)
+    "dense": (20 * BLOCK_ROWS, 1000, 5, "decimals", 0.0, False, False),
+    "dense-partial-block": (7 * BLOCK_ROWS + 1234, 10_000, 4, "decimals", 0.0, False, False),
+    "dense-absent": (9 * BLOCK_ROWS + 17, 300, 4, "decimals", 0.001, False, False),
+    "dense-raw": (6 * BLOCK_ROWS, 50, 3, "raw", 0.0, False, True),
+    "dense-odd": (8 * BLOCK_ROWS + 5, 2000, 3, "odd", 0.0, False, False),
+    "one-sensor": (5 * BLOCK_ROWS + 99, 1, 2, "decimals", 0.0, False, False),
+    "mixed-metrics": (10 * BLOCK_ROWS, 700, 8, "decimals", 0.05, True, True),
+    "sparse": (6 * BLOCK_ROWS + 3, 3000, 40, "odd", 0.9, True, False),
+    "sparse-raw": (3 * BLOCK_ROWS, 100, 60, "raw", 0.97, True, True),
+    "tiny": (37, 5, 3, "decimals", 0.2, True, False),
+    "one-block": (BLOCK_ROWS, 64, 2, "odd", 0.0, False, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("given_order", [False, True])
+def test_seal_bytes_equal_the_reference(case: str, given_order: bool) -> None:
+    rows, sensors, metrics, kind, absent, mixed, late = CASES[case]
+    view = _hot(sorted(CASES).index(case), rows, sensors, metrics, kind, absent, mixed, late).view()
+    cols = (view.sensor, view.ts, view.row, view.metric, view.value)
+    order = segments.by_sensor_then_ts(view.sensor, view.ts) if given_order else None
+    expected = segments.encode(reference.seal(7, *cols))
+    built = segments.seal(7, *cols, order)
+    assert segments.encode(built) == expected
+    assert built.rows == rows
+
+
+def test_the_cases_reach_both_column_paths() -> None:
+    """The dense (scatter) and sparse builds are both compared (not only one of them)."""
+    paths = set()
+    for case, (rows, sensors, metrics, kind, absent, mixed, late) in CASES.items():
+        view = _hot(sorted(CASES).index(case), rows, sensors, metrics, kind, absent, mixed, late).view()
+        held = np.flatnonzero(np.bincount(view.metric))
+        paths.add(held.shape[0] * rows <= 2 * view.metric.shape[0] + rows)
+    assert paths == {True, False}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_column_and_metric_blocks_equal_the_reference(seed: int) -> None:
+    """What compaction calls: column_blocks of a dense column, metric_blocks of triples."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 12 * BLOCK_ROWS))
+    column = _values(rng, ("decimals", "raw", "odd")[seed % 3], (1, n))[0]
+    column[rng.random(n) < (0.0, 0.01, 0.5)[seed % 3]] = np.nan
+    assert segments.column_blocks(column) == reference.column_blocks(column)
+    rows = np.flatnonzero(~np.isnan(column))
+    assert segments.metric_blocks(rows, column[rows], n) == reference.metric_blocks(rows, column[rows], n)
