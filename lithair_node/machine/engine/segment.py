@@ -66,16 +66,46 @@ def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metri
     """A segment holding the hot buffer's columns (rows and their value triples, none NaN);
     `order`: by_sensor_then_ts of them, if already known."""
     order = by_sensor_then_ts(sensor, ts) if order is None else order
+    n = ts.shape[0]
+    table = _rectangular(order, row, metric, value)
+    if table is not None:
+        return assemble(number, sensor[order].astype(np.int64), ts[order], dense_columns(*table))
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
-    n = ts.shape[0]
     held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
     if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
         columns = dense_columns(held, scattered(held, row, metric, value, n))
     else:
         columns = _sparse_columns(row, metric, value, n)
     return assemble(number, sensor, ts, columns)
+
+
+def _rectangular(order: np.ndarray, row: np.ndarray, metric: np.ndarray,
+                 value: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(held, metrics x rows in `order`) when every row carries the same metrics in the same
+    order (a cut of the usual feed: hot.py appends a batch's triples row-major), or None.
+    The triples are then a (rows x metrics) table: a gather per metric, no scatter, no rank."""
+    n = order.shape[0]
+    if not n or not row.shape[0] or row[0] != 0:
+        return None
+    width = int(np.searchsorted(row, row.dtype.type(1)))  # row 0's triples (rows ascend)
+    if width * n != row.shape[0]:
+        return None
+    rows = np.arange(n, dtype=row.dtype)
+    if not (np.array_equal(row[::width], rows) and np.array_equal(row[width - 1 :: width], rows)):
+        return None
+    by_row = metric.reshape(n, width)
+    first = by_row[0]
+    held = np.unique(first).astype(np.int64)
+    if held.shape[0] != width or not (by_row == first).all():
+        return None
+    # Whole rows gathered (one cache line each), then transposed: ~25% cheaper than a
+    # gather per metric column.
+    dense = np.ascontiguousarray(np.take(value.reshape(n, width), order, axis=0).T)
+    if (np.diff(first) < 0).any():  # rows of dense in held's (ascending) order
+        dense = dense[np.argsort(first)]
+    return held, dense
 
 
 def assemble(number: int, sensor: np.ndarray, ts: np.ndarray,
@@ -93,9 +123,9 @@ def scattered(held: np.ndarray, rows: np.ndarray, metric: np.ndarray, value: np.
               n: int) -> np.ndarray:
     """(len(held) x n) values of the triples, NaN where absent; held: the metric ids."""
     slot = np.zeros(int(held[-1]) + 1 if held.shape[0] else 0, dtype=np.int64)
-    slot[held] = np.arange(held.shape[0])
+    slot[held] = np.arange(held.shape[0]) * n  # a flat index: ~30% cheaper than a 2-D one
     dense = np.full((held.shape[0], n), np.nan)
-    dense[slot[metric], rows] = value
+    dense.reshape(-1)[slot[metric] + rows] = value
     return dense
 
 
@@ -120,17 +150,20 @@ def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
     block to block as codec.decimal_scale would; the others one at a time."""
     full = column.shape[0] // BLOCK_ROWS
     body = column[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS)
-    clean = ~np.isnan(body).any(axis=1)
+    clean = ~np.isnan(body.max(axis=1))  # max propagates NaN: no (blocks x n) mask
     clean_blocks = np.flatnonzero(clean)
-    fewest = codec.fewest_decimals(body[clean_blocks]).tolist()
+    clean_body = body if clean_blocks.shape[0] == full else body[clean_blocks]
+    fewest, scaled = codec.fewest_decimals(clean_body)
+    fewest_of = fewest.tolist()
     slot = np.cumsum(clean) - 1  # block -> its row in fewest
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
-    scales: dict[int, int] = {}
+    scales: list[int] = []
     hint = codec.RAW
     for block, is_clean, row in zip(range(-(-column.shape[0] // BLOCK_ROWS)),
                                     [*clean.tolist(), False], [*slot.tolist(), -1], strict=False):
         if is_clean:
-            hint = scales[block] = codec.chained_scale(body[block], fewest[row], hint)
+            hint = codec.chained_scale(body[block], fewest_of[row], hint)
+            scales.append(hint)
             continue
         chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
         mask = ~np.isnan(chunk)
@@ -143,13 +176,9 @@ def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
             chunk = chunk[mask]
         hint, frame = codec.encode_floats(chunk, hint)
         blocks[block] = (hint, presence, frame)
-    order, planes = [], []
-    for scale in sorted(set(scales.values())):
-        mine = [b for b, s in scales.items() if s == scale]
-        order += mine
-        planes += codec.float_planes(body[mine], scale)
-    for block, frame in zip(order, codec.compress_many(planes), strict=True):
-        blocks[block] = (scales[block], b"", frame)
+    planes = codec.float_planes(clean_body, np.array(scales, dtype=np.int64), fewest, scaled)
+    for block, scale, frame in zip(clean_blocks.tolist(), scales, codec.compress_many(planes), strict=True):
+        blocks[block] = (scale, b"", frame)
     return dict(sorted(blocks.items()))
 
 

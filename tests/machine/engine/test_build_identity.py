@@ -22,11 +22,17 @@ def _values(rng: np.random.Generator, kind: str, shape: tuple[int, int]) -> np.n
         return np.vstack(rows)
     if kind == "raw":
         return rng.normal(0, 1e3, shape)
-    out = np.round(rng.normal(0, 50, shape), 2)  # "odd": values no scale holds, per block
-    out[rng.random(shape) < 0.001] = -0.0
-    out[rng.random(shape) < 0.0005] = np.inf
-    out[:, rng.integers(0, shape[1], 3)] = 2.0**60
-    out[rng.random(shape) < 0.02] = rng.normal(0, 1, 1)[0]
+    # "odd": per batch, values some or every scale fails, or fewer decimals than before
+    out = np.round(rng.normal(0, 50, shape), int(rng.integers(0, 4)))
+    trick = int(rng.integers(0, 5))
+    if trick == 0:
+        out[rng.random(shape) < 0.001] = -0.0  # not decimal-exact (decodes as 0.0)
+    elif trick == 1:
+        out[rng.random(shape) < 0.0005] = np.inf
+    elif trick == 2:
+        out[:, rng.integers(0, shape[1], 3)] = 2.0**60  # too large to scale
+    elif trick == 3:
+        out = np.round(out, 0)  # fewer decimals: the previous block's scale is kept
     return out
 
 
@@ -37,7 +43,7 @@ def _hot(seed: int, rows: int, sensors: int, metrics: int, kind: str, absent: fl
     rng = np.random.default_rng(seed)
     hot, done, tick = HotBuffer(), 0, 0
     while done < rows:
-        n = min(int(rng.integers(1, 3000)), rows - done)
+        n = min(int(rng.integers(1, 3000 if rng.random() < 0.7 else 12_000)), rows - done)
         sensor = (np.arange(done, done + n) % sensors).astype(np.int32)
         ts = START + (np.arange(done, done + n) // sensors) * 1_000_000 + tick
         if late and rng.random() < 0.3:
@@ -58,6 +64,7 @@ CASES = {  # name: (rows, sensors, metrics, kind, absent, mixed, late)
     "dense-absent": (9 * BLOCK_ROWS + 17, 300, 4, "decimals", 0.001, False, False),
     "dense-raw": (6 * BLOCK_ROWS, 50, 3, "raw", 0.0, False, True),
     "dense-odd": (8 * BLOCK_ROWS + 5, 2000, 3, "odd", 0.0, False, False),
+    "dense-odd-long": (60 * BLOCK_ROWS + 5, 500, 2, "odd", 0.0, False, False),
     "one-sensor": (5 * BLOCK_ROWS + 99, 1, 2, "decimals", 0.0, False, False),
     "mixed-metrics": (10 * BLOCK_ROWS, 700, 8, "decimals", 0.05, True, True),
     "sparse": (6 * BLOCK_ROWS + 3, 3000, 40, "odd", 0.9, True, False),
