@@ -37,19 +37,21 @@ def _values(rng: np.random.Generator, kind: str, shape: tuple[int, int]) -> np.n
 
 
 def _hot(seed: int, rows: int, sensors: int, metrics: int, kind: str, absent: float,
-         mixed: bool, late: bool) -> HotBuffer:
+         layout: str, late: bool) -> HotBuffer:
     """A hot buffer filled as apply fills it: batches of readings, each batch's metric ids
-    (a permutation, or a subset when `mixed`), NaN where a reading lacks a value."""
+    (layout "fixed": one permutation for all, "permuted": one a batch, "mixed": subsets),
+    NaN where a reading lacks a value."""
     rng = np.random.default_rng(seed)
     hot, done, tick = HotBuffer(), 0, 0
+    fixed = rng.permutation(metrics).astype(np.int32)
     while done < rows:
         n = min(int(rng.integers(1, 3000 if rng.random() < 0.7 else 12_000)), rows - done)
         sensor = (np.arange(done, done + n) % sensors).astype(np.int32)
         ts = START + (np.arange(done, done + n) // sensors) * 1_000_000 + tick
         if late and rng.random() < 0.3:
             ts = ts - rng.integers(0, 5_000_000, n)
-        ids = rng.permutation(metrics).astype(np.int32)
-        if mixed:
+        ids = fixed if layout == "fixed" else rng.permutation(metrics).astype(np.int32)
+        if layout == "mixed":
             ids = ids[: int(rng.integers(1, metrics + 1))]
         values = _values(rng, kind, (ids.shape[0], n))
         values[rng.random(values.shape) < absent] = np.nan
@@ -58,27 +60,29 @@ def _hot(seed: int, rows: int, sensors: int, metrics: int, kind: str, absent: fl
     return hot
 
 
-CASES = {  # name: (rows, sensors, metrics, kind, absent, mixed, late)
-    "dense": (20 * BLOCK_ROWS, 1000, 5, "decimals", 0.0, False, False),
-    "dense-partial-block": (7 * BLOCK_ROWS + 1234, 10_000, 4, "decimals", 0.0, False, False),
-    "dense-absent": (9 * BLOCK_ROWS + 17, 300, 4, "decimals", 0.001, False, False),
-    "dense-raw": (6 * BLOCK_ROWS, 50, 3, "raw", 0.0, False, True),
-    "dense-odd": (8 * BLOCK_ROWS + 5, 2000, 3, "odd", 0.0, False, False),
-    "dense-odd-long": (60 * BLOCK_ROWS + 5, 500, 2, "odd", 0.0, False, False),
-    "one-sensor": (5 * BLOCK_ROWS + 99, 1, 2, "decimals", 0.0, False, False),
-    "mixed-metrics": (10 * BLOCK_ROWS, 700, 8, "decimals", 0.05, True, True),
-    "sparse": (6 * BLOCK_ROWS + 3, 3000, 40, "odd", 0.9, True, False),
-    "sparse-raw": (3 * BLOCK_ROWS, 100, 60, "raw", 0.97, True, True),
-    "tiny": (37, 5, 3, "decimals", 0.2, True, False),
-    "one-block": (BLOCK_ROWS, 64, 2, "odd", 0.0, False, False),
+CASES = {  # name: (rows, sensors, metrics, kind, absent, layout, late)
+    "dense": (20 * BLOCK_ROWS, 1000, 5, "decimals", 0.0, "fixed", False),
+    "dense-partial-block": (7 * BLOCK_ROWS + 1234, 10_000, 4, "decimals", 0.0, "fixed", False),
+    "dense-permuted": (9 * BLOCK_ROWS + 17, 300, 4, "decimals", 0.0, "permuted", False),
+    "dense-absent": (9 * BLOCK_ROWS + 17, 300, 4, "decimals", 0.001, "fixed", False),
+    "dense-raw": (6 * BLOCK_ROWS, 50, 3, "raw", 0.0, "fixed", True),
+    "dense-odd": (8 * BLOCK_ROWS + 5, 2000, 3, "odd", 0.0, "fixed", False),
+    "dense-odd-long": (60 * BLOCK_ROWS + 5, 500, 2, "odd", 0.0, "fixed", False),
+    "one-sensor": (5 * BLOCK_ROWS + 99, 1, 2, "decimals", 0.0, "fixed", False),
+    "one-metric": (3 * BLOCK_ROWS + 1, 20, 1, "odd", 0.0, "fixed", True),
+    "mixed-metrics": (10 * BLOCK_ROWS, 700, 8, "decimals", 0.05, "mixed", True),
+    "sparse": (6 * BLOCK_ROWS + 3, 3000, 40, "odd", 0.9, "mixed", False),
+    "sparse-raw": (3 * BLOCK_ROWS, 100, 60, "raw", 0.97, "mixed", True),
+    "tiny": (37, 5, 3, "decimals", 0.2, "mixed", False),
+    "one-block": (BLOCK_ROWS, 64, 2, "odd", 0.0, "fixed", False),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("given_order", [False, True])
 def test_seal_bytes_equal_the_reference(case: str, given_order: bool) -> None:
-    rows, sensors, metrics, kind, absent, mixed, late = CASES[case]
-    view = _hot(sorted(CASES).index(case), rows, sensors, metrics, kind, absent, mixed, late).view()
+    rows, sensors, metrics, kind, absent, layout, late = CASES[case]
+    view = _hot(sorted(CASES).index(case), rows, sensors, metrics, kind, absent, layout, late).view()
     cols = (view.sensor, view.ts, view.row, view.metric, view.value)
     order = segments.by_sensor_then_ts(view.sensor, view.ts) if given_order else None
     expected = segments.encode(reference.seal(7, *cols))
@@ -87,14 +91,19 @@ def test_seal_bytes_equal_the_reference(case: str, given_order: bool) -> None:
     assert built.rows == rows
 
 
-def test_the_cases_reach_both_column_paths() -> None:
-    """The dense (scatter) and sparse builds are both compared (not only one of them)."""
+def test_the_cases_reach_every_column_path() -> None:
+    """The rectangular (gather), dense (scatter) and sparse builds are all compared."""
     paths = set()
-    for case, (rows, sensors, metrics, kind, absent, mixed, late) in CASES.items():
-        view = _hot(sorted(CASES).index(case), rows, sensors, metrics, kind, absent, mixed, late).view()
+    for case, (rows, sensors, metrics, kind, absent, layout, late) in CASES.items():
+        view = _hot(sorted(CASES).index(case), rows, sensors, metrics, kind, absent, layout, late).view()
+        order = segments.by_sensor_then_ts(view.sensor, view.ts)
         held = np.flatnonzero(np.bincount(view.metric))
-        paths.add(held.shape[0] * rows <= 2 * view.metric.shape[0] + rows)
-    assert paths == {True, False}
+        if segments._rectangular(order, view.row, view.metric, view.value) is not None:
+            paths.add("gather")
+            assert layout == "fixed" and not absent
+        else:
+            paths.add("scatter" if held.shape[0] * rows <= 2 * view.metric.shape[0] + rows else "sparse")
+    assert paths == {"gather", "scatter", "sparse"}
 
 
 @pytest.mark.parametrize("seed", range(6))
