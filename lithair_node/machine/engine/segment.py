@@ -144,42 +144,56 @@ def timestamp_frames(ts: np.ndarray) -> tuple[bytes, ...]:
     return tuple(frames)
 
 
+CHUNK_BLOCKS = 32  # blocks scaled and planed together: their temporaries stay in cache
+
+
 def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
     """One metric's frames from its values of every row (NaN absent), as metric_blocks: the
-    full blocks without a NaN (the usual column) in a few passes, their scales chained
-    block to block as codec.decimal_scale would; the others one at a time."""
+    full blocks without a NaN (the usual column) in a few passes a chunk of blocks, their
+    scales chained block to block as codec.decimal_scale would; the others one at a time.
+    Every clean block's frame comes from one zstd call."""
     full = column.shape[0] // BLOCK_ROWS
     body = column[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS)
-    clean = ~np.isnan(body.max(axis=1))  # max propagates NaN: no (blocks x n) mask
-    clean_blocks = np.flatnonzero(clean)
-    clean_body = body if clean_blocks.shape[0] == full else body[clean_blocks]
-    fewest, scaled = codec.fewest_decimals(clean_body)
-    fewest_of = fewest.tolist()
-    slot = np.cumsum(clean) - 1  # block -> its row in fewest
+    clean = [*(~np.isnan(body.max(axis=1))).tolist(), False]  # max propagates NaN: no mask
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
-    scales: list[int] = []
+    planes: list[np.ndarray] = []
+    planed: list[tuple[int, int]] = []  # (block, scale) of each plane
     hint = codec.RAW
-    for block, is_clean, row in zip(range(-(-column.shape[0] // BLOCK_ROWS)),
-                                    [*clean.tolist(), False], [*slot.tolist(), -1], strict=False):
-        if is_clean:
-            hint = codec.chained_scale(body[block], fewest_of[row], hint)
-            scales.append(hint)
-            continue
-        chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
-        mask = ~np.isnan(chunk)
-        present = int(np.count_nonzero(mask))
-        if not present:
-            continue
-        presence = b""
-        if present < chunk.shape[0]:
-            presence = codec.compress(np.packbits(mask).tobytes())
-            chunk = chunk[mask]
-        hint, frame = codec.encode_floats(chunk, hint)
-        blocks[block] = (hint, presence, frame)
-    planes = codec.float_planes(clean_body, np.array(scales, dtype=np.int64), fewest, scaled)
-    for block, scale, frame in zip(clean_blocks.tolist(), scales, codec.compress_many(planes), strict=True):
+    for first in range(0, full + 1, CHUNK_BLOCKS):
+        ends = min(first + CHUNK_BLOCKS, full + 1)
+        mine = [b for b in range(first, min(ends, full)) if clean[b]]
+        chunk = body[first : first + len(mine)] if mine == list(range(first, first + len(mine))) \
+            else body[mine]
+        fewest, scaled = codec.fewest_decimals(chunk)
+        fewest_of, scales = fewest.tolist(), []
+        for block in range(first, ends):
+            if clean[block]:
+                hint = codec.chained_scale(body[block], fewest_of[len(scales)], hint)
+                scales.append(hint)
+                planed.append((block, hint))
+                continue
+            hint = _unclean_block(column, block, hint, blocks)
+        planes += codec.float_planes(chunk, np.array(scales, dtype=np.int64), fewest, scaled)
+    for (block, scale), frame in zip(planed, codec.compress_many(planes), strict=True):
         blocks[block] = (scale, b"", frame)
     return dict(sorted(blocks.items()))
+
+
+def _unclean_block(column: np.ndarray, block: int, hint: int,
+                   blocks: dict[int, tuple[int, bytes, bytes]]) -> int:
+    """Encode a block holding a NaN (or the short last one) into `blocks`; the next hint."""
+    chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
+    mask = ~np.isnan(chunk)
+    present = int(np.count_nonzero(mask))
+    if not present:
+        return hint
+    presence = b""
+    if present < chunk.shape[0]:
+        presence = codec.compress(np.packbits(mask).tobytes())
+        chunk = chunk[mask]
+    hint, frame = codec.encode_floats(chunk, hint)
+    blocks[block] = (hint, presence, frame)
+    return hint
 
 
 def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
