@@ -116,3 +116,15 @@ def test_column_and_metric_blocks_equal_the_reference(seed: int) -> None:
     assert segments.column_blocks(column) == reference.column_blocks(column)
     rows = np.flatnonzero(~np.isnan(column))
     assert segments.metric_blocks(rows, column[rows], n) == reference.metric_blocks(rows, column[rows], n)
+
+
+def test_sparse_columns_keep_lexsort_order_for_repeated_pairs() -> None:
+    """A (row, metric) pair given twice (never by hot.py) still encodes as lexsort ordered it."""
+    rng = np.random.default_rng(3)
+    n = 3 * BLOCK_ROWS + 5
+    rows = np.sort(rng.integers(0, n, 20_000))
+    metric = rng.integers(0, 30, rows.shape[0]).astype(np.int32)
+    rows, metric = np.append(rows, rows[:50]), np.append(metric, metric[:50])  # repeats
+    value = rng.normal(0, 1, rows.shape[0])
+    expected = reference._sparse_columns(rows, metric, value, n)
+    assert segments._sparse_columns(rows, metric, value, n) == expected
