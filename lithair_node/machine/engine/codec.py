@@ -143,17 +143,17 @@ def decode_floats(scale: int, frame: bytes, n: int, lo: int = 0, hi: int | None 
 # the GIL back a few dozen times, not thousands: see engine/sealing.py)
 
 
-def _shuffled_rows(words: np.ndarray) -> list[bytes]:
-    """The uncompressed _shuffled() planes of each row of a (blocks x n) uint64 array."""
+def _shuffled_rows(words: np.ndarray) -> list[np.ndarray]:
+    """The uncompressed _shuffled() planes of each row of a (blocks x n) uint64 array, as
+    contiguous uint8 rows of one array (zstd reads them in place: no bytes copies)."""
     if not words.shape[0]:
         return []
-    planes = np.ascontiguousarray(words.view(np.uint8).reshape(words.shape[0], -1, 8).transpose(0, 2, 1))
-    flat = planes.reshape(words.shape[0], -1).tobytes()
-    size = planes.shape[1] * planes.shape[2]
-    return [flat[i * size : (i + 1) * size] for i in range(words.shape[0])]
+    planes = np.empty((words.shape[0], 8, words.shape[1]), dtype=np.uint8)
+    np.copyto(planes.transpose(0, 2, 1), words.view(np.uint8).reshape(words.shape[0], -1, 8))
+    return list(planes.reshape(words.shape[0], -1))
 
 
-def compress_many(pieces: list[bytes]) -> list[bytes]:
+def compress_many(pieces: list[np.ndarray] | list[bytes]) -> list[bytes]:
     """compress() of each piece, in one call (zstd's multi-frame API: the same frames)."""
     if not pieces:
         return []
@@ -161,39 +161,69 @@ def compress_many(pieces: list[bytes]) -> list[bytes]:
     return [bytes(found[i]) for i in range(len(pieces))]
 
 
-def timestamp_planes(blocks: np.ndarray) -> list[bytes]:
+def _zigzag_inplace(x: np.ndarray) -> np.ndarray:
+    """_zigzag(x) into x's own memory (x is consumed), one temporary."""
+    sign = np.right_shift(x, 63)
+    np.left_shift(x, 1, out=x)
+    np.bitwise_xor(x, sign, out=x)
+    return x.view(np.uint64)
+
+
+def _deltas(blocks: np.ndarray) -> np.ndarray:
+    """np.diff(row, prepend=0) of each row of (blocks x n) int64, without a concatenation."""
+    out = np.empty_like(blocks)
+    out[:, 0] = blocks[:, 0]
+    np.subtract(blocks[:, 1:], blocks[:, :-1], out=out[:, 1:])
+    return out
+
+
+def timestamp_planes(blocks: np.ndarray) -> list[np.ndarray]:
     """encode_timestamps' input to zstd for each row of (blocks x n) int64, not compressed."""
-    deltas = np.diff(blocks, axis=1, prepend=np.zeros((blocks.shape[0], 1), np.int64))
-    if blocks.shape[1] > 2:
+    deltas = _deltas(blocks)
+    if blocks.shape[1] > 2:  # [ts0, d1, d2 - d1, ...]
         deltas[:, 2:] = np.diff(deltas[:, 1:], axis=1)
-    return _shuffled_rows(_zigzag(deltas))
+    return _shuffled_rows(_zigzag_inplace(deltas))
 
 
-def fewest_decimals(blocks: np.ndarray) -> np.ndarray:
-    """decimal_scale(row, RAW) of every row of a (blocks x n) float64 array (no NaN), in
-    one pass per decimals still tried: the sample rules out most of them at once."""
+def fewest_decimals(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """decimal_scale(row, RAW) of every row of a (blocks x n) float64 array (no NaN), and
+    rint(row * 10**d) + 0.0 at the d found (rows found RAW: zeros). The sample rules out
+    most decimals of every row in one small pass; each decimals still open is then tried on
+    the rows left, in place (the scaled rows are what float_planes encodes)."""
     found = np.full(blocks.shape[0], RAW, dtype=np.int64)
+    scaled_at: np.ndarray | None = None  # the usual column: every row found at once
     if not blocks.shape[0]:
-        return found
+        return found, np.zeros_like(blocks)
     sample = blocks[:, :_SAMPLE]
+    tried = np.rint(sample[None] * _FACTORS[:, :, None]) + 0.0  # (decimals, blocks, sample)
+    hopeless = (np.abs(tried).max(axis=2) < _EXACT_LIMIT) & (
+        (tried / _FACTORS[:, :, None]).view(np.uint64) != sample.view(np.uint64)).any(axis=2)
+    if blocks.shape[1] <= _SAMPLE:
+        hopeless[:] = False
     open_rows = np.ones(blocks.shape[0], dtype=bool)
     for decimals in range(MAX_DECIMALS + 1):
-        factor = 10.0**decimals
-        scaled = np.rint(sample * factor) + 0.0
-        hopeless = (np.abs(scaled).max(axis=1) < _EXACT_LIMIT) & (
-            (scaled / factor).view(np.uint64) != sample.view(np.uint64)).any(axis=1)
-        if blocks.shape[1] <= _SAMPLE:
-            hopeless[:] = False
-        rows = np.flatnonzero(open_rows & ~hopeless)
+        rows = np.flatnonzero(open_rows & ~hopeless[decimals])
         if not rows.shape[0]:
             continue
-        mine = blocks[rows]
-        scaled = np.rint(mine * factor) + 0.0
-        large = np.abs(scaled).max(axis=1) >= _EXACT_LIMIT
-        exact = ((scaled / factor).view(np.uint64) == mine.view(np.uint64)).all(axis=1)
+        every = rows.shape[0] == blocks.shape[0]
+        mine = blocks if every else blocks[rows]
+        factor = 10.0**decimals
+        scaled = np.multiply(mine, factor)
+        np.rint(scaled, out=scaled)
+        scaled += 0.0  # as decoding sees it: -0.0 becomes 0.0
+        # |rint(x)| >= 2**53 exactly when |x| does; max/min spare an abs() temporary.
+        large = (scaled.max(axis=1) >= _EXACT_LIMIT) | (scaled.min(axis=1) <= -_EXACT_LIMIT)
+        back = np.divide(scaled, factor)
+        exact = (back.view(np.uint64) == mine.view(np.uint64)).all(axis=1)
+        good = exact & ~large
+        if every and good.all():
+            scaled_at = scaled
+        elif good.any():
+            scaled_at = np.zeros_like(blocks) if scaled_at is None else scaled_at
+            scaled_at[rows[good]] = scaled[good]
         open_rows[rows[large | exact]] = False
-        found[rows[exact & ~large]] = decimals
-    return found
+        found[rows[good]] = decimals
+    return found, np.zeros_like(blocks) if scaled_at is None else scaled_at
 
 
 def chained_scale(block: np.ndarray, fewest: int, hint: int) -> int:
@@ -205,13 +235,20 @@ def chained_scale(block: np.ndarray, fewest: int, hint: int) -> int:
     return fewest
 
 
-def float_planes(blocks: np.ndarray, scale: int) -> list[bytes]:
-    """encode_floats' input to zstd for each row of (blocks x n) float64, all at `scale`."""
-    if scale == RAW:
-        return _shuffled_rows(blocks.view(np.uint64))
-    integers = np.rint(blocks * 10.0**scale).astype(np.int64)
-    first = np.zeros((blocks.shape[0], 1), np.int64)
-    return _shuffled_rows(_zigzag(np.diff(integers, axis=1, prepend=first)))
+def float_planes(blocks: np.ndarray, scales: np.ndarray, fewest: np.ndarray,
+                 scaled: np.ndarray) -> list[np.ndarray]:
+    """encode_floats' input to zstd for each row of (blocks x n) float64 at its scale
+    (RAW: the raw words), given fewest_decimals' (fewest, scaled): a row whose scale is
+    its fewest is not scaled again. `scaled` is consumed."""
+    if not blocks.shape[0]:
+        return []
+    raw = scales == RAW
+    for row in np.flatnonzero((scales != fewest) & ~raw).tolist():  # a chained (larger) scale
+        scaled[row] = np.rint(blocks[row] * 10.0 ** int(scales[row]))
+    scaled[raw] = 0.0
+    words = _zigzag_inplace(_deltas(scaled.astype(np.int64)))
+    words[raw] = blocks[raw].view(np.uint64)
+    return _shuffled_rows(words)
 
 
 def compress(data: bytes) -> bytes:

@@ -66,16 +66,46 @@ def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metri
     """A segment holding the hot buffer's columns (rows and their value triples, none NaN);
     `order`: by_sensor_then_ts of them, if already known."""
     order = by_sensor_then_ts(sensor, ts) if order is None else order
+    n = ts.shape[0]
+    table = _rectangular(order, row, metric, value)
+    if table is not None:
+        return assemble(number, sensor[order].astype(np.int64), ts[order], dense_columns(*table))
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
-    n = ts.shape[0]
     held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
     if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
         columns = dense_columns(held, scattered(held, row, metric, value, n))
     else:
         columns = _sparse_columns(row, metric, value, n)
     return assemble(number, sensor, ts, columns)
+
+
+def _rectangular(order: np.ndarray, row: np.ndarray, metric: np.ndarray,
+                 value: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(held, metrics x rows in `order`) when every row carries the same metrics in the same
+    order (a cut of the usual feed: hot.py appends a batch's triples row-major), or None.
+    The triples are then a (rows x metrics) table: a gather per metric, no scatter, no rank."""
+    n = order.shape[0]
+    if not n or not row.shape[0] or row[0] != 0:
+        return None
+    width = int(np.searchsorted(row, row.dtype.type(1)))  # row 0's triples (rows ascend)
+    if width * n != row.shape[0]:
+        return None
+    rows = np.arange(n, dtype=row.dtype)
+    if not (np.array_equal(row[::width], rows) and np.array_equal(row[width - 1 :: width], rows)):
+        return None
+    first = metric[:width]
+    held = np.unique(first).astype(np.int64)
+    # Periodic with period width: every row as row 0 (5x cheaper than a broadcast compare).
+    if held.shape[0] != width or not np.array_equal(metric[width:], metric[:-width]):
+        return None
+    # Whole rows gathered (one cache line each), then transposed: ~25% cheaper than a
+    # gather per metric column.
+    dense = np.ascontiguousarray(np.take(value.reshape(n, width), order, axis=0).T)
+    if (np.diff(first) < 0).any():  # rows of dense in held's (ascending) order
+        dense = dense[np.argsort(first)]
+    return held, dense
 
 
 def assemble(number: int, sensor: np.ndarray, ts: np.ndarray,
@@ -93,9 +123,9 @@ def scattered(held: np.ndarray, rows: np.ndarray, metric: np.ndarray, value: np.
               n: int) -> np.ndarray:
     """(len(held) x n) values of the triples, NaN where absent; held: the metric ids."""
     slot = np.zeros(int(held[-1]) + 1 if held.shape[0] else 0, dtype=np.int64)
-    slot[held] = np.arange(held.shape[0])
+    slot[held] = np.arange(held.shape[0]) * n  # a flat index: ~30% cheaper than a 2-D one
     dense = np.full((held.shape[0], n), np.nan)
-    dense[slot[metric], rows] = value
+    dense.reshape(-1)[slot[metric] + rows] = value
     return dense
 
 
@@ -114,48 +144,66 @@ def timestamp_frames(ts: np.ndarray) -> tuple[bytes, ...]:
     return tuple(frames)
 
 
+CHUNK_BLOCKS = 32  # blocks scaled and planed together: their temporaries stay in cache
+
+
 def column_blocks(column: np.ndarray) -> dict[int, tuple[int, bytes, bytes]]:
     """One metric's frames from its values of every row (NaN absent), as metric_blocks: the
-    full blocks without a NaN (the usual column) in a few passes, their scales chained
-    block to block as codec.decimal_scale would; the others one at a time."""
+    full blocks without a NaN (the usual column) in a few passes a chunk of blocks, their
+    scales chained block to block as codec.decimal_scale would; the others one at a time.
+    Every clean block's frame comes from one zstd call."""
     full = column.shape[0] // BLOCK_ROWS
     body = column[: full * BLOCK_ROWS].reshape(full, BLOCK_ROWS)
-    clean = ~np.isnan(body).any(axis=1)
-    clean_blocks = np.flatnonzero(clean)
-    fewest = codec.fewest_decimals(body[clean_blocks]).tolist()
-    slot = np.cumsum(clean) - 1  # block -> its row in fewest
+    clean = [*(~np.isnan(body.max(axis=1))).tolist(), False]  # max propagates NaN: no mask
     blocks: dict[int, tuple[int, bytes, bytes]] = {}
-    scales: dict[int, int] = {}
+    planes: list[np.ndarray] = []
+    planed: list[tuple[int, int]] = []  # (block, scale) of each plane
     hint = codec.RAW
-    for block, is_clean, row in zip(range(-(-column.shape[0] // BLOCK_ROWS)),
-                                    [*clean.tolist(), False], [*slot.tolist(), -1], strict=False):
-        if is_clean:
-            hint = scales[block] = codec.chained_scale(body[block], fewest[row], hint)
-            continue
-        chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
-        mask = ~np.isnan(chunk)
-        present = int(np.count_nonzero(mask))
-        if not present:
-            continue
-        presence = b""
-        if present < chunk.shape[0]:
-            presence = codec.compress(np.packbits(mask).tobytes())
-            chunk = chunk[mask]
-        hint, frame = codec.encode_floats(chunk, hint)
-        blocks[block] = (hint, presence, frame)
-    order, planes = [], []
-    for scale in sorted(set(scales.values())):
-        mine = [b for b, s in scales.items() if s == scale]
-        order += mine
-        planes += codec.float_planes(body[mine], scale)
-    for block, frame in zip(order, codec.compress_many(planes), strict=True):
-        blocks[block] = (scales[block], b"", frame)
+    for first in range(0, full + 1, CHUNK_BLOCKS):
+        ends = min(first + CHUNK_BLOCKS, full + 1)
+        mine = [b for b in range(first, min(ends, full)) if clean[b]]
+        chunk = body[first : first + len(mine)] if mine == list(range(first, first + len(mine))) \
+            else body[mine]
+        fewest, scaled = codec.fewest_decimals(chunk)
+        fewest_of, scales = fewest.tolist(), []
+        for block in range(first, ends):
+            if clean[block]:
+                hint = codec.chained_scale(body[block], fewest_of[len(scales)], hint)
+                scales.append(hint)
+                planed.append((block, hint))
+                continue
+            hint = _unclean_block(column, block, hint, blocks)
+        planes += codec.float_planes(chunk, np.array(scales, dtype=np.int64), fewest, scaled)
+    for (block, scale), frame in zip(planed, codec.compress_many(planes), strict=True):
+        blocks[block] = (scale, b"", frame)
     return dict(sorted(blocks.items()))
+
+
+def _unclean_block(column: np.ndarray, block: int, hint: int,
+                   blocks: dict[int, tuple[int, bytes, bytes]]) -> int:
+    """Encode a block holding a NaN (or the short last one) into `blocks`; the next hint."""
+    chunk = column[block * BLOCK_ROWS : (block + 1) * BLOCK_ROWS]
+    mask = ~np.isnan(chunk)
+    present = int(np.count_nonzero(mask))
+    if not present:
+        return hint
+    presence = b""
+    if present < chunk.shape[0]:
+        presence = codec.compress(np.packbits(mask).tobytes())
+        chunk = chunk[mask]
+    hint, frame = codec.encode_floats(chunk, hint)
+    blocks[block] = (hint, presence, frame)
+    return hint
 
 
 def _sparse_columns(new_row: np.ndarray, metric: np.ndarray, value: np.ndarray,
                     n: int) -> dict[int, dict[int, tuple[int, bytes, bytes]]]:
-    by_metric = np.lexsort((new_row, metric))  # values grouped by metric, in row order
+    # Values grouped by metric, in row order: one argsort of a (metric, row) key, 3x cheaper
+    # than lexsort; the same order while the pairs are distinct (hot.py), else lexsort's.
+    key = metric.astype(np.int64) * n + new_row
+    by_metric = np.argsort(key)
+    if (key[by_metric[1:]] == key[by_metric[:-1]]).any():
+        by_metric = np.lexsort((new_row, metric))
     metric, new_row, value = metric[by_metric], new_row[by_metric], value[by_metric]
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
     metric_starts = np.flatnonzero(np.diff(metric, prepend=-1))
