@@ -15,6 +15,23 @@ from lithair_node.client.formats import intel_lab
 FORMATS = ("intel-lab",)
 
 
+def synthetic_reading(rng: random.Random, sensor_id: str, timestamp_s: float, location: str,
+                      phase: float, tick: int) -> dict[str, Any]:
+    """One plausible reading: slow sines plus noise, drawn from `rng` in a fixed order (the
+    same seed gives the same readings)."""
+    angle = phase + tick / 600.0
+    return {
+        "sensor_id": sensor_id,
+        "timestamp": timestamp_s,
+        "location": location,
+        "temperature": round(21.0 + 4.0 * math.sin(angle) + rng.gauss(0, 0.2), 3),
+        "humidity": round(45.0 + 10.0 * math.cos(angle) + rng.gauss(0, 0.5), 3),
+        "pressure": round(1013.0 + rng.gauss(0, 1.5), 2),
+        "light": round(max(0.0, 300.0 + 250.0 * math.sin(angle / 2)), 1),
+        "voltage": round(2.9 - tick * 1e-6 + rng.gauss(0, 0.005), 4),
+    }
+
+
 def synthetic_batches(
     sensors: int, batch_size: int, *, seed: int = 1, start_us: int | None = None,
     interval_us: int = US_PER_SECOND, prefix: str = "sensor",
@@ -31,17 +48,8 @@ def synthetic_batches(
         batch = []
         for _ in range(batch_size):
             s, tick = k % sensors, k // sensors
-            angle = phase[s] + tick / 600.0
-            batch.append({
-                "sensor_id": ids[s],
-                "timestamp": (start + tick * interval_us) / US_PER_SECOND,
-                "location": rooms[s],
-                "temperature": round(21.0 + 4.0 * math.sin(angle) + rng.gauss(0, 0.2), 3),
-                "humidity": round(45.0 + 10.0 * math.cos(angle) + rng.gauss(0, 0.5), 3),
-                "pressure": round(1013.0 + rng.gauss(0, 1.5), 2),
-                "light": round(max(0.0, 300.0 + 250.0 * math.sin(angle / 2)), 1),
-                "voltage": round(2.9 - tick * 1e-6 + rng.gauss(0, 0.005), 4),
-            })
+            batch.append(synthetic_reading(rng, ids[s], (start + tick * interval_us) / US_PER_SECOND,
+                                           rooms[s], phase[s], tick))
             k += 1
         yield batch
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lithair_node.client.sources import synthetic_batches
+from lithair_node.client.sources import synthetic_batches, synthetic_reading
 from lithair_node.machine.commands import COUNT_DTYPE, BatchColumns, encode_ingest, make_encoded_batch
 from lithair_node.node.ingest.validation import Limits, validate_batch
 
@@ -51,17 +51,8 @@ def random_entries(sensors: int, batch: int, readings: int, seed: int = 1) -> li
             s = rng.randrange(sensors)
             tick = seen[s]
             seen[s] += 1
-            angle = phase[s] + tick / 600.0
-            body.append({
-                "sensor_id": ids[s],
-                "timestamp": (START_US + (number * batch + j) * 1000) / 1e6,
-                "location": rooms[s],
-                "temperature": round(21.0 + 4.0 * math.sin(angle) + rng.gauss(0, 0.2), 3),
-                "humidity": round(45.0 + 10.0 * math.cos(angle) + rng.gauss(0, 0.5), 3),
-                "pressure": round(1013.0 + rng.gauss(0, 1.5), 2),
-                "light": round(max(0.0, 300.0 + 250.0 * math.sin(angle / 2)), 1),
-                "voltage": round(2.9 - tick * 1e-6 + rng.gauss(0, 0.005), 4),
-            })
+            body.append(synthetic_reading(rng, ids[s], (START_US + (number * batch + j) * 1000) / 1e6,
+                                          rooms[s], phase[s], tick))
         columns, received = validate_batch({"readings": body}, Limits(max_readings=batch))
         assert columns.readings == batch  # nothing dropped as an in-batch repeat
         entries.append(encode_ingest([make_encoded_batch(columns, f"bench-{number}", received)]))

@@ -15,8 +15,7 @@ from typing import Any
 
 import orjson
 
-from lithair_node.lab.bench.load_clients import BodyFactory, ClientPlan, run_clients, summarise
-from lithair_node.lab.bench.procfs import CpuMeter
+from lithair_node.lab.bench.load_clients import BodyFactory, ClientPlan, run_metered
 from lithair_node.lab.bench.results import (
     code_env,
 )
@@ -87,24 +86,7 @@ def measure_load(args: argparse.Namespace, kind: str, urls: list[str], pids: dic
              batch: int, rate_rps: float | None = None, columnar: bool = False) -> dict[str, Any]:
     start_at, lo, hi = _window(args)
     plans = _plans(args, kind, urls, batch, start_at, hi + 0.5, rate_rps, columnar)
-    meter = CpuMeter(pids)
-    import threading
-
-    usage: dict[str, Any] = {}
-
-    def sample() -> None:
-        time.sleep(max(0.0, lo - time.time()))
-        meter.start()
-        time.sleep(max(0.0, hi - time.time()))
-        usage.update(meter.stop())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    results = run_clients(plans)
-    sampler.join()
-    summary = summarise(results, batch, (lo, hi))
-    summary["processes"] = usage
-    return summary
+    return run_metered(plans, pids, batch, (lo, hi))
 
 
 def _lithair_cluster(args: argparse.Namespace, base: Path) -> tuple[LocalCluster, int]:

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import math
 import multiprocessing as mp
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ import orjson
 
 from lithair_node.client.sources import synthetic_batches
 from lithair_node.lab.bench.line_bodies import LineBodyFactory
+from lithair_node.lab.bench.procfs import CpuMeter
 
 START_US = 1_700_000_000_000_000
 _PLACEHOLDER = "@" * 17  # 17 characters: "1700000000.123456"
@@ -267,3 +269,23 @@ def summarise(results: list[dict[str, Any]], batch: int, window: tuple[float, fl
                        "max": round(float(window_lat.max()), 2) if window_lat.size else None},
         "errors": errors,
     }
+
+
+def run_metered(plans: list[ClientPlan], pids: dict[str, int], batch: int,
+                window: tuple[float, float]) -> dict[str, Any]:
+    """run_clients + summarise, with the CPU of `pids` measured over the same window (a
+    thread sleeps to its start, then to its end): what a request cost the server."""
+    lo, hi = window
+    meter, usage = CpuMeter(pids), {}
+
+    def sample() -> None:
+        time.sleep(max(0.0, lo - time.time()))
+        meter.start()
+        time.sleep(max(0.0, hi - time.time()))
+        usage.update(meter.stop())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    results = run_clients(plans)
+    sampler.join()
+    return {**summarise(results, batch, window), "processes": usage}

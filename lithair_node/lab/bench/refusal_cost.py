@@ -20,15 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from lithair_node import api
 from lithair_node.lab.bench.ingest_systems import bench_lithair
-from lithair_node.lab.bench.load_clients import ClientPlan, run_clients, summarise
-from lithair_node.lab.bench.procfs import CpuMeter, cpu_seconds, machine_info
+from lithair_node.lab.bench.load_clients import ClientPlan, run_metered
+from lithair_node.lab.bench.procfs import cpu_seconds, machine_info
 from lithair_node.lab.bench.results import RESULTS_DIR, code_env, shown, utc_now, write_results
 from lithair_node.lab.local_cluster import LocalCluster, http_json
 from lithair_node.polling import wait_until
@@ -77,19 +76,7 @@ def _measure(args: argparse.Namespace, url: str, pid: int, batch: int, expect: s
     per_client = max(1, args.concurrency // args.clients)
     plans = [ClientPlan("lithair", c, [url], batch, args.sensors, per_client, start_at, hi + 0.5,
                         expect=expect, error_pause_s=pause_s) for c in range(args.clients)]
-    meter, usage = CpuMeter({"lone": pid}), {}
-
-    def sample() -> None:
-        time.sleep(max(0.0, lo - time.time()))
-        meter.start()
-        time.sleep(max(0.0, hi - time.time()))
-        usage.update(meter.stop())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    results = run_clients(plans)
-    sampler.join()
-    return {**summarise(results, batch, (lo, hi)), "processes": usage}
+    return run_metered(plans, {"lone": pid}, batch, (lo, hi))
 
 
 def accepted_cpu_ms(row: dict[str, Any]) -> float | None:
