@@ -9,6 +9,7 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   engine.py      Engine.apply_batch: per-sensor arrays indexed by sensor number (last ts,
                  location, hash), dedup, statistics, latest, hot append, sealing
   cells.py       (sensor, metric) -> cell: a sorted int64 key array, one searchsorted a batch
+  shapes.py      a batch repeating a sensor list seen before reuses its numbers and cells
   running.py     per-cell count/mean/M2/min/max, folded with stats.merge (the same rounding
                  on every node: results equal to the last bit)
   latest.py      per cell, the ts and value of its newest reading: O(1) latest reads
@@ -23,8 +24,11 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   sealing.py     the cut off the apply path: the hot buffer frozen into a Sealing part read
                  as the segment it becomes, built by a builder thread, swapped in at the
                  next cut (deterministic; snapshot bytes are the built segment's)
-  compaction.py  after a seal, FAN_IN neighbouring level-0 segments merged into one (in
-                 apply, at a segment count: deterministic), so a sensor's rows lie together
+  compaction.py  FAN_IN neighbouring level-0 segments merged into one (chosen from the
+                 segment list: deterministic), so a sensor's rows lie together; off by default
+  merging.py     merges off the apply path: planned at a cut, built by the builder thread,
+                 swapped in at the next cut
+  block_cache.py decoded blocks, an LRU bounded in bytes; entries leave with their segment
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;
                  zigzag, byte shuffle, zstd
   reads.py       ranges in ts order across segments + hot buffer, pages with cursors, export
@@ -43,6 +47,7 @@ apply still gets the dense metrics x readings matrix of each batch, for the time
 apply (bounded by the batch: readings x its metric names).
 
 Snapshots (issue 11): each sealed segment is written once, as a file of its own beside the
-snapshot (machine/snapshot_segments.py, node/raft/segment_files.py), so a snapshot costs
-the engine's state plus the segments sealed since the last one.
+snapshot (machine/snapshot_segments.py, node/raft/segment_files.py), and so is each run of
+hot rows (machine/hot_chunks.py), so a snapshot costs the engine's state plus what was
+sealed or appended since the last one.
 """
