@@ -6,11 +6,16 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgpack
 
+from lithair_node import api
+from lithair_node.lab.local_cluster import LocalCluster, http_json
 from lithair_node.polling import wait_until
 
 
@@ -124,3 +129,16 @@ def _parse_answer(stream: bytes) -> tuple[Answer, bytes] | None:
         return None
     answer = Answer(int(status_line.split(" ")[1]), _decode(rest[:length]), headers)
     return answer, rest[length:]
+
+
+@contextmanager
+def leaderless_cluster(base: Path, *extra_args: str) -> Iterator[LocalCluster]:
+    """One node of three, the others never started: it never has a leader."""
+    cluster = LocalCluster(base, nodes=3, extra_args=extra_args)
+    cluster.start_node(0)
+    try:
+        wait_for(lambda: http_json(f"{cluster.urls[0]}{api.HEALTH}")[0] == 200, 60,
+                 what="the lone node answers")
+        yield cluster
+    finally:
+        cluster.stop()

@@ -5,11 +5,7 @@ aiohttp server that records each request's Expect header."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from lithair_node import api
 from lithair_node.client.cluster_client import ACKED, FAILED, ClusterClient
@@ -37,21 +33,6 @@ class ScriptedNode:
         app = web.Application()
         app.router.add_post(api.BATCHES, self.post_batch)
         return app
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[object]:
-    servers: list[TestServer] = []
-
-    async def start(node: ScriptedNode) -> str:
-        server = TestServer(node.app(), host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
-
-    yield start
-    for server in servers:
-        await server.close()
 
 
 async def test_expect_from_a_refusal_until_one_is_admitted(serve) -> None:

@@ -4,11 +4,8 @@ asked, and never past the batch's deadline. Against a real (small) aiohttp serve
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from lithair_node import api
 from lithair_node.client.cluster_client import ACKED, FAILED, ClusterClient
@@ -36,21 +33,6 @@ class RefusingNode:
         app = web.Application()
         app.router.add_post(api.BATCHES, self.post_batch)
         return app
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[object]:
-    servers: list[TestServer] = []
-
-    async def start(node: RefusingNode) -> str:
-        server = TestServer(node.app(), host="127.0.0.1")  # a free port of its own
-        await server.start_server()
-        servers.append(server)
-        return str(server.make_url("")).rstrip("/")
-
-    yield start
-    for server in servers:
-        await server.close()
 
 
 async def test_a_429_is_retried_no_sooner_than_its_retry_after(serve) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from lithair_node import api
-from lithair_node.lab.local_cluster import LocalCluster, http_json
-from tests.http_helpers import first_answer, wait_for
+from lithair_node.lab.local_cluster import LocalCluster
+from tests.http_helpers import first_answer, leaderless_cluster
 
 WRITES = {
     "batch": b"POST " + api.BATCHES.encode(),
@@ -21,16 +21,8 @@ WRITES = {
 
 @pytest.fixture(scope="module")
 def leaderless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """One node of three, the others never started: it never has a leader."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("leaderless"), nodes=3,
-                           extra_args=("--body-timeout", "60"))
-    cluster.start_node(0)
-    try:
-        wait_for(lambda: http_json(f"{cluster.urls[0]}{api.HEALTH}")[0] == 200, 60,
-                 what="the lone node answers")
+    with leaderless_cluster(tmp_path_factory.mktemp("leaderless"), "--body-timeout", "60") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.mark.parametrize("request_line", WRITES.values(), ids=WRITES.keys())

@@ -16,8 +16,8 @@ import pytest
 from lithair_node import api
 from lithair_node.client.cluster_client import ACKED, ClusterClient
 from lithair_node.client.node_api import ApiError, NodeApi
-from lithair_node.lab.local_cluster import LocalCluster, http_json
-from tests.http_helpers import stats, wait_for
+from lithair_node.lab.local_cluster import LocalCluster
+from tests.http_helpers import leaderless_cluster, stats, wait_for
 
 TOKEN = "expect-secret"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -25,16 +25,8 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 @pytest.fixture(scope="module")
 def leaderless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """One node of three, the others never started: it never has a leader."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("leaderless"), nodes=3,
-                           extra_args=("--token", TOKEN))
-    cluster.start_node(0)
-    try:
-        wait_for(lambda: http_json(f"{cluster.urls[0]}{api.HEALTH}")[0] == 200, 60,
-                 what="the lone node answers")
+    with leaderless_cluster(tmp_path_factory.mktemp("leaderless"), "--token", TOKEN) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _head(path: str, length: int, *, expect: str = "100-continue", token: str | None = None,
