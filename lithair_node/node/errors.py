@@ -82,6 +82,13 @@ class MethodNotAllowed(LithairError):
     status = 405
     code = api.METHOD_NOT_ALLOWED
 
+    def __init__(self, message: str, *, allow: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:  # RFC 9110 §15.5.6: a 405 names what the path takes
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}
+
 
 class RequestTimeout(LithairError):
     status = 408

@@ -24,6 +24,7 @@ from lithair_node.node.http import (
     sensor_routes,
     stats_routes,
     stream_routes,
+    unmatched,
     write_routes,
 )
 from lithair_node.node.http.consistent_reads import consistent
@@ -111,6 +112,8 @@ def make_app(config: NodeConfig) -> web.Application:
         web.get("/", access(OPEN, dashboard_routes.get_dashboard)),
         web.get(api.DASHBOARD, access(OPEN, dashboard_routes.get_dashboard)),
         web.get(api.DASHBOARD_STATIC + "/{name}", access(OPEN, dashboard_routes.get_static)),
+        # Last: what no route above takes, as 404/405 in the error shape (unmatched.py).
+        web.route("*", unmatched.PATH, access(READ, unmatched.unmatched), name=unmatched.NAME),
     ]))
     return app
 

@@ -26,6 +26,7 @@ from lithair_node.node.http.bodies import error_response
 from lithair_node.node.http.context import METRICS, node_of
 from lithair_node.node.http.credentials import presented_tokens
 from lithair_node.node.http.expect import check_expectation, close_if_waiting
+from lithair_node.node.http.unmatched import is_unmatched
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,7 +79,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _observe(request: web.Request, status: int, started: float) -> None:
     resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = "unmatched" if resource is None or is_unmatched(request) else resource.canonical
     request.app[METRICS].observe(route, status, time.perf_counter() - started)
 
 

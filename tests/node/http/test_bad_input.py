@@ -100,4 +100,5 @@ def test_bad_idempotency_key_and_unknown_route(url_and_baseline) -> None:
     answer = post_json(url, {"readings": [GOOD]}, headers={"Idempotency-Key": "é" * 3})
     assert answer.status == 400 and answer.error["field"] == "Idempotency-Key"
     assert get(f"{url}/api/v1/nope").error["code"] == "not_found"
-    assert get(f"{url}/api/v1/batches").status == 405
+    not_allowed = get(f"{url}/api/v1/batches")
+    assert not_allowed.status == 405 and not_allowed.error["code"] == "method_not_allowed"

@@ -101,6 +101,24 @@ def test_an_unknown_expectation_is_a_417(cluster: LocalCluster, path: str,
                              "message": body["error"]["message"]}
 
 
+@pytest.mark.parametrize(("method", "path", "expect", "status", "code"), [
+    ("POST", "/api/v1/nope", "banana", 417, "expectation_failed"),
+    ("POST", "/api/v1/nope", "100-continue", 404, api.NOT_FOUND),
+    ("PUT", api.BATCHES, "100-continue", 405, api.METHOD_NOT_ALLOWED),
+])
+def test_a_path_no_route_takes_answers_before_the_body_in_the_error_shape(
+        cluster: LocalCluster, method: str, path: str, expect: str, status: int,
+        code: str) -> None:
+    """aiohttp's own system route answered these: a plain-text 417, or a 100 Continue
+    before its 404/405 (unmatched.py)."""
+    got, headers, body = _refused_before_body(
+        cluster.specs[0].http_port, _head(path, 10, expect=expect, method=method))
+    assert got == status and body["error"]["code"] == code, body
+    assert headers["content-type"].split(";")[0] == api.JSON_TYPE, headers
+    if status == 405:
+        assert headers["allow"] == "POST", headers
+
+
 def test_an_admitted_write_gets_its_100_then_stores_the_readings(cluster: LocalCluster) -> None:
     url, port = cluster.urls[0], cluster.specs[0].http_port
     before = stats(url)["total_readings"]
