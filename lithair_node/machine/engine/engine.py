@@ -42,7 +42,9 @@ class StoredBatch:
 
 
 # Called before the batch's statistics are folded in (the detector judges readings against
-# the statistics that precede them): (stored batch, running count/mean/m2 of every cell).
+# the statistics that precede them): (stored batch, running count/mean/m2), the latter of
+# every cell, indexed by cell_of; or, when the stored batch has cell_run, whatever columns
+# cell_run picks in it (the engine may pass only the batch's cells, gathered).
 Observer = Callable[[StoredBatch, np.ndarray], None]
 
 
@@ -173,8 +175,14 @@ class Engine:
                 stored = replace(stored, cell_run=run)
         else:
             stored.cell_of[has] = cells
+        # Scattered cells of a grouped batch: their statistics gathered once, for the
+        # detector and the merge alike (a second gather misses the cache again at large S).
+        before = self.running.gather(cells) if every and run is None and not single else None
         if observer is not None:
-            observer(stored, self.running.running())
+            if before is None:
+                observer(stored, self.running.running())
+            else:  # the gathered columns, in cell_of's order: cell_run indexes them
+                observer(replace(stored, cell_run=slice(0, cells.shape[0])), np.stack(before[:3]))
         if single and full:  # each group's reading is its newest, each pair a cell
             present = values.reshape(-1)
             self.running.merge_values(index, present)
@@ -197,7 +205,8 @@ class Engine:
         else:
             metric_row, group = np.nonzero(has)
             # Every pair a cell: the rows in has's (row-major) order are the rows themselves.
-            self.running.merge(index, [row.reshape(-1) if every else row[has] for row in partials])
+            self.running.merge(index, [row.reshape(-1) if every else row[has] for row in partials],
+                               before)
             newest = ends - 1
             newer = ts[newest] > self.last_ts[numbers]
             newest_value = values[metric_row, newest[group]]
@@ -246,9 +255,7 @@ class Engine:
 
     def _count_metrics(self, numbers: np.ndarray) -> None:
         if self._most_metrics is not None:  # only the sensors given new cells can pass it
-            keys = self.cells.keys
-            lo = np.searchsorted(keys, numbers.astype(np.int64) << METRIC_BITS)
-            hi = np.searchsorted(keys, (numbers.astype(np.int64) + 1) << METRIC_BITS)
+            lo, hi = self.cells.bounds(numbers)
             self._most_metrics = max(self._most_metrics, int((hi - lo).max(initial=0)))
 
     def seal(self) -> None:
@@ -372,5 +379,5 @@ class Engine:
         """Bytes held in arrays and frames (what a reading costs, without Python overhead)."""
         per_sensor = sum(a.nbytes for a in (self.last_ts, self.location, self.sensor_hash))
         return (per_sensor + self.latest.nbytes() + self.hot.nbytes() + self.running.data.nbytes
-                + self.cells.keys.nbytes + self.cells.cells.nbytes
+                + self.cells.nbytes()
                 + sum(s.nbytes() for s in self.segments))

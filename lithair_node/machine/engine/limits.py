@@ -16,17 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from lithair_node.machine.commands import BatchColumns, MetricLimits
-from lithair_node.machine.engine.cells import METRIC_BITS, cell_keys
+from lithair_node.machine.engine.cells import cell_keys
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.numbering import UNKNOWN
 
 
 def metric_counts(engine: Engine, numbers: np.ndarray) -> np.ndarray:
     """Metric names each sensor number holds (0 for UNKNOWN: a sensor not seen yet)."""
-    keys = engine.cells.keys
     known = np.where(numbers >= 0, numbers, 0).astype(np.int64)
-    lo = np.searchsorted(keys, known << METRIC_BITS)
-    hi = np.searchsorted(keys, (known + 1) << METRIC_BITS)
+    lo, hi = engine.cells.bounds(known)
     return np.where(numbers >= 0, hi - lo, 0)
 
 

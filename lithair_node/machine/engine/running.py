@@ -45,10 +45,15 @@ class RunningStats:
         self.data[4, size:end] = -np.inf
         self.size = end
 
-    def merge(self, cells: np.ndarray, partials: stats.Partials) -> None:
-        """Fold partials (5 x len(cells)) into distinct `cells`, row by row (gathering one
-        row at a time is the fast way)."""
-        merged = stats.merge([row[cells] for row in self.data], partials)
+    def gather(self, cells: np.ndarray) -> list[np.ndarray]:
+        """The five rows of `cells` (gathering one row at a time is the fast way)."""
+        return [row[cells] for row in self.data]
+
+    def merge(self, cells: np.ndarray, partials: stats.Partials,
+              before: list[np.ndarray] | None = None) -> None:
+        """Fold partials (5 x len(cells)) into distinct `cells`; `before`: gather(cells),
+        when the caller took it since the last write."""
+        merged = stats.merge(self.gather(cells) if before is None else before, partials)
         for row, values in zip(self.data, merged, strict=True):
             row[cells] = values
 
