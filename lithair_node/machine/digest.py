@@ -9,7 +9,8 @@ every entry or restored a snapshot. Python's hash() is salted per process: never
 from __future__ import annotations
 
 import hashlib
-from functools import partial
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,22 +30,30 @@ def mix64(x: np.ndarray) -> np.ndarray:
 
 
 def text_hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return int.from_bytes(_blake2b_8_digest(text.encode()), "little")
 
 
 def text_hashes(texts: list[str]) -> np.ndarray:
-    """text_hash of each, as uint64: one join and one frombuffer, no Python int per text
-    (C-level maps: no bytecode per text, ~0.3 us each, most of it blake2b itself)."""
-    joined = b"".join(map(_digest, map(_blake2b_8, map(str.encode, texts))))
+    """text_hash of each, as uint64: one join and one frombuffer, no Python int per text.
+    Each hash is a copy of one empty 8-byte blake2b, updated: 0.25 us a text against
+    0.30 us constructing blake2b(data, digest_size=8) (its keyword parsing and parameter
+    block), for the same digest; a sensor's registration pays two."""
+    joined = b"".join(map(_blake2b_8_digest, map(str.encode, texts)))
     return np.frombuffer(joined, dtype="<u8").astype(np.uint64)
 
 
-_blake2b_8 = partial(hashlib.blake2b, digest_size=8)
-_digest = hashlib.blake2b.digest
+# Never updated itself, so copies of it are safe from any thread.
+_EMPTY_BLAKE2B_8 = hashlib.blake2b(digest_size=8)
+
+
+def _blake2b_8_digest(data: bytes, copy: Callable[[], Any] = _EMPTY_BLAKE2B_8.copy) -> bytes:
+    h = copy()
+    h.update(data)
+    return h.digest()
 
 
 def bytes_hash(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+    return int.from_bytes(_blake2b_8_digest(data), "little")
 
 
 def cells_hash(

@@ -327,8 +327,10 @@ class Engine:
             self._last_ts[old:total] = NO_TS
             self._location[old:total] = Numbering.NONE_NUMBER
             self._sensor_hash[old:total] = text_hashes(fresh)
-        # Kept when the list came before, or registers sensors (a new gateway's first batch).
-        if not self._shapes.recurs(sensor_ids) and not fresh:
+        # Kept when the list came before, or is all new sensors (a new gateway's first
+        # batch); a list mixing new and known ones (readings drawn from many sensors) is
+        # not: it rarely comes again, and a shape's copies would cost it every batch.
+        if not self._shapes.recurs(sensor_ids) and len(fresh) < len(sensor_ids):
             return numbers, None
         names = self.sensors.names
         return numbers, self._shapes.put(list(map(names.__getitem__, numbers.tolist())), numbers)
