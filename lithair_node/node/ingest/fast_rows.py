@@ -94,7 +94,7 @@ def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
             values[rows_of] = block
         else:
             values[np.ix_(rows_of, where)] = block
-    locations: dict[str, str] = {}
+    locations: list[str] | dict[str, str] = {}
     if has_location:
         found = _fast_locations(readings, sensor_of, everyone=len(groups) == 1)
         if found is None:
@@ -116,8 +116,9 @@ def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
 
 
 def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
-                    everyone: bool) -> dict[str, str] | None:
-    """`everyone`: one shape holding "location"; a reading without it raises KeyError."""
+                    everyone: bool) -> list[str] | dict[str, str] | None:
+    """Each reading's location once all are proven valid, or by sensor when some give none.
+    `everyone`: one shape holding "location"; a reading without it raises KeyError."""
     if everyone:
         found = list(map(itemgetter("location"), readings))
     else:
@@ -131,4 +132,4 @@ def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
             return None
     if type(None) in kinds:
         return {s: loc for s, loc in zip(sensor_of, found, strict=True) if loc is not None}
-    return dict(zip(sensor_of, found, strict=True))  # the last location given for a sensor wins
+    return found  # group_by_sensor keeps the last location given for a sensor
