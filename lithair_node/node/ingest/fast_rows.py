@@ -123,13 +123,19 @@ def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
         found = list(map(itemgetter("location"), readings))
     else:
         found = list(map(dict.get, readings, ["location"] * len(readings)))
-    kinds = set(map(type, found))
-    if not kinds <= {str, type(None)}:
-        return None
-    for location in set(found):
-        if location is not None and (not location or len(location) > MAX_LOCATION_CHARS
-                                     or not location.isprintable()):
+    try:
+        "".join(found)  # TypeError unless every one is a str: C-level, no type() per reading
+        gives_none = False
+    except TypeError:
+        if not set(map(type, found)) <= {str, type(None)}:
             return None
-    if type(None) in kinds:
+        gives_none = True
+    distinct = set(found)
+    distinct.discard(None)
+    # A concatenation is printable iff every part is.
+    if distinct and ("" in distinct or max(map(len, distinct)) > MAX_LOCATION_CHARS
+                     or not "".join(distinct).isprintable()):
+        return None
+    if gives_none:
         return {s: loc for s, loc in zip(sensor_of, found, strict=True) if loc is not None}
     return found  # group_by_sensor keeps the last location given for a sensor
