@@ -29,6 +29,7 @@ check them against what is already stored.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -252,9 +253,9 @@ def merge_columns(batches: list[BatchColumns]) -> tuple[BatchColumns, np.ndarray
     by sensor, sorted by (timestamp, batch order), a (sensor, timestamp) repeated across
     batches kept from the earliest batch, each sensor's location from the last batch that
     gives one. Also returns, per merged reading, the position of the batch it came from."""
-    sensors = sorted(set().union(*(b.sensors for b in batches)))
+    sensors = _sorted_distinct([s for b in batches for s in b.sensors])
     metrics = sorted(set().union(*(b.metrics for b in batches)))
-    rank = {sensor: i for i, sensor in enumerate(sensors)}
+    rank = dict(zip(sensors, range(len(sensors)), strict=True))
     metric_rank = {name: i for i, name in enumerate(metrics)}
     sizes = [b.readings for b in batches]
     group = np.concatenate([
@@ -281,19 +282,33 @@ def merge_columns(batches: list[BatchColumns]) -> tuple[BatchColumns, np.ndarray
         group, ts, origin, values = group[keep], ts[keep], origin[keep], values[:, keep]
     location_of: dict[str, str] = {}
     for b in batches:
+        if None not in b.locations:  # the usual batch: one C-level update
+            location_of.update(zip(b.sensors, b.locations, strict=True))
+            continue
         for sensor, location in zip(b.sensors, b.locations, strict=True):
             if location is not None:
                 location_of[sensor] = location
     merged = BatchColumns(
         sensors=sensors,
         counts=np.bincount(group, minlength=len(sensors)).astype(COUNT_DTYPE),
-        locations=[location_of.get(s) for s in sensors],
+        locations=list(map(location_of.get, sensors)),
         ts=ts,
         metrics=metrics,
         values=np.ascontiguousarray(values),
         in_batch_duplicates=0,
     )
     return merged, origin
+
+
+def _sorted_distinct(names: list[str]) -> list[str]:
+    """sorted(set(names)), faster when names is a few sorted runs (each batch's sensors, as
+    validation sends them): Timsort merges the runs, where a set's hash order made it sort
+    from scratch (~180 us of string comparisons for 4 batches of 1,000 sensors)."""
+    ordered = sorted(names)
+    if len(ordered) < 2:
+        return ordered
+    # Keep each name that differs from the one before it.
+    return [ordered[0], *itertools.compress(ordered[1:], map(operator.ne, ordered[1:], ordered))]
 
 
 def decode_limits(raw: Any) -> MetricLimits:

@@ -94,7 +94,7 @@ def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
             values[rows_of] = block
         else:
             values[np.ix_(rows_of, where)] = block
-    locations: dict[str, str] = {}
+    locations: list[str] | dict[str, str] = {}
     if has_location:
         found = _fast_locations(readings, sensor_of, everyone=len(groups) == 1)
         if found is None:
@@ -116,19 +116,26 @@ def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
 
 
 def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
-                    everyone: bool) -> dict[str, str] | None:
-    """`everyone`: one shape holding "location"; a reading without it raises KeyError."""
+                    everyone: bool) -> list[str] | dict[str, str] | None:
+    """Each reading's location once all are proven valid, or by sensor when some give none.
+    `everyone`: one shape holding "location"; a reading without it raises KeyError."""
     if everyone:
         found = list(map(itemgetter("location"), readings))
     else:
         found = list(map(dict.get, readings, ["location"] * len(readings)))
-    kinds = set(map(type, found))
-    if not kinds <= {str, type(None)}:
-        return None
-    for location in set(found):
-        if location is not None and (not location or len(location) > MAX_LOCATION_CHARS
-                                     or not location.isprintable()):
+    try:
+        "".join(found)  # TypeError unless every one is a str: C-level, no type() per reading
+        gives_none = False
+    except TypeError:
+        if not set(map(type, found)) <= {str, type(None)}:
             return None
-    if type(None) in kinds:
+        gives_none = True
+    distinct = set(found)
+    distinct.discard(None)
+    # A concatenation is printable iff every part is.
+    if distinct and ("" in distinct or max(map(len, distinct)) > MAX_LOCATION_CHARS
+                     or not "".join(distinct).isprintable()):
+        return None
+    if gives_none:
         return {s: loc for s, loc in zip(sensor_of, found, strict=True) if loc is not None}
-    return dict(zip(sensor_of, found, strict=True))  # the last location given for a sensor wins
+    return found  # group_by_sensor keeps the last location given for a sensor

@@ -147,22 +147,23 @@ def metric_column(name: str, index: int, metric_col: dict[str, int]) -> int:
 
 
 def fast_sensor_ids(ids: list[Any]) -> list[str] | None:
-    kinds = set(map(type, ids))
-    if kinds == {str}:
-        # Each distinct id checked by C-level passes, not a Python loop: a concatenation is
-        # printable iff every part is.
-        distinct = set(ids)
-        lengths = set(map(len, distinct))
-        joined = "".join(distinct)
-        # The only printable whitespace is " ": without one, no id is all whitespace.
-        if (min(lengths) == 0 or max(lengths) > MAX_SENSOR_ID_CHARS or not joined.isprintable()
-                or (" " in joined and any(map(str.isspace, distinct)))):
-            return None
-        return ids
-    if kinds <= {str, int}:
-        texts = [s if type(s) is str else str(s) for s in ids]
-        return fast_sensor_ids(texts)
-    return None
+    try:
+        # join raises TypeError on anything but a str: one C-level pass, where a type() per
+        # id was ~15 us for 1,000 (decoders make exact str, never a subclass).
+        "".join(ids)
+    except TypeError:
+        if set(map(type, ids)) <= {str, int}:
+            return fast_sensor_ids([s if type(s) is str else str(s) for s in ids])
+        return None
+    # Each distinct id checked by C-level passes, not a Python loop: a concatenation is
+    # printable iff every part is.
+    distinct = set(ids)
+    joined = "".join(distinct)
+    # The only printable whitespace is " ": without one, no id is all whitespace.
+    if ("" in distinct or max(map(len, distinct)) > MAX_SENSOR_ID_CHARS
+            or not joined.isprintable() or (" " in joined and any(map(str.isspace, distinct)))):
+        return None
+    return ids
 
 
 def fast_timestamps(stamps: list[Any]) -> np.ndarray | None:
@@ -200,7 +201,8 @@ def fast_metric(column: list[Any]) -> np.ndarray | None:
     if kinds not in NUMBER_TYPES:
         return None
     try:
-        numbers = np.asarray(column, dtype=VALUE_DTYPE)
+        # fromiter: ~20% cheaper than asarray on a flat list of floats (no shape discovery).
+        numbers = np.fromiter(column, dtype=VALUE_DTYPE, count=len(column))
     except OverflowError:  # an int beyond float64
         return None
     if not np.isfinite(numbers).all():
