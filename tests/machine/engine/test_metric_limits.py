@@ -102,6 +102,17 @@ def test_node_check_agrees_with_apply():
     assert "'big'" in state.metric_limit_refusal(_names("b", 2, ts=2), limits)
 
 
+
+def test_node_check_never_waits_for_apply_whose_own_check_still_refuses():
+    state, limits = StateMachine(), MetricLimits(per_sensor=4, per_cluster=100)
+    state.apply(_entry(1, [_names("a", 3)], limits))
+    over = _names("b", 2, ts=2)
+    with state.lock:  # what apply holds while an entry applies (another thread, in a node)
+        assert state.metric_limit_refusal(over, limits) is None
+    result = state.apply(_entry(2, [over], limits))
+    assert result.batches[0].status == TOO_MANY_METRICS
+    assert _metrics_of(state, "big") == 3
+
 # -- property: the refusals are exactly the batches that would go beyond a limit ----------
 
 _batch = st.lists(st.tuples(st.sampled_from(["s0", "s1", "s2"]),
