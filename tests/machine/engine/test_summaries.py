@@ -1,0 +1,139 @@
+"""Run summaries (engine/summaries.py): a range statistic that merges a segment's seal-time
+summary answers bit for bit what decoding the run gives, over sealed and hot data, runs cut
+by the range, retention-rewritten and restored segments; a format 1 blob still loads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lithair_node.machine.engine import reads, retention, summaries
+from lithair_node.machine.engine import segment as segments
+from lithair_node.machine.engine.engine import Engine
+from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.engine.sensor_view import sensor_view
+from lithair_node.node.queries import series_reads
+from tests.machine.engine.feeds import START_US, mixed_workload, synthetic_columns
+
+SEAL_ROWS = 900
+END = 2**62
+
+
+@pytest.fixture(autouse=True)
+def _short_runs_summarized(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test feeds hold ~20 rows per sensor per segment: below the memory threshold.
+    monkeypatch.setattr(summaries, "MIN_AVERAGE_RUN", 1)
+
+
+def _engine(workload: str) -> Engine:
+    batches = (mixed_workload(30, 4, 200, (7, 3)) if workload == "mixed"
+               else synthetic_columns(40, 150, 30, seed=5))
+    engine = Engine(SEAL_ROWS)
+    for columns in batches:
+        engine.apply_batch(columns)
+    engine.settle()
+    return engine
+
+
+def _ranges(engine: Engine, sensor: int) -> list[tuple[int, int]]:
+    """Whole history, open-ended, cut mid-run, and exactly one segment run's bounds."""
+    found = [(0, END), (START_US + 25 * 500_000, END), (START_US + 10**6, START_US + 40 * 500_000)]
+    for segment in engine.segments[:3]:
+        a, b, first, last = segment.span(sensor)
+        if b > a:
+            found += [(first, last + 1), (first, last), (first + 1, last + 1)]
+    return found
+
+
+def _answers(engine: Engine) -> list[bytes | int]:
+    view = engine.view()
+    out: list[bytes | int] = []
+    for sensor_id in engine.sensors.names:
+        picture = sensor_view(engine, view, sensor_id)
+        assert picture is not None
+        for start, end in _ranges(engine, picture.sensor):
+            out.append(series_reads.range_stats(picture, start, end).tobytes())
+            out.append(series_reads.count_between(picture, start, end))
+    return out
+
+
+def _stripped(engine: Engine) -> list[Segment]:
+    return [segments.without_summary(s) if isinstance(s, Segment) else s for s in engine.segments]
+
+
+def _assert_summaries_answer_as_decoding(engine: Engine) -> None:
+    assert any(isinstance(s, Segment) and s.summary is not None for s in engine.segments)
+    summarized = _answers(engine)
+    engine.segments = _stripped(engine)
+    assert summarized == _answers(engine)
+
+
+@pytest.mark.parametrize("workload", ["mixed", "wide"])
+def test_summarized_range_stats_equal_the_decoded_ones(workload: str) -> None:
+    _assert_summaries_answer_as_decoding(_engine(workload))
+
+
+def test_counts_equal_the_parts_lengths() -> None:
+    engine = _engine("mixed")
+    view = engine.view()
+    for sensor in range(len(engine.sensors)):
+        for start, end in _ranges(engine, sensor):
+            expected = sum(ts.shape[0] for ts, _ in reads.parts(view, sensor, np.empty(0, np.int64),
+                                                                start, end))
+            assert reads.count_between(view, sensor, start, end) == expected
+
+
+def test_a_whole_range_decodes_no_summarized_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = _engine("wide")
+    decoded: list[int] = []
+    original = Segment.ts_between
+    monkeypatch.setattr(Segment, "ts_between",
+                        lambda self, a, b: decoded.append(self.number) or original(self, a, b))
+    picture = sensor_view(engine, engine.view(), engine.sensors.names[3])
+    assert picture is not None
+    series_reads.range_stats(picture, 0, END)
+    assert decoded == [s.number for s in engine.segments if isinstance(s, Segment) and s.summary is None]
+    series_reads.range_stats(picture, START_US + 10**6, END)  # the first run cut: decoded
+    assert len(decoded) >= 1
+
+
+def test_every_summary_is_its_runs_decoded_partial() -> None:
+    engine = _engine("mixed")
+    for segment in engine.segments:
+        assert isinstance(segment, Segment) and segment.summary is not None
+        assert segment.summary_metrics is not None
+        for i in range(segment.sensors.shape[0]):
+            a, b = int(segment.starts[i]), int(segment.starts[i + 1])
+            for row, metric in enumerate(segment.summary_metrics.tolist()):
+                expected = summaries.values_partial(segment.values_between(metric, a, b))
+                assert segment.summary[:, row, i].tobytes() == expected.tobytes()
+
+
+def test_retention_rewritten_segments_are_summarized_and_answer_alike() -> None:
+    engine = _engine("mixed")
+    cutoff = np.full(len(engine.sensors), START_US + 60 * 500_000, dtype=np.int64)
+    assert retention.drop_older(engine, cutoff, rewrite_fraction=0.0) > 0
+    _assert_summaries_answer_as_decoding(engine)
+
+
+def test_restored_segments_keep_their_summaries_and_format_1_still_loads() -> None:
+    engine = _engine("wide")
+    before = _answers(engine)
+    restored = [segments.decode(segments.encode(s)) for s in engine.segments]
+    for old, new in zip(engine.segments, restored, strict=True):
+        assert new.summary is not None and old.summary is not None
+        assert new.summary.tobytes() == old.summary.tobytes()
+        assert segments.encode(new) == segments.encode(old)
+    engine.segments = restored
+    assert _answers(engine) == before
+    old_format = [segments.decode(segments.encode(segments.without_summary(s))) for s in restored]
+    assert all(s.summary is None for s in old_format)
+    assert segments.encode(segments.without_summary(restored[0]))[1] == 1  # format 1 bytes
+    engine.segments = old_format
+    assert _answers(engine) == before
+
+
+def test_short_runs_keep_no_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summaries, "MIN_AVERAGE_RUN", 64)
+    engine = _engine("wide")  # ~22 rows per sensor per segment
+    assert engine.segments and all(s.summary is None for s in engine.segments)
