@@ -287,16 +287,16 @@ def _decoded_block(segment: Segment, metric: int, block: int) -> np.ndarray:
     if metric < 0:
         out = codec.decode_timestamps(segment.ts_frames[block], size)
     else:
-        out = np.full(size, np.nan)
         frame = segment.columns[metric].get(block)
-        if frame is not None:
-            scale, presence, data = frame
-            if presence:
+        if frame is not None and not frame[1]:  # every row holds the metric: the decoded array
+            out = codec.decode_floats(frame[0], frame[2], size)
+        else:
+            out = np.full(size, np.nan)
+            if frame is not None:
+                scale, presence, data = frame
                 bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
                 mask = np.unpackbits(bits, count=size).astype(bool)
                 out[mask] = codec.decode_floats(scale, data, int(mask.sum()))
-            else:
-                out[:] = codec.decode_floats(scale, data, size)
     out.flags.writeable = False
     return out
 
