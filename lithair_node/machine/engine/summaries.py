@@ -16,10 +16,10 @@ import numpy as np
 
 from lithair_node.machine import stats
 
-# Below this many rows per sensor on average, a segment keeps no summaries: they would cost
-# more memory (160 B per sensor at 4 metrics) than the short runs' reads cost time
-# (1K sensors: 0.3 B per reading; 100K sensors x 5 rows per segment: none kept).
-MIN_AVERAGE_RUN = 64
+# A segment keeps summaries only while they cost at most this per row (40 B per sensor and
+# metric): long runs, whose reads decode whole blocks, pay for them; short runs (100K
+# sensors: ~5 rows each) would cost 32 B per reading. 1K sensors x 4 metrics: 0.31 B.
+MAX_BYTES_PER_ROW = 0.5
 
 
 def run_partials(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -49,7 +49,7 @@ def summarize(dense: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
     (metrics x rows) in (sensor, ts) order, NaN absent; `starts` the runs' first rows plus
     the end. None where runs are too short to be worth it."""
     runs = starts.shape[0] - 1
-    if runs <= 0 or dense.shape[1] < MIN_AVERAGE_RUN * runs:
+    if runs <= 0 or 40 * dense.shape[0] * runs > MAX_BYTES_PER_ROW * dense.shape[1]:
         return None
     out = np.empty((5, dense.shape[0], runs))
     for row, column in enumerate(dense):

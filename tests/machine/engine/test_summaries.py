@@ -21,8 +21,8 @@ END = 2**62
 
 @pytest.fixture(autouse=True)
 def _short_runs_summarized(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The test feeds hold ~20 rows per sensor per segment: below the memory threshold.
-    monkeypatch.setattr(summaries, "MIN_AVERAGE_RUN", 1)
+    # The test feeds hold ~20 rows per sensor per segment: beyond the memory bound.
+    monkeypatch.setattr(summaries, "MAX_BYTES_PER_ROW", float("inf"))
 
 
 def _engine(workload: str) -> Engine:
@@ -134,6 +134,15 @@ def test_restored_segments_keep_their_summaries_and_format_1_still_loads() -> No
 
 
 def test_short_runs_keep_no_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(summaries, "MIN_AVERAGE_RUN", 64)
-    engine = _engine("wide")  # ~22 rows per sensor per segment
+    monkeypatch.setattr(summaries, "MAX_BYTES_PER_ROW", 0.5)
+    engine = _engine("wide")  # ~22 rows per sensor per segment: 40 x 4 / 22 = 7 B per row
     assert engine.segments and all(s.summary is None for s in engine.segments)
+
+
+def test_summaries_cost_at_most_the_bound_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the module's own bound
+    rows, sensors, metrics = 524_288, 1_000, 4  # bench_queries' 1K-sensor segment
+    starts = np.append(np.arange(sensors) * (rows // sensors), rows)
+    found = summaries.summarize(np.ones((metrics, rows)), starts)
+    assert found is not None and found.nbytes <= summaries.MAX_BYTES_PER_ROW * rows
+    assert summaries.summarize(np.ones((metrics, rows)), np.append(np.arange(0, rows, 5), rows)) is None
