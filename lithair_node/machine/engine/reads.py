@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from lithair_node.machine.engine import summaries
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
 from lithair_node.machine.engine.engine import EngineView
 from lithair_node.machine.engine.segment import Segment
@@ -43,7 +44,8 @@ def summarized_parts(view: EngineView, sensor: int, metric_ids: np.ndarray, star
         if a == b or last < start or first >= end:
             continue
         if start <= first and last < end and b - a <= rows and isinstance(segment, Segment):
-            summary = segment.run_summary(sensor, metric_ids)
+            summary = summaries.summary_of(segment.summary, segment.summary_metrics,
+                                           segment.sensors, sensor, metric_ids)
             if summary is not None:
                 yield summary
                 continue

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import msgpack
 import numpy as np
 
-from lithair_node.machine.engine import codec, summaries
+from lithair_node.machine.engine import codec, regular_runs, summaries
 from lithair_node.machine.engine.block_cache import BLOCKS
 
 BLOCK_ROWS = 4096
-FORMAT_VERSION = 2  # 2: run summaries (summaries.py) after the frames; 1 still loads
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: compared by identity (the block cache's key)
@@ -37,22 +37,7 @@ class Segment:
     # (5, len(summary_metrics), sensors) run partials (summaries.py), or None: read by decoding
     summary: np.ndarray | None = None
     summary_metrics: np.ndarray | None = None  # int64, ascending
-
-    def run_summary(self, sensor: int, metric_ids: np.ndarray) -> np.ndarray | None:
-        """(5, len(metric_ids)) partials of the sensor's whole run here (a metric it does not
-        hold here: the empty partial), or None without summaries."""
-        if self.summary is None or self.summary_metrics is None:
-            return None
-        i = int(np.searchsorted(self.sensors, sensor))
-        if i == self.sensors.shape[0] or self.sensors[i] != sensor:
-            return None
-        held = self.summary_metrics
-        at = np.minimum(np.searchsorted(held, metric_ids), max(held.shape[0] - 1, 0))
-        found = held[at] == metric_ids if held.shape[0] else np.zeros(metric_ids.shape[0], bool)
-        out = np.zeros((5, metric_ids.shape[0]))
-        out[3], out[4] = np.inf, -np.inf  # stats.empty's partial
-        out[:, found] = self.summary[:, at[found], i]
-        return out
+    regular: np.ndarray | None = None  # packed bits, one per sensor (regular_runs.py)
 
     def span(self, sensor: int) -> tuple[int, int, int, int]:
         """(first row, end row, first ts, last ts) of the sensor here; rows empty if absent."""
@@ -62,6 +47,10 @@ class Segment:
         return int(self.starts[i]), int(self.starts[i + 1]), int(self.min_ts[i]), int(self.max_ts[i])
 
     def ts_between(self, a: int, b: int) -> np.ndarray:
+        if self.regular is not None and b > a:  # a regular run's are computed, not decoded
+            found = regular_runs.run_ts(self.regular, self.starts, self.min_ts, self.max_ts, a, b)
+            if found is not None:
+                return found
         return _gather(self, -1, a, b)
 
     def values_between(self, metric: int, a: int, b: int) -> np.ndarray:
@@ -76,7 +65,7 @@ class Segment:
 
     def nbytes(self) -> int:
         index = sum(x.nbytes for x in (self.sensors, self.starts, self.min_ts, self.max_ts))
-        index += 0 if self.summary is None else self.summary.nbytes
+        index += sum(x.nbytes for x in (self.summary, self.regular) if x is not None)
         frames = sum(map(len, self.ts_frames)) + sum(
             len(p) + len(v) for blocks in self.columns.values() for _, p, v in blocks.values())
         return index + frames
@@ -90,30 +79,34 @@ def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metri
     n = ts.shape[0]
     table = _rectangular(order, row, metric, value)
     if table is not None:
-        return _summarized(assemble(number, sensor[order].astype(np.int64), ts[order],
-                                    dense_columns(*table)), *table)
+        ts = ts[order]
+        return _summarized(assemble(number, sensor[order].astype(np.int64), ts,
+                                    dense_columns(*table)), ts, *table)
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
     held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
     if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
         dense = scattered(held, row, metric, value, n)
-        return _summarized(assemble(number, sensor, ts, dense_columns(held, dense)), held, dense)
-    return assemble(number, sensor, ts, _sparse_columns(row, metric, value, n))
+        return _summarized(assemble(number, sensor, ts, dense_columns(held, dense)), ts, held, dense)
+    return _summarized(assemble(number, sensor, ts, _sparse_columns(row, metric, value, n)), ts)
 
 
-def without_summary(segment: Segment) -> Segment:
-    """The segment's frames alone (what a format 1 blob holds)."""
-    return dataclasses.replace(segment, summary=None, summary_metrics=None)
+def frames_only(segment: Segment) -> Segment:
+    """The segment without its run index (as decode() gives it back)."""
+    return dataclasses.replace(segment, summary=None, summary_metrics=None, regular=None)
 
 
-def _summarized(segment: Segment, held: np.ndarray, dense: np.ndarray) -> Segment:
-    """The segment with the run summaries of its (metrics x rows) values, if worth it."""
-    found = summaries.summarize(dense, segment.starts)
-    if found is None:
-        return segment
-    return dataclasses.replace(segment, summary=found,
-                               summary_metrics=np.asarray(held, dtype=np.int64))
+def _summarized(segment: Segment, ts: np.ndarray, held: np.ndarray | None = None,
+                dense: np.ndarray | None = None) -> Segment:
+    """The segment with its run index: regular-run bits, and the run summaries of its
+    (metrics x rows) values if given and worth it. Only seal() adds one (a merge's output
+    has none), so whether a segment has one depends on its history alone, as on every node."""
+    regular = regular_runs.flags(ts, segment.starts, segment.min_ts, segment.max_ts)
+    found = None if dense is None or held is None else summaries.summarize(dense, segment.starts)
+    return dataclasses.replace(segment, regular=regular, summary=found,
+                               summary_metrics=None if found is None else
+                               np.asarray(held, dtype=np.int64))
 
 
 def _rectangular(order: np.ndarray, row: np.ndarray, metric: np.ndarray,
@@ -365,34 +358,26 @@ def _rows_of_block(segment: Segment, metric: int, block: int, lo: int, hi: int) 
 
 
 def encode(segment: Segment) -> bytes:
-    """Format 1 for a segment without summaries (its bytes unchanged), else 2."""
+    """The frames and the index; not the run index (regular bits, summaries): a segment's
+    bytes stay a function of its rows, whichever path (seal, merge, renumbering) made it,
+    and a restored segment reads by decoding, with the same answers."""
     if not isinstance(segment, Segment):  # a part being sealed: the segment it becomes
         segment = segment.segment()
-    summary = [] if segment.summary is None or segment.summary_metrics is None else [
-        np.ascontiguousarray(segment.summary_metrics, dtype="<i8").tobytes(),
-        np.ascontiguousarray(segment.summary, dtype="<f8").tobytes()]
     return msgpack.packb([
-        2 if summary else 1, segment.number, segment.rows,
+        FORMAT_VERSION, segment.number, segment.rows,
         *(np.ascontiguousarray(x, dtype="<i8").tobytes()
           for x in (segment.sensors, segment.starts, segment.min_ts, segment.max_ts)),
         list(segment.ts_frames),
         [[metric, [[block, *frame] for block, frame in sorted(blocks.items())]]
          for metric, blocks in sorted(segment.columns.items())],
-        *summary,
     ], use_bin_type=True)
 
 
 def decode(blob: bytes) -> Segment:
-    version, number, rows, sensors, starts, min_ts, max_ts, ts_frames, columns, *rest = \
-        msgpack.unpackb(blob)
-    if version not in (1, FORMAT_VERSION) or len(rest) != (2 if version == 2 else 0):
+    version, number, rows, sensors, starts, min_ts, max_ts, ts_frames, columns = msgpack.unpackb(blob)
+    if version != FORMAT_VERSION:
         raise ValueError(f"unsupported segment format {version!r}")
     arrays = [np.frombuffer(x, dtype="<i8").astype(np.int64) for x in (sensors, starts, min_ts, max_ts)]
-    summary = summary_metrics = None
-    if rest:
-        summary_metrics = np.frombuffer(rest[0], dtype="<i8").astype(np.int64)
-        summary = np.frombuffer(rest[1], dtype="<f8").astype(np.float64).reshape(
-            5, summary_metrics.shape[0], arrays[0].shape[0])
     return Segment(number, rows, *arrays, tuple(ts_frames),
                    {metric: {block: (scale, presence, data) for block, scale, presence, data in blocks}
-                    for metric, blocks in columns}, summary, summary_metrics)
+                    for metric, blocks in columns})

@@ -63,3 +63,20 @@ def summarize(dense: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
         if held.shape[0]:
             out[:, row, held] = run_partials(np.ascontiguousarray(column[present]), at[held])
     return out
+
+
+def summary_of(summary: np.ndarray | None, held: np.ndarray | None, sensors: np.ndarray,
+               sensor: int, metric_ids: np.ndarray) -> np.ndarray | None:
+    """(5, len(metric_ids)) partials of the sensor's whole run in a segment (sensors, its
+    summary and summary metrics `held`; a metric not held there: the empty partial), or
+    None without summaries."""
+    if summary is None or held is None:
+        return None
+    i = int(np.searchsorted(sensors, sensor))
+    if i == sensors.shape[0] or sensors[i] != sensor:
+        return None
+    at = np.minimum(np.searchsorted(held, metric_ids), max(held.shape[0] - 1, 0))
+    found = held[at] == metric_ids if held.shape[0] else np.zeros(metric_ids.shape[0], bool)
+    out = stats.empty(metric_ids.shape[0])
+    out[:, found] = summary[:, at[found], i]
+    return out

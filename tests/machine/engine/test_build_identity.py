@@ -87,9 +87,7 @@ def test_seal_bytes_equal_the_reference(case: str, given_order: bool) -> None:
     order = segments.by_sensor_then_ts(view.sensor, view.ts) if given_order else None
     expected = segments.encode(reference.seal(7, *cols))
     built = segments.seal(7, *cols, order)
-    # The frames (format 1 bytes) are pinned; the run summaries format 2 adds are checked
-    # against the decode path in test_summaries.py.
-    assert segments.encode(segments.without_summary(built)) == expected
+    assert segments.encode(built) == expected
     assert built.rows == rows
 
 

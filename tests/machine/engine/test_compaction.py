@@ -45,8 +45,7 @@ def test_a_merge_is_byte_for_byte_the_seal_of_its_rows(seed):
         if b > a:
             parts.append(segments.seal(len(parts), sensor[a:b], ts[a:b], row[inside] - a,
                                        metric[inside], value[inside]))
-    # A merge keeps no run summaries (its reads decode, with the same answers): the frames.
-    assert segments.encode(compaction.merge(parts, 0)) == segments.encode(segments.without_summary(whole))
+    assert segments.encode(compaction.merge(parts, 0)) == segments.encode(whole)
 
 
 def test_the_decimal_scale_is_the_one_every_try_finds():

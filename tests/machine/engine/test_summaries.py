@@ -1,13 +1,14 @@
-"""Run summaries (engine/summaries.py): a range statistic that merges a segment's seal-time
-summary answers bit for bit what decoding the run gives, over sealed and hot data, runs cut
-by the range, retention-rewritten and restored segments; a format 1 blob still loads."""
+"""The run index of sealed segments (engine/summaries.py, engine/regular_runs.py): a range
+statistic that merges a segment's seal-time summary, and reads whose regular runs' timestamps
+are computed, answer bit for bit what decoding gives, over sealed and hot data, runs cut by
+the range, retention-rewritten and restored segments (whose blobs hold no run index)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lithair_node.machine.engine import reads, retention, summaries
+from lithair_node.machine.engine import metric_reads, reads, regular_runs, retention, summaries
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.segment import Segment
@@ -54,11 +55,20 @@ def _answers(engine: Engine) -> list[bytes | int]:
         for start, end in _ranges(engine, picture.sensor):
             out.append(series_reads.range_stats(picture, start, end).tobytes())
             out.append(series_reads.count_between(picture, start, end))
+            _, ts, values = reads.readings(view, picture.sensor, start, end)
+            out += [ts.tobytes(), values.tobytes()]
+    sensors = np.arange(len(engine.sensors), dtype=np.int64)[::-1].copy()
+    for metric in range(len(engine.metrics.names)):
+        for start, end in ((0, END), (START_US + 25 * 500_000, END)):
+            parts = metric_reads.metric_parts(view, sensors, metric, start, end)
+            out += [parts.ts.tobytes(), parts.values.tobytes(), parts.part.tobytes()]
+            one = metric_reads.metric_parts(view, sensors[:1], metric, start, end)
+            out += [one.ts.tobytes(), one.values.tobytes()]
     return out
 
 
 def _stripped(engine: Engine) -> list[Segment]:
-    return [segments.without_summary(s) if isinstance(s, Segment) else s for s in engine.segments]
+    return [segments.frames_only(s) if isinstance(s, Segment) else s for s in engine.segments]
 
 
 def _assert_summaries_answer_as_decoding(engine: Engine) -> None:
@@ -116,20 +126,15 @@ def test_retention_rewritten_segments_are_summarized_and_answer_alike() -> None:
     _assert_summaries_answer_as_decoding(engine)
 
 
-def test_restored_segments_keep_their_summaries_and_format_1_still_loads() -> None:
+def test_restored_segments_read_by_decoding_answer_alike() -> None:
     engine = _engine("wide")
     before = _answers(engine)
     restored = [segments.decode(segments.encode(s)) for s in engine.segments]
     for old, new in zip(engine.segments, restored, strict=True):
-        assert new.summary is not None and old.summary is not None
-        assert new.summary.tobytes() == old.summary.tobytes()
-        assert segments.encode(new) == segments.encode(old)
+        assert old.summary is not None and old.regular is not None
+        assert new.summary is None and new.regular is None  # the blob holds no run index
+        assert segments.encode(new) == segments.encode(old) == segments.encode(segments.frames_only(old))
     engine.segments = restored
-    assert _answers(engine) == before
-    old_format = [segments.decode(segments.encode(segments.without_summary(s))) for s in restored]
-    assert all(s.summary is None for s in old_format)
-    assert segments.encode(segments.without_summary(restored[0]))[1] == 1  # format 1 bytes
-    engine.segments = old_format
     assert _answers(engine) == before
 
 
@@ -146,3 +151,23 @@ def test_summaries_cost_at_most_the_bound_per_row(monkeypatch: pytest.MonkeyPatc
     found = summaries.summarize(np.ones((metrics, rows)), starts)
     assert found is not None and found.nbytes <= summaries.MAX_BYTES_PER_ROW * rows
     assert summaries.summarize(np.ones((metrics, rows)), np.append(np.arange(0, rows, 5), rows)) is None
+
+
+def test_regular_runs_compute_the_decoded_timestamps() -> None:
+    flagged = 0
+    for workload in ("mixed", "wide"):
+        for segment in _engine(workload).segments:
+            assert isinstance(segment, Segment) and segment.regular is not None
+            bare = segments.frames_only(segment)
+            for i in range(segment.sensors.shape[0]):
+                a, b = int(segment.starts[i]), int(segment.starts[i + 1])
+                found = regular_runs.run_ts(segment.regular, segment.starts, segment.min_ts,
+                                            segment.max_ts, a, b)
+                decoded = bare.ts_between(a, b)
+                if found is not None:
+                    flagged += 1
+                    assert found.dtype == decoded.dtype and found.tolist() == decoded.tolist()
+                else:  # irregular: a gap or an uneven step
+                    steps = np.diff(decoded)
+                    assert steps.shape[0] and (steps != steps[0]).any()
+    assert flagged > 100
