@@ -4,6 +4,8 @@
     ts:       one delta-of-delta frame per block of BLOCK_ROWS rows
     metric m: per block holding any of its values: (scale, presence, values) where presence
               is a zstd'd bitmap of the block's rows that carry m (empty: every row does)
+    run index (seal() only, in memory, not in the blob): regular-run bits (regular_runs.py)
+              and per-sensor run summaries (summaries.py), so reads decode less
 
 Blocks keep a read cheap: a sensor's rows lie in one or two blocks, and only the blocks and
 metric columns a read needs are decompressed (then cached, see dense_block).

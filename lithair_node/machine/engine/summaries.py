@@ -6,8 +6,9 @@ One function (`run_partials`) reduces runs both at seal time (every run of a col
 and at query time (a decoded part: one run), over the same contiguous present values, in the
 same order: the summary is the decode path's partial bit for bit (reduceat of a run depends
 on the run's values and length only). Summaries are derived data: a function of the
-segment's rows, identical on every node; a segment without them (compaction's output, a
-format 1 blob) is read by decoding, with the same answers.
+segment's rows, identical on every node, held in memory only (segment.encode leaves them
+out); a segment without them (compaction's output, a restored one) is read by decoding,
+with the same answers.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def run_partials(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
         low, high = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
         mean = stats.rescued_means(np.add.reduceat(x, starts) / count, count, low, high,
                                    lambda scale: np.add.reduceat(x * scale, starts))
-        spread = x - np.repeat(mean, count.astype(np.int64))
-        m2 = np.add.reduceat(spread * spread, starts)
+        spread = np.repeat(mean, count.astype(np.int64))  # then x - mean, squared, in place
+        np.subtract(x, spread, out=spread)
+        np.multiply(spread, spread, out=spread)
+        m2 = np.add.reduceat(spread, starts)
     return np.vstack((count, mean, m2, low, high))
 
 
