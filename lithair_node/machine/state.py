@@ -43,7 +43,12 @@ from lithair_node.machine.commands import (
 from lithair_node.machine.digest import MASK64
 from lithair_node.machine.engine.limits import LimitCheck
 from lithair_node.machine.engine.sealing import Builder
-from lithair_node.machine.engine.sensor_view import SensorView, sensor_view, sensor_views
+from lithair_node.machine.engine.sensor_view import (
+    SensorView,
+    every_cell_running,
+    sensor_view,
+    sensor_views,
+)
 from lithair_node.machine.entries import ApplyResult, LogEntry
 from lithair_node.machine.ingest import apply_ingest
 from lithair_node.machine.lifecycle import codec as lifecycle_codec
@@ -238,6 +243,14 @@ class StateMachine:
             stats = ([engine.running.export(np.asarray(v.cells, dtype=np.int64)) for v in views]
                      if running else None)
             return ReadView(t.counters.applied_index, views, list(engine.metrics.names), stats)
+
+    def running_by_metric(self) -> tuple[int, list[str], np.ndarray, np.ndarray]:
+        """(applied index, metric names, every cell's running stats (5, cells), each cell's
+        metric id): read(every sensor, running=True) without the per-sensor views."""
+        with self.lock:
+            t = self._tables
+            return (t.counters.applied_index, list(t.engine.metrics.names),
+                    *every_cell_running(t.engine))
 
     def sensor_ids_since(self, start: int) -> list[str]:
         """Sensor ids from creation position `start` on (creation order is the same on every

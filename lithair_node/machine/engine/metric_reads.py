@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lithair_node.machine.engine import regular_runs
 from lithair_node.machine.engine.engine import EngineView
 from lithair_node.machine.engine.ranges import ranges_to_indices
 from lithair_node.machine.engine.segment import Segment, rows_at
@@ -40,11 +41,26 @@ def _segment_part(segment: Segment, sensors: np.ndarray, metric: int, start: int
     if position.shape[0] <= FEW_RUNS and int((b - a).sum()) >= LONG_RUN * position.shape[0]:
         return _runs(segment, position, a, b, metric, start, end)
     rows = ranges_to_indices(a, b)
-    ts = rows_at(segment, -1, rows)
+    ts = _run_ts(segment, at, a, b, rows)
     inside = (ts >= start) & (ts < end)  # one run per sensor: its ts ascend
     rows, ts = rows[inside], ts[inside]
     of = np.repeat(position, b - a)[inside]
     return of, ts, rows_at(segment, metric, rows)
+
+
+def _run_ts(segment: Segment, at: np.ndarray, a: np.ndarray, b: np.ndarray,
+            rows: np.ndarray) -> np.ndarray:
+    """The timestamps of `rows` (the runs `at`, [a, b) each): computed for regular runs
+    (regular_runs.py), decoded for the others only."""
+    if not isinstance(segment, Segment) or segment.regular is None:  # (a part being sealed)
+        return rows_at(segment, -1, rows)
+    step = regular_runs.steps(segment.regular, segment.starts, segment.min_ts, segment.max_ts, at)
+    n = b - a
+    ts = np.repeat(segment.min_ts[at], n) + (rows - np.repeat(a, n)) * np.repeat(step, n)
+    irregular = np.repeat(step < 0, n)
+    if irregular.any():
+        ts[irregular] = rows_at(segment, -1, rows[irregular])
+    return ts
 
 
 # A few long runs (a location of a few dozen sensors in merged segments) are read run by

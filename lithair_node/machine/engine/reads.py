@@ -10,8 +10,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from lithair_node.machine.engine import summaries
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
 from lithair_node.machine.engine.engine import EngineView
+from lithair_node.machine.engine.segment import Segment
 
 
 def metrics_of(view: EngineView, sensor: int) -> np.ndarray:
@@ -26,18 +28,58 @@ def parts(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int, end
     """(ts, values (metrics x k)) runs, each in timestamp order: one per segment holding the
     sensor in range, then the hot buffer's. `limit`: at most the first `limit` of each."""
     for segment in view.segments:
+        found = _segment_part(segment, sensor, metric_ids, start, end, limit)
+        if found is not None:
+            yield found
+    yield from _hot_part(view, sensor, metric_ids, start, end, limit)
+
+
+def summarized_parts(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int,
+                     end: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
+    """parts() cut in `rows`, except that a segment run of at most `rows` rows wholly in
+    range, in a segment keeping summaries, comes as its (5 x metrics) partials (summaries.py:
+    the very partials of its decoded values), nothing decoded."""
+    for segment in view.segments:
         a, b, first, last = segment.span(sensor)
         if a == b or last < start or first >= end:
             continue
-        ts = segment.ts_between(a, b)
-        lo, hi = (int(i) for i in np.searchsorted(ts, (start, end)))
-        if limit is not None:
-            hi = min(hi, lo + limit)
-        if hi > lo:
-            values = np.empty((metric_ids.shape[0], hi - lo))
-            for row, metric in enumerate(metric_ids.tolist()):
-                values[row] = segment.values_between(metric, a + lo, a + hi)
-            yield ts[lo:hi], values
+        if start <= first and last < end and b - a <= rows and isinstance(segment, Segment):
+            summary = summaries.summary_of(segment.summary, segment.summary_metrics,
+                                           segment.sensors, sensor, metric_ids)
+            if summary is not None:
+                yield summary
+                continue
+        found = _segment_part(segment, sensor, metric_ids, start, end, None)
+        if found is not None:
+            yield from _cut(*found, rows)
+    for ts, values in _hot_part(view, sensor, metric_ids, start, end, None):
+        yield from _cut(ts, values, rows)
+
+
+def _cut(ts: np.ndarray, values: np.ndarray, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for pos in range(0, ts.shape[0], rows):
+        yield ts[pos : pos + rows], values[:, pos : pos + rows]
+
+
+def _segment_part(segment: Segment, sensor: int, metric_ids: np.ndarray, start: int, end: int,
+                  limit: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    a, b, first, last = segment.span(sensor)
+    if a == b or last < start or first >= end:
+        return None
+    ts = segment.ts_between(a, b)
+    lo, hi = (int(i) for i in np.searchsorted(ts, (start, end)))
+    if limit is not None:
+        hi = min(hi, lo + limit)
+    if hi <= lo:
+        return None
+    values = np.empty((metric_ids.shape[0], hi - lo))
+    for row, metric in enumerate(metric_ids.tolist()):
+        values[row] = segment.values_between(metric, a + lo, a + hi)
+    return ts[lo:hi], values
+
+
+def _hot_part(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int, end: int,
+              limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     rows = view.hot.rows_of(sensor)
     ts = view.hot.ts[rows]
     inside = (ts >= start) & (ts < end)
@@ -47,6 +89,23 @@ def parts(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int, end
         row_of_metric = np.full(len(view.metric_names), -1, dtype=np.int64)
         row_of_metric[metric_ids] = np.arange(metric_ids.shape[0])
         yield ts[order], view.hot.dense(rows[order], row_of_metric, metric_ids.shape[0])
+
+
+def count_between(view: EngineView, sensor: int, start: int, end: int) -> int:
+    """How many readings fall in [start, end): a run wholly in range counts by its row range,
+    only the others' timestamps are decoded."""
+    held = 0
+    for segment in view.segments:
+        a, b, first, last = segment.span(sensor)
+        if a == b or last < start or first >= end:
+            continue
+        if start <= first and last < end:
+            held += b - a
+            continue
+        lo, hi = np.searchsorted(segment.ts_between(a, b), (start, end)).tolist()
+        held += hi - lo
+    ts = view.hot.ts[view.hot.rows_of(sensor)]
+    return held + int(np.count_nonzero((ts >= start) & (ts < end)))
 
 
 def readings(view: EngineView, sensor: int, start: int, end: int,

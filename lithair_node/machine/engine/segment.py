@@ -4,6 +4,8 @@
     ts:       one delta-of-delta frame per block of BLOCK_ROWS rows
     metric m: per block holding any of its values: (scale, presence, values) where presence
               is a zstd'd bitmap of the block's rows that carry m (empty: every row does)
+    run index (seal() only, in memory, not in the blob): regular-run bits (regular_runs.py)
+              and per-sensor run summaries (summaries.py), so reads decode less
 
 Blocks keep a read cheap: a sensor's rows lie in one or two blocks, and only the blocks and
 metric columns a read needs are decompressed (then cached, see dense_block).
@@ -11,12 +13,13 @@ metric columns a read needs are decompressed (then cached, see dense_block).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import msgpack
 import numpy as np
 
-from lithair_node.machine.engine import codec
+from lithair_node.machine.engine import codec, regular_runs, summaries
 from lithair_node.machine.engine.block_cache import BLOCKS
 
 BLOCK_ROWS = 4096
@@ -33,6 +36,10 @@ class Segment:
     max_ts: np.ndarray
     ts_frames: tuple[bytes, ...]
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]]  # metric -> block -> frame
+    # (5, len(summary_metrics), sensors) run partials (summaries.py), or None: read by decoding
+    summary: np.ndarray | None = None
+    summary_metrics: np.ndarray | None = None  # int64, ascending
+    regular: np.ndarray | None = None  # packed bits, one per sensor (regular_runs.py)
 
     def span(self, sensor: int) -> tuple[int, int, int, int]:
         """(first row, end row, first ts, last ts) of the sensor here; rows empty if absent."""
@@ -42,6 +49,10 @@ class Segment:
         return int(self.starts[i]), int(self.starts[i + 1]), int(self.min_ts[i]), int(self.max_ts[i])
 
     def ts_between(self, a: int, b: int) -> np.ndarray:
+        if self.regular is not None and b > a:  # a regular run's are computed, not decoded
+            found = regular_runs.run_ts(self.regular, self.starts, self.min_ts, self.max_ts, a, b)
+            if found is not None:
+                return found
         return _gather(self, -1, a, b)
 
     def values_between(self, metric: int, a: int, b: int) -> np.ndarray:
@@ -56,6 +67,7 @@ class Segment:
 
     def nbytes(self) -> int:
         index = sum(x.nbytes for x in (self.sensors, self.starts, self.min_ts, self.max_ts))
+        index += sum(x.nbytes for x in (self.summary, self.regular) if x is not None)
         frames = sum(map(len, self.ts_frames)) + sum(
             len(p) + len(v) for blocks in self.columns.values() for _, p, v in blocks.values())
         return index + frames
@@ -69,16 +81,34 @@ def seal(number: int, sensor: np.ndarray, ts: np.ndarray, row: np.ndarray, metri
     n = ts.shape[0]
     table = _rectangular(order, row, metric, value)
     if table is not None:
-        return assemble(number, sensor[order].astype(np.int64), ts[order], dense_columns(*table))
+        ts = ts[order]
+        return _summarized(assemble(number, sensor[order].astype(np.int64), ts,
+                                    dense_columns(*table)), ts, *table)
     rank = np.empty(order.shape[0], dtype=np.int64)
     rank[order] = np.arange(order.shape[0])
     sensor, ts, row = sensor[order].astype(np.int64), ts[order], rank[row]
     held = np.flatnonzero(np.bincount(metric, minlength=1)) if metric.shape[0] else metric
     if held.shape[0] * n <= 2 * metric.shape[0] + n:  # dense enough: a scatter, no sort
-        columns = dense_columns(held, scattered(held, row, metric, value, n))
-    else:
-        columns = _sparse_columns(row, metric, value, n)
-    return assemble(number, sensor, ts, columns)
+        dense = scattered(held, row, metric, value, n)
+        return _summarized(assemble(number, sensor, ts, dense_columns(held, dense)), ts, held, dense)
+    return _summarized(assemble(number, sensor, ts, _sparse_columns(row, metric, value, n)), ts)
+
+
+def frames_only(segment: Segment) -> Segment:
+    """The segment without its run index (as decode() gives it back)."""
+    return dataclasses.replace(segment, summary=None, summary_metrics=None, regular=None)
+
+
+def _summarized(segment: Segment, ts: np.ndarray, held: np.ndarray | None = None,
+                dense: np.ndarray | None = None) -> Segment:
+    """The segment with its run index: regular-run bits, and the run summaries of its
+    (metrics x rows) values if given and worth it. Only seal() adds one (a merge's output
+    has none), so whether a segment has one depends on its history alone, as on every node."""
+    regular = regular_runs.flags(ts, segment.starts, segment.min_ts, segment.max_ts)
+    found = None if dense is None or held is None else summaries.summarize(dense, segment.starts)
+    return dataclasses.replace(segment, regular=regular, summary=found,
+                               summary_metrics=None if found is None else
+                               np.asarray(held, dtype=np.int64))
 
 
 def _rectangular(order: np.ndarray, row: np.ndarray, metric: np.ndarray,
@@ -252,16 +282,16 @@ def _decoded_block(segment: Segment, metric: int, block: int) -> np.ndarray:
     if metric < 0:
         out = codec.decode_timestamps(segment.ts_frames[block], size)
     else:
-        out = np.full(size, np.nan)
         frame = segment.columns[metric].get(block)
-        if frame is not None:
-            scale, presence, data = frame
-            if presence:
+        if frame is not None and not frame[1]:  # every row holds the metric: the decoded array
+            out = codec.decode_floats(frame[0], frame[2], size)
+        else:
+            out = np.full(size, np.nan)
+            if frame is not None:
+                scale, presence, data = frame
                 bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
                 mask = np.unpackbits(bits, count=size).astype(bool)
                 out[mask] = codec.decode_floats(scale, data, int(mask.sum()))
-            else:
-                out[:] = codec.decode_floats(scale, data, size)
     out.flags.writeable = False
     return out
 
@@ -330,6 +360,9 @@ def _rows_of_block(segment: Segment, metric: int, block: int, lo: int, hi: int) 
 
 
 def encode(segment: Segment) -> bytes:
+    """The frames and the index; not the run index (regular bits, summaries): a segment's
+    bytes stay a function of its rows, whichever path (seal, merge, renumbering) made it,
+    and a restored segment reads by decoding, with the same answers."""
     if not isinstance(segment, Segment):  # a part being sealed: the segment it becomes
         segment = segment.segment()
     return msgpack.packb([

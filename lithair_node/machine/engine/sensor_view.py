@@ -92,3 +92,11 @@ def sensor_views(engine: Engine, picture: EngineView, sensor_ids: list[str]) -> 
                                 location_names[location] if location >= 0 else None,
                                 tuple(metric_of[a:end]), tuple(cell_list[a:end]), latest))
     return views
+
+
+def every_cell_running(engine: Engine) -> tuple[np.ndarray, np.ndarray]:
+    """(running stats of every cell (5, cells), each cell's metric id), cells in (sensor
+    number, metric) order: what sensor_views of every sensor in number order and each
+    view's running export give, concatenated, in two gathers (taken under the state lock;
+    at 100K sensors the per-view path built 100K views and 100K exports: ~0.9 s)."""
+    return engine.running.export(engine.cells.cells), engine.cells.keys & METRIC_MASK

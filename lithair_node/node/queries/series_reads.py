@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lithair_node.machine import stats
-from lithair_node.machine.engine import reads
+from lithair_node.machine.engine import reads, summaries
 from lithair_node.machine.engine.sensor_view import SensorView
 from lithair_node.node.queries import cold_reads
 
@@ -74,34 +74,25 @@ def page(view: SensorView, start_us: int, end_us: int, limit: int,
 
 def range_stats(view: SensorView, start_us: int, end_us: int) -> np.ndarray:
     """count/mean/m2/min/max per metric row over [start_us, end_us): shape (5, rows).
-    Merged part by part (stats.merge), so memory stays bounded on long ranges."""
+    Merged part by part (stats.merge), so memory stays bounded on long ranges; a segment
+    run wholly in range merges its seal-time summary instead (the same partials, bit for
+    bit: engine/summaries.py), so a long range decodes only its ends and the hot rows."""
     partials = stats.empty(len(view.metric_ids))
-    for _, values in iter_parts(view, start_us, end_us):
+    for _, values in cold_reads.cold_parts(view, start_us, end_us):
         partials = stats.merge(partials, values_stats(values))
+    for part in reads.summarized_parts(view.engine, view.sensor, view.metric_array(), start_us,
+                                       end_us, CHUNK_ROWS):
+        partials = stats.merge(partials, part if isinstance(part, np.ndarray) else values_stats(part[1]))
     return partials
 
 
 def values_stats(values: np.ndarray) -> np.ndarray:
-    """count/mean/m2/min/max of each row of `values` (NaN = absent), two-pass for accuracy."""
-    n = values.shape[1]
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if n and not np.isnan(values).any():  # the usual case: every metric in every reading
-            count = np.full(values.shape[0], float(n))
-            low, high = values.min(axis=1), values.max(axis=1)
-            mean = stats.rescued_means(values.sum(axis=1) / n, count, low, high,
-                                       lambda scale: (values * scale).sum(axis=1))
-            spread = values - mean[:, None]
-            return np.vstack((count, mean, np.einsum("ij,ij->i", spread, spread), low, high))
-        present = ~np.isnan(values)
-        count = present.sum(axis=1).astype(np.float64)
-        filled = np.where(present, values, 0.0)
-        low = np.where(present, values, np.inf).min(axis=1, initial=np.inf)
-        high = np.where(present, values, -np.inf).max(axis=1, initial=-np.inf)
-        mean = stats.rescued_means(np.where(count > 0, filled.sum(axis=1) / count, 0.0), count,
-                                   low, high, lambda scale: (filled * scale).sum(axis=1))
-        spread = np.where(present, values - mean[:, None], 0.0)
-        m2 = (spread * spread).sum(axis=1)
-    return np.vstack((count, mean, m2, low, high))
+    """count/mean/m2/min/max of each row of `values` (NaN = absent), two-pass for accuracy:
+    each row reduced alone over its present values (summaries.values_partial), so a row's
+    partial never depends on the others' gaps and equals a segment's run summary."""
+    if not values.shape[0]:
+        return stats.empty(0)
+    return np.stack([summaries.values_partial(row) for row in values], axis=1)
 
 
 def describe_stats(stats: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:
@@ -134,8 +125,7 @@ def stored_metrics(view: SensorView, names: list[str]) -> list[str]:
 
 def count_between(view: SensorView, start_us: int, end_us: int) -> int:
     """How many readings fall in [start_us, end_us)."""
-    return sum(int(ts.shape[0]) for ts, _ in
-               reads.parts(view.engine, view.sensor, view.metric_array()[:0], start_us, end_us)) \
+    return reads.count_between(view.engine, view.sensor, start_us, end_us) \
         + sum(int(ts.shape[0]) for ts, _ in cold_reads.cold_parts(view, start_us, end_us))
 
 
