@@ -5,9 +5,11 @@ across all sensors), come to lie together in few segments and few blocks.
 
 Deterministic: at a cut (Engine.seal) the run merged is chosen from the segment list alone
 (row counts and seal_rows, never the clock): every segment but the last, the previous cut's
-part. merging.py builds it off the apply path and the next cut swaps it in, so every node,
-and every node restored from a snapshot, holds the same segments at every log index. The
-readings hash is untouched (the digest is computed from cells, not segment layout).
+part. merging.py builds it off the apply path and the cut that finds SWAP_AFTER segments
+after the run swaps it in (due: a count of segments, so a restored node swaps at the same
+cut), so every node, and every node restored from a snapshot, holds the same segments at
+every log index. The readings hash is untouched (the digest is computed from cells, not
+segment layout).
 
 Bounded: at most one merge per cut, and merged segments stop at level MAX_LEVEL, so one
 merge rewrites at most FAN_IN ** MAX_LEVEL seals' rows, and a row is rewritten at most
@@ -26,6 +28,11 @@ from lithair_node.machine.engine.segment import BLOCK_ROWS, Segment
 
 FAN_IN = 8
 MAX_LEVEL = 1
+# Cuts from a merge's plan to its swap: its build has that many seal intervals to finish
+# (beside a busy apply thread a build of 8 seals took 1-7 s, and applying at full speed
+# cuts every ~0.5 s). At most FAN_IN: with one merge pending at a time, the merges must
+# keep up with the seals (FAN_IN of them merged every SWAP_AFTER cuts at the most).
+SWAP_AFTER = FAN_IN // 2
 # Off by default. Merges are built off the apply path now (merging.py), but the swap is the
 # next cut, and a merge build of 8 seals took 1-7 s beside a busy apply thread: applying as
 # fast as it can (a cut every ~0.5 s), the swap waited up to 5.1 s for it (bench_engine
@@ -47,6 +54,14 @@ def run_start(held: Sequence[Segment], seal_rows: int) -> int | None:
     """Where the merge of `held` starts: the oldest run of FAN_IN neighbours of the lowest
     level below MAX_LEVEL that has one (None: nothing to merge)."""
     return _run(held, seal_rows)
+
+
+def due(count: int, at: int) -> bool:
+    """Whether the merge of the run at `at` is swapped in at a cut that finds `count`
+    segments (before its own part is added): once SWAP_AFTER follow the run. A run is
+    planned at the cut after its last segment's, and each cut adds one: SWAP_AFTER cuts
+    later (sooner if retention's rewrites made an older run, already followed by more)."""
+    return count - (at + FAN_IN) >= min(SWAP_AFTER, FAN_IN)
 
 
 def swapped(held: Sequence[Segment], at: int, merged: Segment) -> list[Segment]:
