@@ -22,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lithair_node.machine.engine import codec
+from lithair_node.machine.engine import column_decode
 from lithair_node.machine.engine import segment as segments
-from lithair_node.machine.engine.segment import BLOCK_ROWS, Segment
+from lithair_node.machine.engine.segment import Segment
 
 FAN_IN = 8
 MAX_LEVEL = 1
@@ -100,36 +100,28 @@ def renumbered(segment: Segment, number: int) -> Segment:
 
 def merge(parts: Sequence[Segment], number: int) -> Segment:
     """One segment holding every row of `parts` ((sensor, ts) unique across them: dedup),
-    byte for byte what seal() of all their rows gives; built a metric column at a time
-    (transient memory: a few arrays of the merged rows)."""
-    sensor = np.concatenate([np.repeat(p.sensors, np.diff(p.starts)) for p in parts])
-    ts = np.concatenate([codec.decode_timestamps(frame, _size(p, block))
-                         for p in parts for block, frame in enumerate(p.ts_frames)])
-    order = merged_order(sensor, ts)
-    sensor, ts = sensor[order], ts[order]  # the unsorted copies freed: merge memory is 5 arrays
-    n = ts.shape[0]
+    byte for byte what seal() of all their rows gives. Each part's columns are decoded
+    whole (column_decode: a few calls a column, not a few a block), a metric column at a
+    time into one line of every merged row (transient memory: a few arrays of its rows)."""
     offsets = np.cumsum([0, *(p.rows for p in parts)]).tolist()
-    rank: np.ndarray | None = None
+    n = offsets[-1]
+    sensor = np.concatenate([np.repeat(p.sensors, np.diff(p.starts)) for p in parts])
+    ts = np.empty(n, dtype=np.int64)
+    for p, first in zip(parts, offsets, strict=False):
+        ts[first : first + p.rows] = column_decode.timestamps(p)
+    order = merged_order(sensor, ts)
+    sensor, ts = sensor[order], ts[order]  # the unsorted copies freed
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
     for m in sorted({m for p in parts for m in p.columns}):
-        pieces = _pieces(parts, offsets, m)
-        if 8 * sum(v.shape[0] for _, _, v in pieces) >= n:  # dense: a line of every row, permuted
-            line = np.full(n, np.nan)
-            for first, rows, values in pieces:
-                if rows is None:
-                    line[first : first + values.shape[0]] = values
-                else:
-                    line[rows] = values
-            columns[m] = segments.column_blocks(line[order])
+        line = np.full(n, np.nan)
+        held = sum(column_decode.values_into(p, m, line[first : first + p.rows])
+                   for p, first in zip(parts, offsets, strict=False))
+        line = line[order]  # values are never NaN: NaN marks a row without one
+        if 8 * held >= n:  # dense: every row's frames at once
+            columns[m] = segments.column_blocks(line)
             continue
-        if rank is None:
-            rank = np.empty(n, dtype=np.int64)
-            rank[order] = np.arange(n)
-        new_rows = rank[np.concatenate([np.arange(f, f + v.shape[0]) if r is None else r
-                                        for f, r, v in pieces])]
-        by_row = np.argsort(new_rows)
-        values = np.concatenate([v for _, _, v in pieces])
-        columns[m] = segments.metric_blocks(new_rows[by_row], values[by_row], n)
+        rows = np.flatnonzero(~np.isnan(line))  # ascending: no sort
+        columns[m] = segments.metric_blocks(rows, line[rows], n)
     return segments.assemble(number, sensor, ts, columns)
 
 
@@ -142,25 +134,3 @@ def merged_order(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
     if int(sensor.max(initial=0)).bit_length() + t_bits <= 62:
         return np.argsort((sensor << t_bits) | (ts - low), kind="stable")
     return np.lexsort((ts, sensor))
-
-
-def _size(part: Segment, block: int) -> int:
-    return min(BLOCK_ROWS, part.rows - block * BLOCK_ROWS)
-
-
-def _pieces(parts: Sequence[Segment], offsets: list[int],
-            m: int) -> list[tuple[int, np.ndarray | None, np.ndarray]]:
-    """Metric m's blocks, decoded without the read cache, as (first row, rows or None for
-    every row from first on, values); rows counted in the concatenation of parts."""
-    found: list[tuple[int, np.ndarray | None, np.ndarray]] = []
-    for p, offset in zip(parts, offsets, strict=False):
-        for block, (scale, presence, data) in p.columns.get(m, {}).items():
-            size = _size(p, block)
-            first = offset + block * BLOCK_ROWS
-            if not presence:
-                found.append((first, None, codec.decode_floats(scale, data, size)))
-                continue
-            bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
-            rows = np.flatnonzero(np.unpackbits(bits, count=size)) + first
-            found.append((first, rows, codec.decode_floats(scale, data, rows.shape[0])))
-    return found
