@@ -28,17 +28,18 @@ from lithair_node.machine.engine.segment import Segment
 
 FAN_IN = 8
 MAX_LEVEL = 1
-# Cuts from a merge's plan to its swap: its build has that many seal intervals to finish
-# (beside a busy apply thread a build of 8 seals took 1-7 s, and applying at full speed
-# cuts every ~0.5 s). At most FAN_IN: with one merge pending at a time, the merges must
-# keep up with the seals (FAN_IN of them merged every SWAP_AFTER cuts at the most).
-SWAP_AFTER = FAN_IN // 2
-# Off by default. Merges are built off the apply path now (merging.py), but the swap is the
-# next cut, and a merge build of 8 seals took 1-7 s beside a busy apply thread: applying as
-# fast as it can (a cut every ~0.5 s), the swap waited up to 5.1 s for it (bench_engine
-# --pauses, engine-pauses-20261201T184231Z.json; 55 ms without). At 60K readings/s a cut
-# is 8.7 s apart and the build is done first. Tests and benchmarks turn it on.
-ENABLED = False
+# Cuts from a merge's plan to its swap: its build has that many seal intervals to finish.
+# Beside an apply thread at full speed (a cut every ~0.7 s) an 8-seal build took 2.8-4.1 s,
+# so FAN_IN // 2 still waited at 2 of 4 swaps (engine-pauses-20261201T214224Z.json). At
+# most FAN_IN: with one merge pending at a time, merges must keep up with the seals (at
+# FAN_IN the next run is complete, and planned, at the cut that swaps the previous one).
+SWAP_AFTER = FAN_IN
+# On: merges are built on their own thread (merging.py, Engine.merges) and swapped in
+# SWAP_AFTER cuts after their plan, so applying as fast as it can (a cut every ~0.5 s) the
+# swap rarely waits, and not long (bench_engine --pauses: see the commits quoting
+# engine-pauses-*.json; with the swap at the next cut it waited up to 5.1 s). Reads of
+# sealed segments get ~2x faster (queries-20261201-183824.json).
+ENABLED = True
 
 
 def level(rows: int, seal_rows: int) -> int:
