@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pauses", action="store_true", help="only the apply-pause run (see above)")
     p.add_argument("--pause-sensors", default="1000,20000")
     p.add_argument("--pause-readings", type=int, default=3_000_000, help="per S: >5 seals")
+    p.add_argument("--compaction", default="default",
+                   help="with --pauses: comma-separated of on, off, default (the tree's "
+                        "compaction.ENABLED); each tree is run in each")
     p.add_argument("--http-latency", type=int, default=0, metavar="READINGS_PER_S",
                    help="only: ack latency through HTTP (a 3-node cluster, bench_cardinality's "
                         "open loop) at this fixed offered rate, this tree and --baseline-src "
@@ -257,22 +260,34 @@ from lithair_node.machine.entries import LogEntry
 from lithair_node.machine.state import StateMachine
 with open(sys.argv[1], "rb") as f:
     entries = pickle.load(f)
-builds = []
+if sys.argv[2] != "default":
+    try:
+        from lithair_node.machine.engine import compaction
+    except ImportError:
+        pass
+    else:
+        compaction.ENABLED = sys.argv[2] == "on"
+builds, merges = [], []
 try:
     from lithair_node.machine.engine.sealing import ThreadBuilder
 except ImportError:
     state = StateMachine()
 else:
     class Timed(ThreadBuilder):
+        def __init__(self, into):
+            super().__init__()
+            self.into = into
         def submit(self, build):
             submitted = time.perf_counter()
             def timed():
                 started = time.perf_counter()
                 done = build()
-                builds.append((started - submitted, time.perf_counter() - submitted))
+                self.into.append((started - submitted, time.perf_counter() - submitted))
                 return done
             return super().submit(timed)
-    state = StateMachine(Timed())
+    state = StateMachine(Timed(builds))
+    if hasattr(state._tables.engine, "merge_builder"):  # merges on their own thread, as a node
+        state._tables.engine.merge_builder = Timed(merges)
 gc.collect(); gc.freeze(); gc.set_threshold(20_000, 50, 100)  # as node/server.py
 took = []
 cpu, wall = time.process_time(), time.perf_counter()
@@ -282,16 +297,17 @@ for index, payload in enumerate(entries, start=1):
     took.append(time.perf_counter() - started)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 engine = state._tables.engine
-print(json.dumps({"took": took, "wall": wall, "cpu": cpu, "builds": builds,
+print(json.dumps({"took": took, "wall": wall, "cpu": cpu, "builds": builds, "merges": merges,
                   "segments": len(engine.segments), "digest": state.digest(),
-                  "swaps_waited": getattr(engine, "swaps_waited", None)}))
+                  "swaps_waited": getattr(engine, "swaps_waited", None),
+                  "merges_waited": getattr(engine, "merges_waited", None)}))
 """
 
 
-def _pauses_child(src: str | None, path: str) -> dict[str, Any]:
+def _pauses_child(src: str | None, path: str, compaction: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": src} if src else dict(os.environ)
-    out = subprocess.run([sys.executable, "-c", _PAUSES, path], cwd=src, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", _PAUSES, path, compaction], cwd=src, env=env,
+                         check=True, capture_output=True, text=True).stdout
     found = json.loads(out.splitlines()[-1])
     took = sorted(found["took"])
     n = len(took)
@@ -303,10 +319,12 @@ def _pauses_child(src: str | None, path: str) -> dict[str, Any]:
            "readings_per_wall_s": round(n * 1000 / found["wall"]),
            "readings_per_cpu_s": round(n * 1000 / found["cpu"]),
            "segments": found["segments"], "digest": found["digest"],
-           "swaps_waited": found["swaps_waited"]}
+           "swaps_waited": found["swaps_waited"], "merges_waited": found.get("merges_waited")}
     if found["builds"]:
         row["build_queue_s"] = [round(b[0], 3) for b in found["builds"]]
         row["build_done_s"] = [round(b[1], 3) for b in found["builds"]]
+    if found.get("merges"):  # on the merge thread (a tree without one merges among builds)
+        row["merge_done_s"] = [round(b[1], 3) for b in found["merges"]]
     return row
 
 
@@ -318,7 +336,7 @@ def pauses_main(args: argparse.Namespace) -> int:
     import pickle
     import tempfile
     results: list[dict[str, Any]] = []
-    print(f"{'S':>7} {'tree':>9} {'max ms':>8} {'p99.9':>7} {'p99':>7} {'p50':>7} {'>20ms':>6} "
+    print(f"{'S':>7} {'tree':>12} {'max ms':>8} {'p99.9':>7} {'p99':>7} {'p50':>7} {'>20ms':>6} "
           f"{'wall/s':>9} {'cpu/s':>9} {'waits':>5}  builds done after (s)", flush=True)
     for sensors in (int(x) for x in args.pause_sensors.split(",")):
         entries = synthetic_entries(sensors, args.batch, args.pause_readings)
@@ -327,18 +345,24 @@ def pauses_main(args: argparse.Namespace) -> int:
             f.flush()
             del entries
             trees = [("this", None)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
+            modes = args.compaction.split(",")
+            runs = [(name if mode == "default" else f"{name}/{mode}", src, mode)
+                    for name, src in trees for mode in modes]
             rows: dict[str, dict[str, Any]] = {}
             for _ in range(args.passes):  # interleaved: the box is shared; the median pass kept
-                for name, src in trees:
-                    rows.setdefault(name, {"passes": []})["passes"].append(_pauses_child(src, f.name))
+                for name, src, mode in runs:
+                    rows.setdefault(name, {"compaction": mode, "passes": []})["passes"].append(
+                        _pauses_child(src, f.name, mode))
             for row in rows.values():
                 row.update(sorted(row["passes"], key=lambda r: r["p99_ms"])[len(row["passes"]) // 2])
         for name, row in rows.items():
             results.append({"sensors": sensors, "tree": name, **row})
-            print(f"{sensors:>7} {name:>9} {row['max_ms']:>8} {row['p999_ms']:>7} {row['p99_ms']:>7} "
+            print(f"{sensors:>7} {name:>12} {row['max_ms']:>8} {row['p999_ms']:>7} {row['p99_ms']:>7} "
                   f"{row['p50_ms']:>7} {row['over_20ms']:>6} {row['readings_per_wall_s']:>9,} "
                   f"{row['readings_per_cpu_s']:>9,} {waits(row):>5}  "
-                  f"{row.get('build_done_s', '-')}", flush=True)
+                  f"{row.get('build_done_s', '-')}"
+                  + (f"  merges {row['merges_waited']} waited, done after {row['merge_done_s']}"
+                     if row.get("merge_done_s") else ""), flush=True)
         if len({r["digest"] for r in rows.values()}) != 1:
             print("  digests differ between trees", flush=True)
     path = write_results(RESULTS_DIR, "engine-pauses", {

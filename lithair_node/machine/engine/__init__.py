@@ -25,9 +25,10 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
                  as the segment it becomes, built by a builder thread, swapped in at the
                  next cut (deterministic; snapshot bytes are the built segment's)
   compaction.py  FAN_IN neighbouring level-0 segments merged into one (chosen from the
-                 segment list: deterministic), so a sensor's rows lie together; off by default
-  merging.py     merges off the apply path: planned at a cut, built by the builder thread,
-                 swapped in at the next cut
+                 segment list: deterministic), so a sensor's rows lie together
+  merging.py     merges off the apply path: planned at a cut, built by the merge thread,
+                 swapped in SWAP_AFTER cuts later (a count of segments: deterministic)
+  column_decode.py  a segment's whole columns decoded in a few calls (merge inputs)
   block_cache.py decoded blocks, an LRU bounded in bytes; entries leave with their segment
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;
                  zigzag, byte shuffle, zstd

@@ -5,9 +5,11 @@ across all sensors), come to lie together in few segments and few blocks.
 
 Deterministic: at a cut (Engine.seal) the run merged is chosen from the segment list alone
 (row counts and seal_rows, never the clock): every segment but the last, the previous cut's
-part. merging.py builds it off the apply path and the next cut swaps it in, so every node,
-and every node restored from a snapshot, holds the same segments at every log index. The
-readings hash is untouched (the digest is computed from cells, not segment layout).
+part. merging.py builds it off the apply path and the cut that finds SWAP_AFTER segments
+after the run swaps it in (due: a count of segments, so a restored node swaps at the same
+cut), so every node, and every node restored from a snapshot, holds the same segments at
+every log index. The readings hash is untouched (the digest is computed from cells, not
+segment layout).
 
 Bounded: at most one merge per cut, and merged segments stop at level MAX_LEVEL, so one
 merge rewrites at most FAN_IN ** MAX_LEVEL seals' rows, and a row is rewritten at most
@@ -20,18 +22,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lithair_node.machine.engine import codec
+from lithair_node.machine.engine import column_decode
 from lithair_node.machine.engine import segment as segments
-from lithair_node.machine.engine.segment import BLOCK_ROWS, Segment
+from lithair_node.machine.engine.segment import Segment
 
 FAN_IN = 8
 MAX_LEVEL = 1
-# Off by default. Merges are built off the apply path now (merging.py), but the swap is the
-# next cut, and a merge build of 8 seals took 1-7 s beside a busy apply thread: applying as
-# fast as it can (a cut every ~0.5 s), the swap waited up to 5.1 s for it (bench_engine
-# --pauses, engine-pauses-20261201T184231Z.json; 55 ms without). At 60K readings/s a cut
-# is 8.7 s apart and the build is done first. Tests and benchmarks turn it on.
-ENABLED = False
+# Cuts from a merge's plan to its swap: its build has that many seal intervals to finish.
+# Beside an apply thread at full speed (a cut every ~0.7 s) an 8-seal build took 2.8-4.1 s,
+# so FAN_IN // 2 still waited at 2 of 4 swaps (engine-pauses-20261201T214224Z.json). At
+# most FAN_IN: with one merge pending at a time, merges must keep up with the seals (at
+# FAN_IN the next run is complete, and planned, at the cut that swaps the previous one).
+SWAP_AFTER = FAN_IN
+# On: merges are built on their own thread (merging.py, Engine.merges) and swapped in
+# SWAP_AFTER cuts after their plan, so applying as fast as it can (a cut every ~0.5 s) the
+# swap rarely waits, and not long (bench_engine --pauses: see the commits quoting
+# engine-pauses-*.json; with the swap at the next cut it waited up to 5.1 s). Reads of
+# sealed segments get ~2x faster (queries-20261201-183824.json).
+ENABLED = True
 
 
 def level(rows: int, seal_rows: int) -> int:
@@ -47,6 +55,14 @@ def run_start(held: Sequence[Segment], seal_rows: int) -> int | None:
     """Where the merge of `held` starts: the oldest run of FAN_IN neighbours of the lowest
     level below MAX_LEVEL that has one (None: nothing to merge)."""
     return _run(held, seal_rows)
+
+
+def due(count: int, at: int) -> bool:
+    """Whether the merge of the run at `at` is swapped in at a cut that finds `count`
+    segments (before its own part is added): once SWAP_AFTER follow the run. A run is
+    planned at the cut after its last segment's, and each cut adds one: SWAP_AFTER cuts
+    later (sooner if retention's rewrites made an older run, already followed by more)."""
+    return count - (at + FAN_IN) >= min(SWAP_AFTER, FAN_IN)
 
 
 def swapped(held: Sequence[Segment], at: int, merged: Segment) -> list[Segment]:
@@ -85,36 +101,28 @@ def renumbered(segment: Segment, number: int) -> Segment:
 
 def merge(parts: Sequence[Segment], number: int) -> Segment:
     """One segment holding every row of `parts` ((sensor, ts) unique across them: dedup),
-    byte for byte what seal() of all their rows gives; built a metric column at a time
-    (transient memory: a few arrays of the merged rows)."""
-    sensor = np.concatenate([np.repeat(p.sensors, np.diff(p.starts)) for p in parts])
-    ts = np.concatenate([codec.decode_timestamps(frame, _size(p, block))
-                         for p in parts for block, frame in enumerate(p.ts_frames)])
-    order = merged_order(sensor, ts)
-    sensor, ts = sensor[order], ts[order]  # the unsorted copies freed: merge memory is 5 arrays
-    n = ts.shape[0]
+    byte for byte what seal() of all their rows gives. Each part's columns are decoded
+    whole (column_decode: a few calls a column, not a few a block), a metric column at a
+    time into one line of every merged row (transient memory: a few arrays of its rows)."""
     offsets = np.cumsum([0, *(p.rows for p in parts)]).tolist()
-    rank: np.ndarray | None = None
+    n = offsets[-1]
+    sensor = np.concatenate([np.repeat(p.sensors, np.diff(p.starts)) for p in parts])
+    ts = np.empty(n, dtype=np.int64)
+    for p, first in zip(parts, offsets, strict=False):
+        ts[first : first + p.rows] = column_decode.timestamps(p)
+    order = merged_order(sensor, ts)
+    sensor, ts = sensor[order], ts[order]  # the unsorted copies freed
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
     for m in sorted({m for p in parts for m in p.columns}):
-        pieces = _pieces(parts, offsets, m)
-        if 8 * sum(v.shape[0] for _, _, v in pieces) >= n:  # dense: a line of every row, permuted
-            line = np.full(n, np.nan)
-            for first, rows, values in pieces:
-                if rows is None:
-                    line[first : first + values.shape[0]] = values
-                else:
-                    line[rows] = values
-            columns[m] = segments.column_blocks(line[order])
+        line = np.full(n, np.nan)
+        held = sum(column_decode.values_into(p, m, line[first : first + p.rows])
+                   for p, first in zip(parts, offsets, strict=False))
+        line = line[order]  # values are never NaN: NaN marks a row without one
+        if 8 * held >= n:  # dense: every row's frames at once
+            columns[m] = segments.column_blocks(line)
             continue
-        if rank is None:
-            rank = np.empty(n, dtype=np.int64)
-            rank[order] = np.arange(n)
-        new_rows = rank[np.concatenate([np.arange(f, f + v.shape[0]) if r is None else r
-                                        for f, r, v in pieces])]
-        by_row = np.argsort(new_rows)
-        values = np.concatenate([v for _, _, v in pieces])
-        columns[m] = segments.metric_blocks(new_rows[by_row], values[by_row], n)
+        rows = np.flatnonzero(~np.isnan(line))  # ascending: no sort
+        columns[m] = segments.metric_blocks(rows, line[rows], n)
     return segments.assemble(number, sensor, ts, columns)
 
 
@@ -127,25 +135,3 @@ def merged_order(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:
     if int(sensor.max(initial=0)).bit_length() + t_bits <= 62:
         return np.argsort((sensor << t_bits) | (ts - low), kind="stable")
     return np.lexsort((ts, sensor))
-
-
-def _size(part: Segment, block: int) -> int:
-    return min(BLOCK_ROWS, part.rows - block * BLOCK_ROWS)
-
-
-def _pieces(parts: Sequence[Segment], offsets: list[int],
-            m: int) -> list[tuple[int, np.ndarray | None, np.ndarray]]:
-    """Metric m's blocks, decoded without the read cache, as (first row, rows or None for
-    every row from first on, values); rows counted in the concatenation of parts."""
-    found: list[tuple[int, np.ndarray | None, np.ndarray]] = []
-    for p, offset in zip(parts, offsets, strict=False):
-        for block, (scale, presence, data) in p.columns.get(m, {}).items():
-            size = _size(p, block)
-            first = offset + block * BLOCK_ROWS
-            if not presence:
-                found.append((first, None, codec.decode_floats(scale, data, size)))
-                continue
-            bits = np.frombuffer(codec.decompress(presence, (size + 7) // 8), np.uint8)
-            rows = np.flatnonzero(np.unpackbits(bits, count=size)) + first
-            found.append((first, rows, codec.decode_floats(scale, data, rows.shape[0])))
-    return found

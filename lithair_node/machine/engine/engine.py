@@ -18,7 +18,13 @@ from lithair_node.machine.engine.hot import HotBuffer, HotView
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
 from lithair_node.machine.engine.numbering import Numbering
 from lithair_node.machine.engine.running import RunningStats, grouped_dense
-from lithair_node.machine.engine.sealing import DEFAULT_BUILDER, Builder, Part, Sealing
+from lithair_node.machine.engine.sealing import (
+    DEFAULT_BUILDER,
+    DEFAULT_MERGE_BUILDER,
+    Builder,
+    Part,
+    Sealing,
+)
 from lithair_node.machine.engine.shapes import Shape, Shapes, frozen, run_of
 
 SEAL_ROWS = 1 << 19
@@ -64,6 +70,9 @@ class Engine:
         self.seal_rows = SEAL_ROWS if seal_rows is None else seal_rows  # read late: tests shrink it
         # Builds sealed segments off the apply path (sealing.py); tests hold builds pending.
         self.builder: Builder = DEFAULT_BUILDER if builder is None else builder
+        # Builds merges (None: the process's merge thread beside DEFAULT_BUILDER, so a seal's
+        # build never queues behind a merge's; an engine given its own builder uses it).
+        self.merge_builder: Builder | None = None
         self.swaps_waited = 0  # swaps whose build was not done yet (not state: no digest)
         self.merges_waited = 0  # the same for merges
         self._merge: merging.PendingMerge | None = None  # what the next cut swaps in
@@ -99,9 +108,15 @@ class Engine:
         """Retention and a restore replace the list: the merge the next cut swaps in is
         planned again from it (merging.py), and started at once."""
         self._segments = value
-        self._merge = merging.plan(value, self.seal_rows, self.builder, self._merge)
+        self._merge = merging.plan(value, self.seal_rows, self.merges(), self._merge)
         if self._merge is not None:
             self._merge.start()
+
+    def merges(self) -> Builder:
+        """Where merges are built (see merge_builder)."""
+        if self.merge_builder is not None:
+            return self.merge_builder
+        return DEFAULT_MERGE_BUILDER if self.builder is DEFAULT_BUILDER else self.builder
 
     @property
     def last_ts(self) -> np.ndarray:
@@ -259,9 +274,10 @@ class Engine:
             self._most_metrics = max(self._most_metrics, int((hi - lo).max(initial=0)))
 
     def seal(self) -> None:
-        """The cut: the merge planned at the previous cut is swapped in and that cut's part
-        for its built segment (settle), then the hot buffer is frozen into a Sealing part
-        whose build, and the next merge's, run off the apply path."""
+        """The cut: the pending merge is swapped in if it is due (compaction.due) and the
+        previous cut's part for its built segment (settle), then the hot buffer is frozen
+        into a Sealing part whose build, and a newly planned merge's, run off the apply
+        path."""
         hot = self.hot.view()
         if hot.ts.shape[0]:
             self._swap_merge()
@@ -269,8 +285,9 @@ class Engine:
             lag = int(getattr(self.builder, "lag_rows", 0))
             part = Sealing.freeze(len(self._segments), hot, self.builder, start=False)
             self._segments.append(part)
-            self._merge = merging.plan(self._segments, self.seal_rows, self.builder, None)
-            if self._merge is not None:
+            pending = self._merge
+            self._merge = merging.plan(self._segments, self.seal_rows, self.merges(), pending)
+            if self._merge is not None and self._merge is not pending:
                 part.then(self._merge.start)  # the node's stagger holds both builds back
             if lag > 0:
                 self._unstarted, self._start_at_rows = part, lag
@@ -280,12 +297,13 @@ class Engine:
             self.hot.clear()
 
     def _swap_merge(self) -> None:
-        """The planned merge's segment in place of its inputs: the plan checked against the
-        list as it is now (the same on every node: a log position), built here if it no
-        longer matches or never ran."""
-        merge = merging.plan(self._segments, self.seal_rows, self.builder, self._merge)
-        self._merge = None
-        if merge is not None:
+        """The planned merge's segment in place of its inputs once it is due: the plan
+        checked against the list as it is now (the same on every node: a log position),
+        built here if it no longer matches or never ran."""
+        merge = merging.plan(self._segments, self.seal_rows, self.merges(), self._merge)
+        self._merge = merge
+        if merge is not None and compaction.due(len(self._segments), merge.at):
+            self._merge = None
             self.merges_waited += not merge.done()
             self._segments = compaction.swapped(self._segments, merge.at, merge.merged())
 

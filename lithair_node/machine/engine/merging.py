@@ -2,18 +2,20 @@
 
 At a cut, once the previous cut's part is swapped for its segment, the engine plans the
 merge compaction.run_start picks among every segment but the last (that part, built or
-not). Its build (compaction.merge of those segments) goes to the segment builder, started
-when the cut's own build starts (the node's stagger, ThreadBuilder.lag_rows), and the next
-cut swaps the merged segment in, waiting for it there if it is not done. Until then the
-merged segments answer every read, so which segments a node holds at a log index never
-depends on build timing, and a snapshot taken in between holds them, not the merge.
+not), unless one is pending already (at most one: compaction.SWAP_AFTER <= FAN_IN keeps up).
+Its build (compaction.merge of those segments) goes to the merge builder (its own thread,
+Engine.merges), started when the cut's own build starts (the node's stagger,
+ThreadBuilder.lag_rows), and the cut that finds SWAP_AFTER segments after the run
+(compaction.due) swaps the merged segment in, waiting for it there if it is not done. Until
+then the merged segments answer every read, so which segments a node holds at a log index
+never depends on build timing, and a snapshot taken in between holds them, not the merge.
 
-What the next cut swaps in is decided again there, from the segment list as it is then: the
-run over every segment but the last. Nothing else changes the list between two cuts but
-retention and a restore, and the engine replans after both (Engine.segments' setter), so a
-restored node plans exactly the merge its peers planned at the cut. A build whose inputs no
-longer match (retention rewrote one) or that failed is done again synchronously: the same
-pure function of the same segments.
+What a cut swaps in, and whether, is decided again there from the segment list as it is
+then: the run over every segment but the last, and the count of segments after it. Nothing
+else changes the list between two cuts but retention and a restore, and the engine replans
+after both (Engine.segments' setter), so a restored node plans exactly the merge its peers
+planned and swaps it at the same cut. A build whose inputs no longer match (retention
+rewrote one) or that failed is done again: the same pure function of the same segments.
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ class PendingMerge:
         except Exception:  # no builder: built where it is needed
             log.exception("segment merge could not be submitted; it is built at the swap")
 
-    def matches(self, at: int, inputs: Sequence[Segment]) -> bool:
-        """The same run of the same contents (renumbering keeps a segment's frames)."""
+    def matches(self, inputs: Sequence[Segment]) -> bool:
+        """The same run of the same contents (renumbering keeps a segment's frames), where
+        ever it sits now (retention may have dropped segments before it)."""
         mine = self._inputs
-        return (mine is not None and at == self.at and len(mine) == len(inputs)
+        return (mine is not None and len(mine) == len(inputs)
                 and all(a.ts_frames is b.ts_frames for a, b in zip(mine, inputs, strict=True)))
 
     def done(self) -> bool:
@@ -73,9 +76,9 @@ class PendingMerge:
 
 def plan(segments: Sequence[Part], seal_rows: int, builder: Builder,
          pending: PendingMerge | None) -> PendingMerge | None:
-    """The merge the next cut swaps in: `pending` if it is still the one, else a new one
-    (not started). Every segment but the last is built (only the last can be a Sealing
-    part), so built() never waits here."""
+    """The merge a cut swaps in once it is due: `pending` if it is still the one (moved to
+    where its run sits now), else a new one (not started). Every segment but the last is
+    built (only the last can be a Sealing part), so built() never waits here."""
     if not compaction.ENABLED:
         return None
     held = segments[:-1]
@@ -83,6 +86,7 @@ def plan(segments: Sequence[Part], seal_rows: int, builder: Builder,
     if at is None:
         return None
     inputs = tuple(built(s) for s in held[at : at + compaction.FAN_IN])
-    if pending is not None and pending.matches(at, inputs):
+    if pending is not None and pending.matches(inputs):
+        pending.at = at
         return pending
     return PendingMerge(at, inputs, builder)

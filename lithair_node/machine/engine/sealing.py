@@ -83,6 +83,9 @@ class ThreadBuilder:
 
 
 DEFAULT_BUILDER = ThreadBuilder()  # one worker for the process (every engine shares it)
+# Merges (merging.py) on a second worker: one takes several seal intervals, and a cut's
+# build queued behind it would make the next cut wait.
+DEFAULT_MERGE_BUILDER = ThreadBuilder()
 
 
 @dataclass(frozen=True)

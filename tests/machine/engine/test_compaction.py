@@ -73,7 +73,7 @@ def test_the_decimal_scale_is_the_one_every_try_finds():
 
 
 def _workload():
-    return mixed_workload(60, 5, 400, (11, 5))
+    return mixed_workload(84, 5, 400, (11, 5))  # 21 cuts: a merge swapped FAN_IN cuts on
 
 
 def _fed(batches, seal_rows=500) -> Engine:
