@@ -18,11 +18,12 @@ MAX_LEVEL times (the amortised cost: MAX_LEVEL re-seals per row).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
-from lithair_node.machine.engine import column_decode
+from lithair_node.machine.engine import column_decode, summaries
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.segment import Segment
 
@@ -95,8 +96,7 @@ def renumbered(segment: Segment, number: int) -> Segment:
         return segment
     if not isinstance(segment, Segment):
         return segment.renumbered(number)  # type: ignore[no-any-return]
-    return Segment(number, segment.rows, segment.sensors, segment.starts, segment.min_ts,
-                   segment.max_ts, segment.ts_frames, segment.columns)
+    return dataclasses.replace(segment, number=number)  # frames and run index kept
 
 
 def merge(parts: Sequence[Segment], number: int) -> Segment:
@@ -113,17 +113,26 @@ def merge(parts: Sequence[Segment], number: int) -> Segment:
     order = merged_order(sensor, ts)
     sensor, ts = sensor[order], ts[order]  # the unsorted copies freed
     columns: dict[int, dict[int, tuple[int, bytes, bytes]]] = {}
-    for m in sorted({m for p in parts for m in p.columns}):
+    held_metrics = sorted({m for p in parts for m in p.columns})
+    starts = np.append(np.flatnonzero(np.diff(sensor, prepend=-1)), n)
+    # The run summaries seal() would keep for these rows, a metric line at a time.
+    summarized = summaries.worth_it(len(held_metrics), starts.shape[0] - 1, n)
+    partials: list[np.ndarray] = []
+    for m in held_metrics:
         line = np.full(n, np.nan)
         held = sum(column_decode.values_into(p, m, line[first : first + p.rows])
                    for p, first in zip(parts, offsets, strict=False))
         line = line[order]  # values are never NaN: NaN marks a row without one
+        if summarized:
+            partials.append(summaries.summarize(line[None], starts)[:, 0])  # type: ignore[index]
         if 8 * held >= n:  # dense: every row's frames at once
             columns[m] = segments.column_blocks(line)
             continue
         rows = np.flatnonzero(~np.isnan(line))  # ascending: no sort
         columns[m] = segments.metric_blocks(rows, line[rows], n)
-    return segments.assemble(number, sensor, ts, columns)
+    summary = np.stack(partials, axis=1) if summarized and partials else None
+    return segments.with_run_index(segments.assemble(number, sensor, ts, columns), ts,
+                                   np.asarray(held_metrics, dtype=np.int64), summary)
 
 
 def merged_order(sensor: np.ndarray, ts: np.ndarray) -> np.ndarray:

@@ -102,12 +102,20 @@ def frames_only(segment: Segment) -> Segment:
 def _summarized(segment: Segment, ts: np.ndarray, held: np.ndarray | None = None,
                 dense: np.ndarray | None = None) -> Segment:
     """The segment with its run index: regular-run bits, and the run summaries of its
-    (metrics x rows) values if given and worth it. Only seal() adds one (a merge's output
-    has none), so whether a segment has one depends on its history alone, as on every node."""
-    regular = regular_runs.flags(ts, segment.starts, segment.min_ts, segment.max_ts)
+    (metrics x rows) values if given and worth it."""
     found = None if dense is None or held is None else summaries.summarize(dense, segment.starts)
-    return dataclasses.replace(segment, regular=regular, summary=found,
-                               summary_metrics=None if found is None else
+    return with_run_index(segment, ts, None if found is None else held, found)
+
+
+def with_run_index(segment: Segment, ts: np.ndarray, held: np.ndarray | None,
+                   summary: np.ndarray | None) -> Segment:
+    """The segment with its regular-run bits (from its rows' ts) and `summary` of the
+    metrics `held`. seal() and compaction.merge() add them, a restored segment has none:
+    derived data, held in memory only, so whether a segment has one changes how fast it
+    is read, never what a read answers, nor any snapshot's bytes."""
+    regular = regular_runs.flags(ts, segment.starts, segment.min_ts, segment.max_ts)
+    return dataclasses.replace(segment, regular=regular, summary=summary,
+                               summary_metrics=None if summary is None else
                                np.asarray(held, dtype=np.int64))
 
 

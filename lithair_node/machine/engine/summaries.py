@@ -47,12 +47,17 @@ def values_partial(x: np.ndarray) -> np.ndarray:
     return run_partials(np.ascontiguousarray(present), np.zeros(1, dtype=np.int64))[:, 0]
 
 
+def worth_it(metrics: int, runs: int, rows: int) -> bool:
+    """Whether summaries of `metrics` over `runs` sensor runs of `rows` rows are kept."""
+    return runs > 0 and 40 * metrics * runs <= MAX_BYTES_PER_ROW * rows
+
+
 def summarize(dense: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
     """(5, metrics, sensors) partials of each (metric row of `dense`, sensor run): `dense` is
     (metrics x rows) in (sensor, ts) order, NaN absent; `starts` the runs' first rows plus
     the end. None where runs are too short to be worth it."""
     runs = starts.shape[0] - 1
-    if runs <= 0 or 40 * dense.shape[0] * runs > MAX_BYTES_PER_ROW * dense.shape[1]:
+    if not worth_it(dense.shape[0], runs, dense.shape[1]):
         return None
     out = np.empty((5, dense.shape[0], runs))
     for row, column in enumerate(dense):

@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lithair_node.machine.engine import metric_reads, reads, regular_runs, retention, summaries
+from lithair_node.machine.engine import (
+    compaction,
+    metric_reads,
+    reads,
+    regular_runs,
+    retention,
+    summaries,
+)
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.segment import Segment
@@ -123,6 +130,26 @@ def test_retention_rewritten_segments_are_summarized_and_answer_alike() -> None:
     engine = _engine("mixed")
     cutoff = np.full(len(engine.sensors), START_US + 60 * 500_000, dtype=np.int64)
     assert retention.drop_older(engine, cutoff, rewrite_fraction=0.0) > 0
+    _assert_summaries_answer_as_decoding(engine)
+
+
+@pytest.mark.parametrize("workload", ["mixed", "wide"])
+def test_merged_and_renumbered_segments_keep_a_run_index_that_answers_alike(
+        workload: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compaction, "FAN_IN", 3)  # the feeds cut 4-5 segments
+    engine = _engine(workload)
+    held = [s for s in engine.segments if isinstance(s, Segment)]
+    assert len(held) > compaction.FAN_IN
+    merged = compaction.merge(held[: compaction.FAN_IN], 0)
+    assert merged.summary is not None and merged.regular is not None
+    for i in range(merged.sensors.shape[0]):  # every summary is its run's decoded partial
+        a, b = int(merged.starts[i]), int(merged.starts[i + 1])
+        for row, metric in enumerate(merged.summary_metrics.tolist()):
+            expected = summaries.values_partial(merged.values_between(metric, a, b))
+            assert merged.summary[:, row, i].tobytes() == expected.tobytes()
+    engine.segments = [*compaction.swapped(held, 0, merged), *engine.segments[len(held):]]
+    assert len(engine.segments) > 1
+    assert all(s.summary is not None for s in engine.segments if isinstance(s, Segment))
     _assert_summaries_answer_as_decoding(engine)
 
 
