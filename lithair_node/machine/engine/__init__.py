@@ -8,7 +8,8 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
                  (one C-level dict pass per batch; Python work only for names never seen)
   engine.py      Engine.apply_batch: per-sensor arrays indexed by sensor number (last ts,
                  location, hash), dedup, statistics, latest, hot append, sealing
-  cells.py       (sensor, metric) -> cell: a sorted int64 key array, one searchsorted a batch
+  cells.py       (sensor, metric) -> cell: a sorted int64 key array plus each sensor's first
+                 key (a gather a batch, no binary search)
   shapes.py      a batch repeating a sensor list seen before reuses its numbers and cells
   running.py     per-cell count/mean/M2/min/max, folded with stats.merge (the same rounding
                  on every node: results equal to the last bit)
@@ -24,11 +25,14 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   sealing.py     the cut off the apply path: the hot buffer frozen into a Sealing part read
                  as the segment it becomes, built by a builder thread, swapped in at the
                  next cut (deterministic; snapshot bytes are the built segment's)
-  compaction.py  FAN_IN neighbouring level-0 segments merged into one (chosen from the
+  compaction.py  (off by default) FAN_IN neighbouring level-0 segments merged into one (from the
                  segment list: deterministic), so a sensor's rows lie together
   merging.py     merges off the apply path: planned at a cut, built by the merge thread,
                  swapped in SWAP_AFTER cuts later (a count of segments: deterministic)
   column_decode.py  a segment's whole columns decoded in a few calls (merge inputs)
+  summaries.py   per-(sensor, metric) run partials kept by seal and merge (in memory only,
+                 while <= 0.5 B a row): a range statistic covering a run decodes nothing
+  regular_runs.py one bit per sensor run with evenly spaced timestamps: computed, not decoded
   block_cache.py decoded blocks, an LRU bounded in bytes; entries leave with their segment
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;
                  zigzag, byte shuffle, zstd

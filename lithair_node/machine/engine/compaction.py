@@ -35,12 +35,14 @@ MAX_LEVEL = 1
 # most FAN_IN: with one merge pending at a time, merges must keep up with the seals (at
 # FAN_IN the next run is complete, and planned, at the cut that swaps the previous one).
 SWAP_AFTER = FAN_IN
-# On: merges are built on their own thread (merging.py, Engine.merges) and swapped in
-# SWAP_AFTER cuts after their plan, so applying as fast as it can (a cut every ~0.5 s) the
-# swap rarely waits, and not long (bench_engine --pauses: see the commits quoting
-# engine-pauses-*.json; with the swap at the next cut it waited up to 5.1 s). Reads of
-# sealed segments get ~2x faster (queries-20261201-183824.json).
-ENABLED = True
+# Off by default. Merges are built on their own thread (merging.py, Engine.merges) and
+# swapped in SWAP_AFTER cuts after their plan, so applying as fast as it can the swap rarely
+# waits (bench_engine --pauses: engine-pauses-20261201T215109Z.json), and reads of sealed
+# segments get faster. But each node then rewrites every row once more: on the shared
+# 2-core box, three nodes ingesting 10M readings through HTTP ran at 161.5K readings/s
+# with it against 231.3K/s without, in one invocation (memory-20261201T224100Z.json), for
+# 1-2 B/reading less memory. Tests and benchmarks turn it on; a node flag is left to do.
+ENABLED = False
 
 
 def level(rows: int, seal_rows: int) -> int:
