@@ -92,7 +92,17 @@ def values_stats(values: np.ndarray) -> np.ndarray:
     partial never depends on the others' gaps and equals a segment's run summary."""
     if not values.shape[0]:
         return stats.empty(0)
-    return np.stack([summaries.values_partial(row) for row in values], axis=1)
+    # Every row's present values, row after row, reduced as runs in one run_partials call
+    # (a run's partial depends on its values and length only: bit for bit each row's own
+    # values_partial, without ~10 numpy calls a row and segment).
+    present = ~np.isnan(values)
+    counts = present.sum(axis=1)
+    out = stats.empty(values.shape[0])
+    held = np.flatnonzero(counts)
+    if held.shape[0]:
+        starts = np.concatenate(([0], np.cumsum(counts[held])[:-1]))
+        out[:, held] = summaries.run_partials(np.ascontiguousarray(values[present]), starts)
+    return out
 
 
 def describe_stats(stats: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:

@@ -198,3 +198,15 @@ def test_regular_runs_compute_the_decoded_timestamps() -> None:
                     steps = np.diff(decoded)
                     assert steps.shape[0] and (steps != steps[0]).any()
     assert flagged > 100
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_values_stats_is_each_rows_own_partial_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows, k = int(rng.integers(1, 7)), int(rng.integers(1, 300))
+    values = rng.normal(20.0, 5.0, (rows, k)) * 10.0 ** rng.integers(-3, 300, (rows, 1))
+    values[rng.random((rows, k)) < rng.random()] = np.nan  # gaps, some rows all absent
+    values[0, : k // 2] = np.nan if seed % 3 == 0 else values[0, : k // 2]
+    got = series_reads.values_stats(values)
+    expected = np.stack([summaries.values_partial(row) for row in values], axis=1)
+    assert got.tobytes() == expected.tobytes()
