@@ -33,6 +33,7 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   summaries.py   per-(sensor, metric) run partials kept by seal and merge (in memory only,
                  while <= 0.5 B a row): a range statistic covering a run decodes nothing
   regular_runs.py one bit per sensor run with evenly spaced timestamps: computed, not decoded
+  run_index.py   restored segments (blobs hold no run index) get it back on a thread
   block_cache.py decoded blocks, an LRU bounded in bytes; entries leave with their segment
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;
                  zigzag, byte shuffle, zstd

@@ -26,6 +26,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from lithair_node.machine.engine import run_index
 from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.segment import Segment
@@ -168,5 +169,6 @@ def load_with(state: bytes, segment: Callable[[int], Segment],
     engine.hot.load_with_room(*(hot.columns() if hot is not None else
                                 (_a(c, d) for c, d in zip(blob_hot, _HOT_DTYPES, strict=True))))
     engine.segments = [segment(number) for number in range(segment_count)]
+    run_index.rebuild_later(engine.segments)  # blobs hold none: rebuilt off the apply path
     engine.total_readings, engine.readings_hash = total, readings_hash
     return engine

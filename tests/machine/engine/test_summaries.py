@@ -14,6 +14,8 @@ from lithair_node.machine.engine import (
     reads,
     regular_runs,
     retention,
+    run_index,
+    snapshot,
     summaries,
 )
 from lithair_node.machine.engine import segment as segments
@@ -163,6 +165,23 @@ def test_restored_segments_read_by_decoding_answer_alike() -> None:
         assert segments.encode(new) == segments.encode(old) == segments.encode(segments.frames_only(old))
     engine.segments = restored
     assert _answers(engine) == before
+
+
+@pytest.mark.parametrize("workload", ["mixed", "wide"])
+def test_a_restored_engine_gets_the_sealed_run_index_back_off_the_apply_path(
+        workload: str) -> None:
+    engine = _engine(workload)
+    before = _answers(engine)
+    restored = snapshot.load(snapshot.dump_state(engine), snapshot.new_segments(engine, 0))
+    # Queued by load (run_index.INDEX_BUILDER); a job queued after them ends after them.
+    run_index.INDEX_BUILDER.submit(lambda: restored.segments[0]).result(timeout=60)
+    for old, new in zip(engine.segments, restored.segments, strict=True):
+        assert isinstance(old, Segment) and isinstance(new, Segment) and new is not old
+        assert new.regular is not None and new.regular.tobytes() == old.regular.tobytes()
+        assert new.summary is not None and old.summary is not None
+        assert new.summary.tobytes() == old.summary.tobytes()
+        assert new.summary_metrics.tolist() == old.summary_metrics.tolist()
+    assert _answers(restored) == before
 
 
 def test_short_runs_keep_no_summary(monkeypatch: pytest.MonkeyPatch) -> None:
