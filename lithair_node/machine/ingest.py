@@ -18,8 +18,8 @@ from lithair_node.machine.commands import (
     merge_columns,
 )
 from lithair_node.machine.digest import MASK64, text_hashes
-from lithair_node.machine.engine.engine import StoredBatch
 from lithair_node.machine.engine.limits import LimitCheck
+from lithair_node.machine.engine.pictures import StoredBatch
 from lithair_node.machine.entries import BatchOutcome, LogEntry
 from lithair_node.machine.idempotency import BatchResult
 from lithair_node.machine.tables import Tables

@@ -38,7 +38,8 @@ from lithair_node.lab.bench.procfs import machine_info, rss_mb
 from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
 from lithair_node.machine.anomalies import AnomalyDetector
 from lithair_node.machine.commands import decode_columns, decode_envelope
-from lithair_node.machine.engine.engine import Engine, StoredBatch
+from lithair_node.machine.engine.engine import Engine
+from lithair_node.machine.engine.pictures import StoredBatch
 from lithair_node.machine.entries import LogEntry
 from lithair_node.machine.state import StateMachine
 

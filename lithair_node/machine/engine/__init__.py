@@ -13,6 +13,7 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   shapes.py      a batch repeating a sensor list seen before reuses its numbers and cells
   running.py     per-cell count/mean/M2/min/max, folded with stats.merge (the same rounding
                  on every node: results equal to the last bit)
+  pictures.py    what apply hands the anomaly detector (StoredBatch) and reads (EngineView)
   latest.py      per cell, the ts and value of its newest reading: O(1) latest reads
   hot.py         the hot buffer: rows (sensor, ts) + sparse (row, metric, value) triples
   hot_index.py   the hot rows grouped by sensor (and each row's triples), built lazily by

@@ -3,8 +3,7 @@ the number of sensors it touches (see the package docstring for the layout)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -14,9 +13,10 @@ from lithair_node.machine.digest import MASK64, cells_hash, text_hashes
 from lithair_node.machine.engine import compaction, merging
 from lithair_node.machine.engine.cells import METRIC_BITS, CellIndex, room
 from lithair_node.machine.engine.dedup import already_stored
-from lithair_node.machine.engine.hot import HotBuffer, HotView
+from lithair_node.machine.engine.hot import HotBuffer
 from lithair_node.machine.engine.latest import NO_TS, CellLatest
 from lithair_node.machine.engine.numbering import Numbering
+from lithair_node.machine.engine.pictures import EngineView, Observer, StoredBatch
 from lithair_node.machine.engine.running import RunningStats, grouped_dense
 from lithair_node.machine.engine.sealing import (
     DEFAULT_BUILDER,
@@ -28,41 +28,6 @@ from lithair_node.machine.engine.sealing import (
 from lithair_node.machine.engine.shapes import Shape, Shapes, frozen, run_of
 
 SEAL_ROWS = 1 << 19
-
-
-@dataclass(frozen=True)
-class StoredBatch:
-    """What apply stored of a batch, in the shape the anomaly detector reads (anomalies.py's
-    observe): groups are the batch's sensor groups that kept at least one reading."""
-
-    keep: np.ndarray | None  # per reading of the batch (None: all stored)
-    sensors: list[str]  # of the groups
-    counts: np.ndarray
-    cell_of: np.ndarray  # (metrics x groups), -1 where the group has no value of the metric
-    ts: np.ndarray
-    values: np.ndarray
-    moved: np.ndarray  # sensor numbers whose location this batch changed
-    moved_from: np.ndarray  # their previous location numbers (-2: none)
-    # cell_of's cells as one slice (every pair has a cell, consecutive): gathers are views
-    cell_run: slice | None = None
-
-
-# Called before the batch's statistics are folded in (the detector judges readings against
-# the statistics that precede them): (stored batch, running count/mean/m2), the latter of
-# every cell, indexed by cell_of; or, when the stored batch has cell_run, whatever columns
-# cell_run picks in it (the engine may pass only the batch's cells, gathered).
-Observer = Callable[[StoredBatch, np.ndarray], None]
-
-
-@dataclass(frozen=True)
-class EngineView:
-    """An immutable picture for reads outside the lock: sealed segments, the hot buffer's
-    columns, the cell index (its arrays are replaced, never written in place)."""
-
-    segments: tuple[Part, ...]  # a Sealing part reads as the segment it becomes
-    hot: HotView
-    cell_keys: np.ndarray
-    metric_names: tuple[str, ...]
 
 
 class Engine:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lithair_node.machine.engine import regular_runs
-from lithair_node.machine.engine.engine import EngineView
+from lithair_node.machine.engine.pictures import EngineView
 from lithair_node.machine.engine.ranges import ranges_to_indices
 from lithair_node.machine.engine.segment import Segment, rows_at
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from lithair_node.machine.engine import summaries
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
-from lithair_node.machine.engine.engine import EngineView
+from lithair_node.machine.engine.pictures import EngineView
 from lithair_node.machine.engine.segment import Segment
 
 

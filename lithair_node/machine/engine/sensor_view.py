@@ -9,8 +9,9 @@ import numpy as np
 
 from lithair_node.machine.engine import reads
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
-from lithair_node.machine.engine.engine import Engine, EngineView
+from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.latest import NO_TS
+from lithair_node.machine.engine.pictures import EngineView
 from lithair_node.machine.engine.ranges import ranges_to_indices
 
 

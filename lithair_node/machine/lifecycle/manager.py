@@ -16,7 +16,8 @@ import numpy as np
 
 from lithair_node.machine.engine import retention
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK, cell_keys
-from lithair_node.machine.engine.engine import Engine, StoredBatch
+from lithair_node.machine.engine.engine import Engine
+from lithair_node.machine.engine.pictures import StoredBatch
 from lithair_node.machine.lifecycle.cold import ColdState
 from lithair_node.machine.lifecycle.policy import Policy
 from lithair_node.machine.lifecycle.rollups import RollupTable
