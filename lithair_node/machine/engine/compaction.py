@@ -126,7 +126,7 @@ def merge(parts: Sequence[Segment], number: int) -> Segment:
                    for p, first in zip(parts, offsets, strict=False))
         line = line[order]  # values are never NaN: NaN marks a row without one
         if summarized:
-            partials.append(summaries.summarize(line[None], starts)[:, 0])  # type: ignore[index]
+            partials.append(summaries.line_partials(line, starts))
         if 8 * held >= n:  # dense: every row's frames at once
             columns[m] = segments.column_blocks(line)
             continue

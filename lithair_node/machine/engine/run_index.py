@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lithair_node.machine.engine import column_decode, regular_runs, summaries
+from lithair_node.machine.engine import column_decode, summaries
+from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.sealing import ThreadBuilder
 from lithair_node.machine.engine.segment import Segment
 
@@ -42,21 +43,20 @@ def attach(segment: Segment) -> None:
     """Compute and attach the run index seal() would have given the segment's rows."""
     if segment.regular is not None:
         return
-    ts = column_decode.timestamps(segment)
-    held = segment.metric_ids()
-    starts = segment.starts
+    held, starts = segment.metric_ids(), segment.starts
+    summary = None
     if summaries.worth_it(held.shape[0], starts.shape[0] - 1, segment.rows):
         partials = []
         for metric in held.tolist():
             line = np.full(segment.rows, np.nan)
             column_decode.values_into(segment, metric, line)
-            found = summaries.summarize(line[None], starts)
-            assert found is not None  # worth_it for all of them: for one
-            partials.append(found[:, 0])
-        object.__setattr__(segment, "summary_metrics", held)  # first: see the docstring
-        object.__setattr__(segment, "summary", np.stack(partials, axis=1))
-    regular = regular_runs.flags(ts, starts, segment.min_ts, segment.max_ts)
-    object.__setattr__(segment, "regular", regular)
+            partials.append(summaries.line_partials(line, starts))
+        summary = np.stack(partials, axis=1)
+    # What seal() and merge() attach (segment.with_run_index), set on this very object:
+    # readers already hold it.
+    indexed = segments.with_run_index(segment, column_decode.timestamps(segment), held, summary)
+    for field in ("summary_metrics", "summary", "regular"):  # this order: see the docstring
+        object.__setattr__(segment, field, getattr(indexed, field))
 
 
 def _attached(segment: Segment) -> Segment:

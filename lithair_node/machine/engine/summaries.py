@@ -73,6 +73,15 @@ def summarize(dense: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
     return out
 
 
+def line_partials(line: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """(5, runs) partials of one metric's line (rows in (sensor, ts) order, NaN absent):
+    a row of what summarize gives, for callers holding one metric's line at a time (a
+    merge, a restored segment's rebuild) once worth_it said yes for all of them."""
+    found = summarize(line[None], starts)
+    assert found is not None  # worth_it for every metric: for one
+    return found[:, 0]
+
+
 def summary_of(summary: np.ndarray | None, held: np.ndarray | None, sensors: np.ndarray,
                sensor: int, metric_ids: np.ndarray) -> np.ndarray | None:
     """(5, len(metric_ids)) partials of the sensor's whole run in a segment (sensors, its
