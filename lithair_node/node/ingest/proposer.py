@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -41,6 +40,7 @@ from lithair_node.node.errors import (
     Unavailable,
     raft_failure,
 )
+from lithair_node.node.ingest.drain_rate import DrainRate
 from lithair_node.node.raft.raft_node import RaftNode
 from lithair_node.node.raft.types import ProposeError, ProposeFailure
 
@@ -79,7 +79,7 @@ class Proposer:
         self._ids = itertools.count(1)
         self._pending_readings = 0  # queued + in flight
         self._last_progress = time.monotonic()  # an entry finished, or nothing was waiting
-        self._rate = _DrainRate()
+        self._rate = DrainRate()
         self._flush_scheduled = False
         self._holds = 0  # held(): no new entries while above 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +151,7 @@ class Proposer:
         future.add_done_callback(_retrieve)  # the caller may have timed out and gone
         if not self._queue and not self._in_flight:
             self._last_progress = time.monotonic()  # idle until now: not a stall
+            self._rate.busy(self._last_progress)
         self._queue.append(_Waiting(batch, future, time.monotonic()))
         self._pending_readings += batch.readings
         self._schedule_flush()
@@ -255,35 +256,6 @@ class Proposer:
 # Nothing committed for this long (or max_queue_delay_s if longer) is a stall of the
 # cluster: long enough that a slow entry (a sealing apply, an fsync) on a busy box is not one.
 _STALL_S = 2.0
-
-
-class _DrainRate:
-    """Readings committed per second on this node, over the last few seconds (longer than
-    the 2 s stall, so a slow entry lowers it without zeroing it); unknown (inf) until the
-    first commit, so a cold start's first slow entry refuses nobody."""
-
-    WINDOW_S = 5.0
-
-    def __init__(self) -> None:
-        self._done: deque[tuple[float, int]] = deque()
-        self._readings = 0
-        self._started = False
-
-    def add(self, now: float, readings: int) -> None:
-        self._done.append((now, readings))
-        self._readings += readings
-        self._started = True
-        self._trim(now)
-
-    def per_s(self, now: float) -> float:
-        if not self._started:
-            return math.inf
-        self._trim(now)
-        return self._readings / self.WINDOW_S
-
-    def _trim(self, now: float) -> None:
-        while self._done and self._done[0][0] < now - self.WINDOW_S:
-            self._readings -= self._done.popleft()[1]
 
 
 def _retrieve(future: asyncio.Future[BatchOutcome]) -> None:

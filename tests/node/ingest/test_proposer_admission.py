@@ -10,6 +10,7 @@ import pytest
 
 from lithair_node.machine.entries import ApplyResult
 from lithair_node.node.errors import Overloaded, Unavailable
+from lithair_node.node.ingest.drain_rate import DrainRate
 from lithair_node.node.ingest.proposer import Proposer, ProposerLimits
 from tests.node.ingest.test_proposer_figures import FakeRaft, batch
 
@@ -30,8 +31,10 @@ async def test_a_slow_entry_is_not_overload_but_a_long_queue_is() -> None:
         proposer.check_admission(1)  # nothing ever committed: the rate is unknown, not 0
         _commit(proposer, 1000)  # ~500 readings/s drained: 25 per 0.05 s >> 2 waiting
         proposer.check_admission(1)
-        proposer._rate._done.clear()  # nothing drained recently: 2 > 0
-        proposer._rate._readings = 0
+        slow = DrainRate()  # 1 reading in a busy second: 0.05 per 0.05 s < 2 waiting
+        slow.busy(time.monotonic() - 1.0)
+        slow.add(time.monotonic(), 1)
+        proposer._rate = slow
         with pytest.raises(Overloaded):
             proposer.check_admission(1)
         proposer.check_admission(1, before_body=False)  # a decoded batch is not refused for it
