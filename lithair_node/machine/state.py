@@ -71,14 +71,21 @@ class ReadView:
 
 
 class StateMachine:
-    def __init__(self, builder: Builder | None = None) -> None:
+    def __init__(self, builder: Builder | None = None, compaction: bool | None = None) -> None:
         """`builder`: where sealed segments are built (engine/sealing.py; None: the
-        process's builder thread); tests hold builds pending with their own."""
+        process's builder thread); tests hold builds pending with their own. `compaction`:
+        merge sealed segments (engine/compaction.py; None: its default)."""
         self.lock = threading.Lock()
         self._builder = builder
+        self._compaction = compaction
         self._tables = Tables()
-        if builder is not None:
-            self._tables.engine.builder = builder
+        self._own(self._tables)
+
+    def _own(self, tables: Tables) -> None:
+        """This node's settings on an engine, new or restored (they are not state)."""
+        if self._builder is not None:
+            tables.engine.builder = self._builder
+        tables.engine.compaction = self._compaction
 
     # -- apply ---------------------------------------------------------------------------
 
@@ -316,8 +323,7 @@ class StateMachine:
     def load(self, view: StateView) -> None:
         """Replace the whole state with a captured one (used by restore)."""
         tables = state_capture.load(view)  # built outside the lock: apply is not held up
-        if self._builder is not None:
-            tables.engine.builder = self._builder
+        self._own(tables)
         with self.lock:
             self._tables = tables
 

@@ -41,7 +41,8 @@ SWAP_AFTER = FAN_IN
 # segments get faster. But each node then rewrites every row once more: on the shared
 # 2-core box, three nodes ingesting 10M readings through HTTP ran at 161.5K readings/s
 # with it against 231.3K/s without, in one invocation (memory-20261201T224100Z.json), for
-# 1-2 B/reading less memory. Tests and benchmarks turn it on; a node flag is left to do.
+# 1-2 B/reading less memory. A node turns it on with `lithair serve --segment-compaction`
+# (Engine.compaction); tests and benchmarks set this default.
 ENABLED = False
 
 

@@ -38,6 +38,9 @@ class Engine:
         # Builds merges (None: the process's merge thread beside DEFAULT_BUILDER, so a seal's
         # build never queues behind a merge's; an engine given its own builder uses it).
         self.merge_builder: Builder | None = None
+        # Merge sealed segments (compaction.py)? None: compaction.ENABLED, read at each plan.
+        # Not state: nodes that differ in it hold the same readings in other segments.
+        self.compaction: bool | None = None
         self.swaps_waited = 0  # swaps whose build was not done yet (not state: no digest)
         self.merges_waited = 0  # the same for merges
         self._merge: merging.PendingMerge | None = None  # what the next cut swaps in
@@ -73,9 +76,15 @@ class Engine:
         """Retention and a restore replace the list: the merge the next cut swaps in is
         planned again from it (merging.py), and started at once."""
         self._segments = value
-        self._merge = merging.plan(value, self.seal_rows, self.merges(), self._merge)
+        self._merge = self._plan(self._merge)
         if self._merge is not None:
             self._merge.start()
+
+    def _plan(self, pending: merging.PendingMerge | None) -> merging.PendingMerge | None:
+        enabled = compaction.ENABLED if self.compaction is None else self.compaction
+        if not enabled:
+            return None
+        return merging.plan(self._segments, self.seal_rows, self.merges(), pending)
 
     def merges(self) -> Builder:
         """Where merges are built (see merge_builder)."""
@@ -251,7 +260,7 @@ class Engine:
             part = Sealing.freeze(len(self._segments), hot, self.builder, start=False)
             self._segments.append(part)
             pending = self._merge
-            self._merge = merging.plan(self._segments, self.seal_rows, self.merges(), pending)
+            self._merge = self._plan(pending)
             if self._merge is not None and self._merge is not pending:
                 part.then(self._merge.start)  # the node's stagger holds both builds back
             if lag > 0:
@@ -265,7 +274,7 @@ class Engine:
         """The planned merge's segment in place of its inputs once it is due: the plan
         checked against the list as it is now (the same on every node: a log position),
         built here if it no longer matches or never ran."""
-        merge = merging.plan(self._segments, self.seal_rows, self.merges(), self._merge)
+        merge = self._plan(self._merge)
         self._merge = merge
         if merge is not None and compaction.due(len(self._segments), merge.at):
             self._merge = None

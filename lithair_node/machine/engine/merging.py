@@ -79,8 +79,6 @@ def plan(segments: Sequence[Part], seal_rows: int, builder: Builder,
     """The merge a cut swaps in once it is due: `pending` if it is still the one (moved to
     where its run sits now), else a new one (not started). Every segment but the last is
     built (only the last can be a Sealing part), so built() never waits here."""
-    if not compaction.ENABLED:
-        return None
     held = segments[:-1]
     at = compaction.run_start(held, seal_rows)
     if at is None:

@@ -33,7 +33,7 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 def replica(config: NodeConfig) -> CleanupContext:
     async def run(app: web.Application) -> AsyncIterator[None]:
-        state = StateMachine()
+        state = StateMachine(compaction=config.segment_compaction)
         raft = RaftNode(config, state)
         # Binding blocks (PySyncObj retries for a few seconds): keep the loop free meanwhile.
         await asyncio.to_thread(raft.start)
