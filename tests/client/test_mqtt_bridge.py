@@ -69,14 +69,19 @@ def _run_through_crashes(nodes: LocalCluster, broker: Broker, tmp_path: Path,
         bridge.start()
         wait_until(lambda: _stored(nodes, leader) == 2 * chunk, 120, what="backlog drained")
 
-        # The leader dies before the next chunk: the bridge holds received, unacked
-        # messages while no node can commit, and is kill -9'd with them in hand.
+        # The leader and a follower die before the next chunk: with no quorum left no node
+        # can commit, so the bridge holds received, unacked messages (with the leader
+        # alone killed, a new leader could commit them before a poll saw them held), and is
+        # kill -9'd with them in hand.
+        follower = next(i for i in range(3) if i != leader)
         nodes.kill_node(leader)
+        nodes.kill_node(follower)
         publish_all(broker, _reading_messages(2 * chunk, chunk, sensors))
         second_kill = wait_until(lambda: _holding_unacked(bridge), 30,
                                  what="messages received, not yet acked")
         bridge.kill9()
         nodes.start_node(leader)
+        nodes.start_node(follower)
         bridge.start()
         publish_all(broker, _reading_messages(3 * chunk, total - 3 * chunk, sensors))
         nodes.wait_ready(timeout_s=60)
