@@ -18,8 +18,8 @@ from lithair_node.lab.drills import Drill
 from lithair_node.lab.local_cluster import LocalCluster
 from lithair_node.node.raft.journal import inspect_journal
 
-DEFAULT_SEEDS = (1, 2, 3, 4)
-SLOW_SEEDS = tuple(range(5, 13))
+DEFAULT_SEEDS = (1, 2)
+SLOW_SEEDS = tuple(range(3, 13))
 
 
 def _terms_and_votes(cluster: LocalCluster, durability: str) -> dict[str, tuple[int, str | None]]:
