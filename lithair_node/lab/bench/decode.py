@@ -8,7 +8,9 @@ bodies, best of `--passes`, in CPU µs per reading:
   decode    bodies.decode_json (orjson + the duplicate-key check)
   validate  validation.validate_batch of the decoded body
   encode    commands.make_encoded_batch (the columns packed for the Raft entry)
-  total     the three one after the other, as write_routes does them
+  total     what write_routes does: the three one after the other or, in a tree that has
+            node/ingest/typed_rows.py, its typed decode of a shape learnt from the first body
+            (then encode), the usual two where it declines
 With --baseline-src, the same stages of that source tree run in a subprocess right after,
 on the same bodies (same seed), and both are reported.
 """
@@ -36,10 +38,20 @@ def _stages() -> dict[str, Callable[[bytes], Any]]:
     from lithair_node.node.ingest.validation import Limits, validate_batch
 
     limits = Limits(max_readings=100_000)
+    try:
+        from lithair_node.node.ingest.typed_rows import TypedRows
+        typed: Any = TypedRows()
+    except ImportError:  # a baseline tree from before it
+        typed = None
 
     def total(raw: bytes) -> Any:
-        columns, received = validate_batch(decode_json(raw), limits)
-        return make_encoded_batch(columns, "key", received)
+        found = None if typed is None else typed.columns(raw, limits)
+        if found is None:
+            body = decode_json(raw)
+            found = validate_batch(body, limits)
+            if typed is not None:
+                typed.learn(body)
+        return make_encoded_batch(found[0], "key", found[1])
 
     return {"decode": decode_json, "validate": lambda body: validate_batch(body, limits),
             "encode": lambda cv: make_encoded_batch(cv[0], "key", cv[1]), "total": total}

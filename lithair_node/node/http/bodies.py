@@ -21,8 +21,8 @@ from lithair_node.node.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
-from lithair_node.node.http.duplicate_keys import check_unique_keys
 from lithair_node.node.http.expect import send_continue
+from lithair_node.node.ingest.duplicate_keys import check_unique_keys
 
 log = logging.getLogger(__name__)
 

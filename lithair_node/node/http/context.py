@@ -14,6 +14,7 @@ from lithair_node.machine.state import StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.consistency import ReadBarrier
 from lithair_node.node.ingest.proposer import Proposer
+from lithair_node.node.ingest.typed_rows import TypedRows
 from lithair_node.node.ingest_history import IngestHistory
 from lithair_node.node.metrics import NodeMetrics
 from lithair_node.node.raft.raft_node import RaftNode
@@ -29,6 +30,8 @@ class NodeContext:
     started_at: float = field(default_factory=time.time)
     # Held by the leader from a membership change's first check to its commit: one at a time.
     membership_change: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The shapes of JSON reading this node decodes straight into typed rows (POST batches).
+    typed_rows: TypedRows = field(default_factory=TypedRows)
 
 
 NODE = web.AppKey("node", NodeContext)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from lithair_node.machine.commands import BatchColumns
-from lithair_node.node.http.bodies import NonStandardJson, json_response, read_body
+from lithair_node.node.http.bodies import (
+    JSON_TYPES,
+    NonStandardJson,
+    decode_json,
+    json_response,
+    read_body,
+    read_raw,
+)
 from lithair_node.node.http.context import NodeContext
 from lithair_node.node.http.write_flow import commit_batch
 from lithair_node.node.ingest.validation import Limits, validate_batch
@@ -28,9 +35,19 @@ async def post_batch(request: web.Request) -> web.Response:
 
 async def _json_or_msgpack_batch(request: web.Request, node: NodeContext) -> tuple[BatchColumns, int]:
     limits = Limits(max_readings=node.config.max_batch_readings)
+    config = node.config
+    if request.content_type not in JSON_TYPES:  # msgpack, or the 415
+        return validate_batch(await read_body(request, config.max_body_bytes, config.body_timeout_s),
+                              limits)
+    raw = await read_raw(request, config.max_body_bytes, config.body_timeout_s)
+    typed = node.typed_rows.columns(raw, limits)
+    if typed is not None:
+        return typed
     try:
-        body = await read_body(request, node.config.max_body_bytes, node.config.body_timeout_s)
+        body = decode_json(raw)
     except NonStandardJson as exc:
         validate_batch(exc.lenient_body, limits)  # names the NaN's field
         raise
-    return validate_batch(body, limits)
+    found = validate_batch(body, limits)
+    node.typed_rows.learn(body)
+    return found

@@ -10,6 +10,7 @@ msgpack timestamps, mixed int/float timestamps) returns None for the per-reading
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -55,7 +56,7 @@ def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
     n = len(readings)
     metric_names: set[str] = set()
     for shape, _, _ in groups:
-        names = _shape_metrics(shape)
+        names = shape_metrics(shape)
         if names is None:
             return None
         metric_names.update(names)
@@ -96,14 +97,16 @@ def _columns(readings: list[Any], groups: list[Any]) -> BatchColumns | None:
             values[np.ix_(rows_of, where)] = block
     locations: list[str] | dict[str, str] = {}
     if has_location:
-        found = _fast_locations(readings, sensor_of, everyone=len(groups) == 1)
+        found = fast_locations(readings, sensor_of, everyone=len(groups) == 1)
         if found is None:
             return None
         locations = found
     return group_by_sensor(sensor_of, ts, locations, names_sorted, values)
 
 
-def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
+def shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
+    """The metric names of a shape of reading (its field names), or None if this path
+    cannot take it."""
     if "sensor_id" not in shape or "timestamp" not in shape or "values" in shape:
         return None
     names = [name for name in shape if name not in RESERVED_FIELDS]
@@ -115,12 +118,14 @@ def _shape_metrics(shape: tuple[Any, ...]) -> list[str] | None:
     return names
 
 
-def _fast_locations(readings: list[dict[str, Any]], sensor_of: list[str],
-                    everyone: bool) -> list[str] | dict[str, str] | None:
+def fast_locations(readings: list[Any], sensor_of: list[str], everyone: bool,
+                   location: Callable[[Any], Any] = itemgetter("location"),
+                   ) -> list[str] | dict[str, str] | None:
     """Each reading's location once all are proven valid, or by sensor when some give none.
-    `everyone`: one shape holding "location"; a reading without it raises KeyError."""
+    `everyone`: one shape holding "location"; a reading without it raises KeyError.
+    `location`: its getter (typed_rows.py reads Structs)."""
     if everyone:
-        found = list(map(itemgetter("location"), readings))
+        found = list(map(location, readings))
     else:
         found = list(map(dict.get, readings, ["location"] * len(readings)))
     try:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lithair_node.lab.bench.load_clients import BodyFactory
 from lithair_node.node.errors import BadRequest, InvalidBatch, InvalidJson, NoLeader, Overloaded
 from lithair_node.node.http.bodies import NonStandardJson, decode_json, error_response
-from lithair_node.node.http.duplicate_keys import count_colons
+from lithair_node.node.ingest.duplicate_keys import count_colons
 
 DUPLICATES = [
     (b'{"readings": [{"sensor_id": "a", "timestamp": 1, "t": 1, "t": 2}]}', "t"),
