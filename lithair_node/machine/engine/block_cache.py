@@ -31,6 +31,19 @@ class BlockCache:
         self._keys: dict[int, set[tuple[int, int, int]]] = {}  # segment id -> its entries
         self._lock = threading.RLock()  # readers run in worker threads
 
+    def peek(self, segment: Any, metric: int, block: int) -> np.ndarray | None:
+        """The cached block, or None (not decoded here: row_decode.py decodes only the rows
+        a read needs, in a batch). Counted as a hit or a miss as get() would."""
+        key = (id(segment), metric, block)
+        with self._lock:
+            found = self._blocks.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._blocks.move_to_end(key)
+            self.hits += 1
+            return found
+
     def get(self, segment: Any, metric: int, block: int,
             decode: Callable[[], np.ndarray]) -> np.ndarray:
         key = (id(segment), metric, block)

@@ -63,6 +63,11 @@ def _shuffled(words: np.ndarray) -> bytes:
 def _unshuffled(frame: bytes, n: int, hi: int | None = None, lo: int = 0) -> np.ndarray:
     """Words [lo, hi) of a frame of n: only those are transposed (a read of a few rows)."""
     planes = np.frombuffer(_codecs.decompressor.decompress(frame, max_output_size=8 * n), np.uint8)
+    return unshuffled_planes(planes, n, hi, lo)
+
+
+def unshuffled_planes(planes: np.ndarray, n: int, hi: int | None = None, lo: int = 0) -> np.ndarray:
+    """_unshuffled of a frame already decompressed (uint8, 8 x n bytes)."""
     hi = n if hi is None else hi
     out = np.empty((hi - lo, 8), dtype=np.uint8)
     np.copyto(out.T, planes.reshape(8, n)[:, lo:hi])  # into the transposed view: ~2x a copy
@@ -77,7 +82,12 @@ def encode_timestamps(ts: np.ndarray) -> bytes:
 
 def decode_timestamps(frame: bytes, n: int, hi: int | None = None) -> np.ndarray:
     """The first `hi` (None: all n) timestamps of a frame."""
-    deltas = _unzigzag(_unshuffled(frame, n, hi))
+    return timestamps_of_words(_unshuffled(frame, n, hi))
+
+
+def timestamps_of_words(words: np.ndarray) -> np.ndarray:
+    """decode_timestamps of a frame's first words, unshuffled (consumed)."""
+    deltas = _unzigzag(words)
     if deltas.shape[0] > 2:
         deltas[1:] = np.cumsum(deltas[1:])
     return np.cumsum(deltas)
@@ -134,8 +144,22 @@ def decode_floats(scale: int, frame: bytes, n: int, lo: int = 0, hi: int | None 
     """Values [lo, hi) of a frame of n (a scaled frame is a running sum: its prefix decoded)."""
     if scale == RAW:
         return _unshuffled(frame, n, hi, lo).view(np.float64)
-    words = _unshuffled(frame, n, hi)
+    return floats_of_words(scale, _unshuffled(frame, n, hi), lo)
+
+
+def floats_of_words(scale: int, words: np.ndarray, lo: int = 0) -> np.ndarray:
+    """decode_floats' values [lo, len(words)) of a scaled frame's first words, unshuffled
+    (a running sum: every word from the frame's first is needed)."""
     return (np.cumsum(_unzigzag(words)).astype(np.float64) / 10.0**scale)[lo:]
+
+
+def decompress_many(frames: list[bytes], sizes: list[int]) -> list[np.ndarray]:
+    """Each frame decompressed (uint8, `sizes` bytes each), in one zstd call when several."""
+    if len(frames) == 1:
+        return [np.frombuffer(decompress(frames[0], sizes[0]), np.uint8)]
+    found = _codecs.decompressor.multi_decompress_to_buffer(
+        frames, decompressed_sizes=np.array(sizes, dtype=np.uint64), threads=0)
+    return [np.frombuffer(found[i], np.uint8) for i in range(len(frames))]
 
 
 # -- many blocks at once: byte for byte the frames of the per-block functions above, in a

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lithair_node.machine.engine import summaries
+from lithair_node.machine.engine import row_decode, summaries
 from lithair_node.machine.engine.cells import METRIC_BITS, METRIC_MASK
 from lithair_node.machine.engine.pictures import EngineView
 from lithair_node.machine.engine.segment import Segment
@@ -27,32 +27,38 @@ def parts(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int, end
           limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(ts, values (metrics x k)) runs, each in timestamp order: one per segment holding the
     sensor in range, then the hot buffer's. `limit`: at most the first `limit` of each."""
-    for segment in view.segments:
-        found = _segment_part(segment, sensor, metric_ids, start, end, limit)
-        if found is not None:
-            yield found
-    yield from _hot_part(view, sensor, metric_ids, start, end, limit)
+    found = row_decode.located(view.segments, sensor, start, end, limit)
+    for (_, _, ts), values in zip(found, row_decode.values_of(found, metric_ids), strict=True):
+        yield ts, values
+    yield from _hot_part(view, sensor, metric_ids, *_hot_rows(view, sensor, start, end, limit))
 
 
 def summarized_parts(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int,
                      end: int, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
     """parts() cut in `rows`, except that a segment run of at most `rows` rows wholly in
     range, in a segment keeping summaries, comes as its (5 x metrics) partials (summaries.py:
-    the very partials of its decoded values), nothing decoded."""
+    the very partials of its decoded values), nothing decoded. In segment order."""
+    order: list[object] = []  # per segment in range: its summary, or the segment to decode
     for segment in view.segments:
         a, b, first, last = segment.span(sensor)
         if a == b or last < start or first >= end:
             continue
+        summary = None
         if start <= first and last < end and b - a <= rows and isinstance(segment, Segment):
             summary = summaries.summary_of(segment.summary, segment.summary_metrics,
                                            segment.sensors, sensor, metric_ids)
-            if summary is not None:
-                yield summary
-                continue
-        found = _segment_part(segment, sensor, metric_ids, start, end, None)
-        if found is not None:
-            yield from _cut(*found, rows)
-    for ts, values in _hot_part(view, sensor, metric_ids, start, end, None):
+        order.append(segment if summary is None else summary)
+    found = row_decode.located([x for x in order if not isinstance(x, np.ndarray)], sensor,
+                               start, end)
+    decoded = {id(segment): (ts, values) for (segment, _, ts), values
+               in zip(found, row_decode.values_of(found, metric_ids), strict=True)}
+    for x in order:
+        if isinstance(x, np.ndarray):
+            yield x
+        elif id(x) in decoded:
+            yield from _cut(*decoded[id(x)], rows)
+    hot_rows, hot_ts = _hot_rows(view, sensor, start, end, None)
+    for ts, values in _hot_part(view, sensor, metric_ids, hot_rows, hot_ts):
         yield from _cut(ts, values, rows)
 
 
@@ -61,34 +67,25 @@ def _cut(ts: np.ndarray, values: np.ndarray, rows: int) -> Iterator[tuple[np.nda
         yield ts[pos : pos + rows], values[:, pos : pos + rows]
 
 
-def _segment_part(segment: Segment, sensor: int, metric_ids: np.ndarray, start: int, end: int,
-                  limit: int | None) -> tuple[np.ndarray, np.ndarray] | None:
-    a, b, first, last = segment.span(sensor)
-    if a == b or last < start or first >= end:
-        return None
-    ts = segment.ts_between(a, b)
-    lo, hi = (int(i) for i in np.searchsorted(ts, (start, end)))
-    if limit is not None:
-        hi = min(hi, lo + limit)
-    if hi <= lo:
-        return None
-    values = np.empty((metric_ids.shape[0], hi - lo))
-    for row, metric in enumerate(metric_ids.tolist()):
-        values[row] = segment.values_between(metric, a + lo, a + hi)
-    return ts[lo:hi], values
-
-
-def _hot_part(view: EngineView, sensor: int, metric_ids: np.ndarray, start: int, end: int,
-              limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _hot_rows(view: EngineView, sensor: int, start: int, end: int,
+              limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The sensor's hot rows in range and their ts, in ts order (at most `limit`)."""
     rows = view.hot.rows_of(sensor)
     ts = view.hot.ts[rows]
     inside = (ts >= start) & (ts < end)
-    if inside.any():
-        rows, ts = rows[inside], ts[inside]
-        order = np.argsort(ts)[:limit]  # late readings make arrival order differ from ts order
+    if not inside.any():
+        return rows[:0], ts[:0]
+    rows, ts = rows[inside], ts[inside]
+    order = np.argsort(ts)[:limit]  # late readings make arrival order differ from ts order
+    return rows[order], ts[order]
+
+
+def _hot_part(view: EngineView, sensor: int, metric_ids: np.ndarray, rows: np.ndarray,
+              ts: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    if ts.shape[0]:
         row_of_metric = np.full(len(view.metric_names), -1, dtype=np.int64)
         row_of_metric[metric_ids] = np.arange(metric_ids.shape[0])
-        yield ts[order], view.hot.dense(rows[order], row_of_metric, metric_ids.shape[0])
+        yield ts, view.hot.dense(rows, row_of_metric, metric_ids.shape[0])
 
 
 def count_between(view: EngineView, sensor: int, start: int, end: int) -> int:
@@ -112,13 +109,37 @@ def readings(view: EngineView, sensor: int, start: int, end: int,
              limit: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(metric ids, ts, values): the first `limit` (None: all) readings in range, in order."""
     metric_ids = metrics_of(view, sensor)
-    found = list(parts(view, sensor, metric_ids, start, end, limit))
+    located = row_decode.located(view.segments, sensor, start, end, limit)
+    hot_rows, hot_ts = _hot_rows(view, sensor, start, end, limit)
+    if limit is not None:  # only the runs' readings among the first `limit` are decoded
+        located, hot_rows, hot_ts = _first(located, hot_rows, hot_ts, limit)
+    found = [(ts, values) for (_, _, ts), values
+             in zip(located, row_decode.values_of(located, metric_ids), strict=True)]
+    found += _hot_part(view, sensor, metric_ids, hot_rows, hot_ts)
     if not found:
         return metric_ids, np.empty(0, dtype=np.int64), np.empty((metric_ids.shape[0], 0))
     ts = np.concatenate([t for t, _ in found])
     values = np.concatenate([v for _, v in found], axis=1)
     order = np.argsort(ts, kind="stable")[:limit]
     return metric_ids, ts[order], values[:, order]
+
+
+def _first(located: list[row_decode.Located], hot_rows: np.ndarray, hot_ts: np.ndarray,
+           limit: int) -> tuple[list[row_decode.Located], np.ndarray, np.ndarray]:
+    """The runs cut to the readings among the first `limit` of them all by ts ((sensor, ts)
+    is unique: those are the readings at or before the limit-th smallest ts)."""
+    every = [ts for _, _, ts in located] + [hot_ts]
+    total = sum(ts.shape[0] for ts in every)
+    if total <= limit or limit <= 0:
+        return located, hot_rows, hot_ts
+    cut = np.partition(np.concatenate(every), limit - 1)[limit - 1]
+    kept = []
+    for segment, a, ts in located:
+        hi = int(ts.searchsorted(cut, side="right"))
+        if hi:
+            kept.append((segment, a, ts[:hi]))
+    hi = int(hot_ts.searchsorted(cut, side="right"))
+    return kept, hot_rows[:hi], hot_ts[:hi]
 
 
 def page(view: EngineView, sensor: int, start: int, end: int,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -156,8 +157,8 @@ def format_timestamps(ts: np.ndarray) -> list[str]:
     """RFC 3339 UTC with microseconds, vectorised (same text as timestamps.format_timestamp)."""
     if ts.shape[0] == 0:
         return []
-    text = np.datetime_as_string(ts.astype("datetime64[us]"), unit="us")
-    return [t + "Z" for t in text.tolist()]
+    # timezone="UTC" writes the "Z" itself: no Python pass over the strings
+    return np.datetime_as_string(ts.astype("datetime64[us]"), unit="us", timezone="UTC").tolist()
 
 
 def rows_as_dicts(ts: np.ndarray, values: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
@@ -168,7 +169,12 @@ def rows_as_dicts(ts: np.ndarray, values: np.ndarray, names: list[str]) -> list[
     columns = values.T.tolist()
     # dict(zip()) builds a row in C; only rows missing a value need the filtering loop
     # (this was half of a 1,000-reading range read).
-    gaps = np.isnan(values).any(axis=0).tolist() if values.shape[0] else [False] * len(columns)
+    gap_of = np.isnan(values).any(axis=0) if values.shape[0] else np.zeros(len(columns), bool)
+    if not gap_of.any():  # every row whole: its values dicts built by map() in C, ~25% less
+        inner = map(dict, map(zip, repeat(names), columns))
+        return [{"timestamp": stamp, "timestamp_us": micros, "values": row}
+                for stamp, micros, row in zip(stamps, ts.tolist(), inner, strict=True)]
+    gaps = gap_of.tolist()
     return [{"timestamp": stamp, "timestamp_us": micros,
              "values": {n: v for n, v in zip(names, column, strict=True) if v == v} if gap
              else dict(zip(names, column, strict=True))}

@@ -14,6 +14,7 @@ from lithair_node.machine.engine import (
     reads,
     regular_runs,
     retention,
+    row_decode,
     run_index,
     snapshot,
     summaries,
@@ -105,9 +106,15 @@ def test_counts_equal_the_parts_lengths() -> None:
 def test_a_whole_range_decodes_no_summarized_run(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = _engine("wide")
     decoded: list[int] = []
-    original = Segment.ts_between
-    monkeypatch.setattr(Segment, "ts_between",
-                        lambda self, a, b: decoded.append(self.number) or original(self, a, b))
+    original = row_decode.pieces
+
+    def spied(asked):  # every decode of a segment's rows goes through row_decode.pieces
+        for segment, *_ in asked:
+            if segment.number not in decoded:
+                decoded.append(segment.number)
+        return original(asked)
+
+    monkeypatch.setattr(row_decode, "pieces", spied)
     picture = sensor_view(engine, engine.view(), engine.sensors.names[3])
     assert picture is not None
     series_reads.range_stats(picture, 0, END)
