@@ -36,6 +36,7 @@ Layout (Prometheus' head + blocks, InfluxDB's TSM):
   regular_runs.py one bit per sensor run with evenly spaced timestamps: computed, not decoded
   run_index.py   restored segments (blobs hold no run index) get it back on a thread
   block_cache.py decoded blocks, an LRU bounded in bytes; entries leave with their segment
+  row_decode.py  sealed reads: a read's frames in one zstd call, only its rows un-shuffled
   codec.py       delta-of-delta timestamps; floats decimal-scaled where exact, else raw;
                  zigzag, byte shuffle, zstd
   reads.py       ranges in ts order across segments + hot buffer, pages with cursors, export
