@@ -187,3 +187,16 @@ def test_at_most_max_shapes_are_kept() -> None:
     assert typed.columns(newest, LIMITS) is not None
     oldest = b'{"readings": [{"sensor_id": "a", "timestamp": 2.5, "m0": 3}]}'
     assert typed.columns(oldest, LIMITS) is None
+
+
+def test_metrics_named_like_the_struct_attributes_keep_their_own_values() -> None:
+    body = {"readings": [{"sensor_id": "a", "timestamp": 10.5 + i, "f1": 1.0 + i, "f0": -2.0 * i,
+                          "f3": 7} for i in range(5)]}
+    typed = TypedRows()
+    typed.learn(body)
+    raw = orjson.dumps(body)
+    found = typed.columns(raw, LIMITS)
+    assert found is not None
+    assert _same(found[0], validate_batch(decode_json(raw), LIMITS)[0])
+    assert found[0].metrics == ["f0", "f1", "f3"]
+    assert found[0].values[1].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
