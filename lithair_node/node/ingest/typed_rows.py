@@ -57,7 +57,9 @@ class _Shape:
             kind: Any = str if name in _STRINGS else (
                 int | float | str if name == "timestamp" else float)
             fields.append((f"f{i}", kind))
-        reading = msgspec.defstruct("Reading", fields, forbid_unknown_fields=True,
+        # gc=False: scalar fields make no cycles, and a batch of Structs then neither adds
+        # to the collector's count nor is traversed by it.
+        reading = msgspec.defstruct("Reading", fields, forbid_unknown_fields=True, gc=False,
                                     rename={f"f{i}": name for i, name in enumerate(shape)})
         batch = msgspec.defstruct("Batch", [("readings", list[reading])],  # type: ignore[valid-type]
                                   forbid_unknown_fields=True)
