@@ -19,7 +19,9 @@ function of the same columns: the same segment).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -60,6 +62,10 @@ class ThreadBuilder:
         # (node/server.py). Counted in rows, not seconds: the stagger scales with the rate
         # and stays within a seal interval, and it changes only when a build runs.
         self.lag_rows = 0
+        # The worker's scheduling niceness (Linux: per thread), set by the node before its
+        # first build (node/server.py): builds can wait for a request or an apply, which
+        # share the box's cores with them. 0: unchanged.
+        self.nice = 0
 
     def submit(self, build: Callable[[], Segment]) -> Job:
         future: Future[Segment] = Future()
@@ -71,6 +77,9 @@ class ThreadBuilder:
         return future
 
     def _run(self) -> None:
+        if self.nice:
+            with contextlib.suppress(OSError, AttributeError):  # not Linux: as it is
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         while True:
             future, build = self._jobs.get()
             if not future.set_running_or_notify_cancel():
