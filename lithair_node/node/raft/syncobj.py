@@ -28,6 +28,7 @@ from pysyncobj.syncobj import SyncObjException
 from lithair_node.machine.state import ApplyResult, LogEntry, StateMachine
 from lithair_node.node.config import NodeConfig
 from lithair_node.node.raft import heap
+from lithair_node.node.raft.commit_first import CommitIndexFirst
 from lithair_node.node.raft.election_trace import trace
 from lithair_node.node.raft.journal import DurableJournal
 from lithair_node.node.raft.journal.pysyncobj_hooks import DurableJournalHooks
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 _LEADER = 2  # pysyncobj.syncobj._RAFT_STATE
 
-class ReplicatedLog(PreVoteHooks, DurableJournalHooks, SyncObj):
+class ReplicatedLog(CommitIndexFirst, PreVoteHooks, DurableJournalHooks, SyncObj):
     """The PySyncObj object. Exactly one replicated method, taking a versioned envelope.
     Its journal is our DurableJournal in <data-dir>/journal/ (PySyncObj is built with
     journalFile=None, so it first makes a MemoryJournal that the hooks replace)."""

@@ -169,6 +169,21 @@ def test_internals_the_durable_journal_hooks_rely_on() -> None:
         ["poller", "callback"]
 
 
+
+def test_internals_commit_first_relies_on() -> None:
+    # commit_first.py: the leader's tick applies, then sends; every AppendEntries carries
+    # the commit index, and an apply asks for a send after it only without batching.
+    tick = inspect.getsource(SyncObj._onTick)
+    assert tick.index("self.__raftCommitIndex = nextCommitIdx") < \
+        tick.index("needSendAppendEntries = self.__applyLogEntries()") < \
+        tick.index("self.__sendAppendEntries()")
+    send = inspect.getsource(SyncObj._SyncObj__sendAppendEntries)
+    assert "'commit_index': self.__raftCommitIndex," in send
+    applying = inspect.getsource(SyncObj._SyncObj__applyLogEntries)
+    assert "if not self.__conf.appendEntriesUseBatch:\n" \
+        "                needSendAppendEntries = True" in applying
+
+
 def test_internals_the_installed_snapshot_fsync_relies_on() -> None:
     received = inspect.getsource(Serializer.setTransmissionData)
     assert "self.__incomingTransmissionFile = open(tmpFile, 'wb')" in received
