@@ -42,6 +42,7 @@ from lithair_node.lab.bench.results import (
     RESULTS_DIR,
     checkout_ref,
     code_env,
+    compile_package,
     shown,
     utc_now,
     write_results,
@@ -108,6 +109,7 @@ def cluster_run(args: argparse.Namespace, code: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as scratch:
         tmp = Path(args.keep if args.keep and code is None else scratch)
         env = code_env(code) if code is not None else {}
+        compile_package(code if code is not None else REPO)
         cluster = LocalCluster(tmp, nodes=3, extra_args=tuple(args.lithair_arg), env=env).start()
         try:
             cluster.wait_ready(timeout_s=60)
@@ -191,7 +193,9 @@ def main() -> int:
     args = p.parse_args()
     report: dict[str, Any] = {"benchmark": "memory", "date": utc_now(), "machine": machine_info(),
                               "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-                              "settings": {k: str(v) for k, v in vars(args).items()}}
+                              "settings": {k: str(v) for k, v in vars(args).items()},
+                              # Nodes start from byte-compiled code, as installed (compile_package).
+                              "bytecode": "compiled"}
     if not args.no_baseline:
         log(f"in-process baseline: {args.readings:,} readings")
         report["baseline"] = in_process_baseline(args)
