@@ -388,6 +388,9 @@ def http_latency_main(args: argparse.Namespace) -> int:
             print(f"{name:>9} S={args.http_sensors:,} offered {args.http_latency:,}/s: acked "
                   f"{found['readings_per_s']:,}/s  p50 {lat['p50']} ms  p99 {lat['p99']} ms  "
                   f"max {lat['max']} ms  errors {found['errors']}", flush=True)
+            by = found.get("latency_ms_by_target", {})
+            print(" " * 10 + "  ".join(f"via {who}: p50 {v.get('p50')} p99 {v.get('p99')}"
+                                      for who, v in by.items()), flush=True)
     path = write_results(RESULTS_DIR, "engine-http-latency", {
         "when": utc_now(), "machine": machine_info(), "args": vars(args), "runs": runs})
     print(f"wrote {shown(path)}")

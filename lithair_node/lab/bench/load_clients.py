@@ -288,4 +288,24 @@ def run_metered(plans: list[ClientPlan], pids: dict[str, int], batch: int,
     sampler.start()
     results = run_clients(plans)
     sampler.join()
-    return {**summarise(results, batch, window), "processes": usage}
+    return {**summarise(results, batch, window), "processes": usage,
+            "latency_ms_by_target": latency_by_target(plans, results, window)}
+
+
+def latency_by_target(plans: list[ClientPlan], results: list[dict[str, Any]],
+                      window: tuple[float, float]) -> dict[str, dict[str, Any]]:
+    """p50/p99 of the requests sent inside `window`, by the node each client wrote to (its
+    first URL): a write through a follower and one through the leader take other paths."""
+    lo, hi = window
+    by_url: dict[str, list[np.ndarray]] = {}
+    for plan, result in zip(plans, results, strict=True):
+        sent = np.asarray(result["sent_at"], dtype=np.float64)
+        lat = np.asarray(result["latency"], dtype=np.float64) * 1000
+        by_url.setdefault(plan.urls[0], []).append(lat[(sent >= lo) & (sent < hi)])
+    out: dict[str, dict[str, Any]] = {}
+    for url, parts in by_url.items():
+        lat = np.concatenate(parts)
+        out[url] = {"requests": int(lat.size), **({
+            "p50": round(float(np.percentile(lat, 50)), 2),
+            "p99": round(float(np.percentile(lat, 99)), 2)} if lat.size else {})}
+    return out
