@@ -32,6 +32,10 @@ from lithair_node.node.raft.types import RaftStatus
 INGEST_ENDPOINTS: Final = ("batches", "influx_v2", "influx_v1", "mqtt")
 BATCH_RESULTS: Final = ("accepted", "duplicate_batch", "invalid", "too_large", "overloaded",
                         "unavailable", "failed")
+# How a JSON batch body was decoded: "typed", by a shape learnt from an accepted body
+# (node/ingest/typed_rows.py); "usual", orjson then validation (any other shape, or a body
+# the typed decoder cannot prove valid, e.g. an invalid one).
+JSON_DECODERS: Final = ("typed", "usual")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class IngestCounters:
         INGEST_ENDPOINTS, 0)))
     batches_by_result: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(
         BATCH_RESULTS, 0)))
+    json_bodies_by_decoder: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(
+        JSON_DECODERS, 0)))
 
     def record(self, endpoint: str, result: str, readings: int = 0) -> None:
         """One write request's outcome; `readings` stored (accepted, not duplicates)."""
@@ -138,6 +144,14 @@ class _NodeCollector:
         for result, count in self._ingest.batches_by_result.items():
             batches.add_metric([result], count)
         yield batches
+        bodies = CounterMetricFamily(
+            "lithair_ingest_json_bodies_total",
+            "JSON batch bodies this node decoded, by decoder: typed (a reading shape learnt "
+            "from an accepted body) or usual (any other body, invalid ones included).",
+            labels=["decoder"])
+        for decoder, count in self._ingest.json_bodies_by_decoder.items():
+            bodies.add_metric([decoder], count)
+        yield bodies
         yield _counter("lithair_ingest_duplicate_readings_total",
                        "Readings not stored because their (sensor, timestamp) was stored already.",
                        stats["duplicate_readings"])

@@ -9,7 +9,13 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lithair_node.node.metrics import BATCH_RESULTS, INGEST_ENDPOINTS, NodeMetrics, ProposerFigures
+from lithair_node.node.metrics import (
+    BATCH_RESULTS,
+    INGEST_ENDPOINTS,
+    JSON_DECODERS,
+    NodeMetrics,
+    ProposerFigures,
+)
 from lithair_node.node.raft.types import RaftStatus, unready_status
 
 LEADER = RaftStatus(role="leader", leader="10.0.0.1:4321", term=7, commit_index=120, applied_index=118,
@@ -61,6 +67,8 @@ def test_a_scrape_has_every_metric_with_its_value() -> None:
         assert ("lithair_ingest_readings_total", (("endpoint", endpoint),)) in samples
     for result in BATCH_RESULTS:
         assert ("lithair_ingest_batches_total", (("result", result),)) in samples
+    for decoder in JSON_DECODERS:
+        assert samples["lithair_ingest_json_bodies_total", (("decoder", decoder),)] == 0
     route = (("route", "/api/v2/write"), ("status", "204"))
     assert samples["lithair_http_request_duration_seconds_count", route] == 2
     assert samples["lithair_http_request_duration_seconds_sum", route] == pytest.approx(0.203)

@@ -13,7 +13,7 @@ from lithair_node.node.http.bodies import (
     read_body,
     read_raw,
 )
-from lithair_node.node.http.context import NodeContext
+from lithair_node.node.http.context import METRICS, NodeContext
 from lithair_node.node.http.write_flow import commit_batch
 from lithair_node.node.ingest.validation import Limits, validate_batch
 
@@ -41,8 +41,11 @@ async def _json_or_msgpack_batch(request: web.Request, node: NodeContext) -> tup
                               limits)
     raw = await read_raw(request, config.max_body_bytes, config.body_timeout_s)
     typed = node.typed_rows.columns(raw, limits)
+    decoders = request.app[METRICS].ingest.json_bodies_by_decoder
     if typed is not None:
+        decoders["typed"] += 1
         return typed
+    decoders["usual"] += 1
     try:
         body = decode_json(raw)
     except NonStandardJson as exc:

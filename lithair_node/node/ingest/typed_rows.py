@@ -136,7 +136,6 @@ class TypedRows:
     def __init__(self) -> None:
         self._shapes: OrderedDict[tuple[str, ...], _Shape] = OrderedDict()
         self._refused: OrderedDict[tuple[str, ...], None] = OrderedDict()
-        self.hits = self.misses = 0
 
     def columns(self, raw: bytes, limits: Limits) -> tuple[BatchColumns, int] | None:
         """The batch's columns if a known shape takes it, else None (the usual path)."""
@@ -147,9 +146,7 @@ class TypedRows:
             if found is not None:
                 shape.misses = 0
                 self._shapes.move_to_end(shape.shape, last=False)
-                self.hits += 1
                 return found
-        self.misses += 1
         return None
 
     def learn(self, body: Any) -> None:

@@ -67,6 +67,24 @@ def test_http_requests_are_counted_by_route_template_and_writes_by_endpoint(clus
     assert samples(url)["lithair_ingest_batches_total", (("result", "invalid"),)] >= 1
 
 
+def test_json_bodies_are_counted_by_the_decoder_that_took_them(cluster) -> None:
+    url = cluster.urls[2]
+
+    def decoded(decoder: str) -> float:
+        return samples(url)["lithair_ingest_json_bodies_total", (("decoder", decoder),)]
+
+    typed, usual = decoded("typed"), decoded("usual")
+    # A metric no other test sends: a shape this node has not accepted yet.
+    reading = {"sensor_id": "decoder-probe", "timestamp": 10, "decoder_probe": 1.5}
+    assert post_json(url, {"readings": [reading]}).status == 200
+    assert (decoded("typed"), decoded("usual")) == (typed, usual + 1)  # learnt from it
+    assert post_json(url, {"readings": [{**reading, "timestamp": 11}]}).status == 200
+    assert (decoded("typed"), decoded("usual")) == (typed + 1, usual + 1)
+    # A body of that shape it cannot prove valid (a null) takes the usual path, which refuses it.
+    assert post_json(url, {"readings": [{**reading, "decoder_probe": None}]}).status == 422
+    assert (decoded("typed"), decoded("usual")) == (typed + 1, usual + 2)
+
+
 def test_promtool_finds_nothing_to_fix_in_a_live_scrape(cluster) -> None:
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool is missing: scripts/install-debian-test-packages.sh"
