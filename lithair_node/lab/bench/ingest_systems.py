@@ -116,7 +116,7 @@ def bench_lithair(args: argparse.Namespace, batch: int, rate_rps: float | None =
             pids = {("leader" if i == leader else f"follower{n}"): cluster.processes[i].pid
                     for n, i in enumerate(order)}
             summary = measure_load(args, "lithair", urls, pids, batch, rate_rps, columnar)
-            role = dict(zip(urls, pids, strict=True))  # leader, follower0, follower1
+            role = dict(zip(urls, pids, strict=True))  # leader, follower1, follower2
             summary["latency_ms_by_target"] = {
                 role.get(url, url): v for url, v in summary["latency_ms_by_target"].items()}
             stats = cluster.wait_converged(timeout_s=120)
