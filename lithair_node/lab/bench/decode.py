@@ -11,6 +11,8 @@ bodies, best of `--passes`, in CPU µs per reading:
   total     what write_routes does: the three one after the other or, in a tree that has
             node/ingest/typed_rows.py, its typed decode of a shape learnt from the first body
             (then encode), the usual two where it declines
+  msgpack   the same readings as a msgpack body (msgpack.unpackb, validate, encode): what
+            ClusterClient's bodies cost when it sent msgpack (its default until 2026-12-02)
 With --baseline-src, the same stages of that source tree run in a subprocess right after,
 on the same bodies (same seed), and both are reported.
 """
@@ -26,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import msgpack
 
 from lithair_node.lab.bench.load_clients import BodyFactory
 from lithair_node.lab.bench.procfs import machine_info
@@ -53,8 +57,13 @@ def _stages() -> dict[str, Callable[[bytes], Any]]:
                 typed.learn(body)
         return make_encoded_batch(found[0], "key", found[1])
 
+    def from_msgpack(raw: bytes) -> Any:
+        found = validate_batch(msgpack.unpackb(raw), limits)
+        return make_encoded_batch(found[0], "key", found[1])
+
     return {"decode": decode_json, "validate": lambda body: validate_batch(body, limits),
-            "encode": lambda cv: make_encoded_batch(cv[0], "key", cv[1]), "total": total}
+            "encode": lambda cv: make_encoded_batch(cv[0], "key", cv[1]), "total": total,
+            "msgpack": from_msgpack}
 
 
 def measure(sensors: int, batch: int, bodies: int, passes: int) -> dict[str, float]:
@@ -64,7 +73,9 @@ def measure(sensors: int, batch: int, bodies: int, passes: int) -> dict[str, flo
     stages = _stages()
     decoded = [stages["decode"](raw) for raw in raws]
     validated = [stages["validate"](body) for body in decoded]
-    inputs = {"decode": raws, "validate": decoded, "encode": validated, "total": raws}
+    packed = [msgpack.packb(body, use_bin_type=True) for body in decoded]
+    inputs = {"decode": raws, "validate": decoded, "encode": validated, "total": raws,
+              "msgpack": packed}
     best: dict[str, float] = {}
     for _ in range(passes):
         for name, run in stages.items():
@@ -111,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         report["us_per_reading"]["baseline"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(f"{'stage':<10}" + "".join(f"{name:>12}" for name in report["us_per_reading"]))
     for stage in result:
-        print(f"{stage:<10}" + "".join(f"{r[stage]:>12.3f}" for r in report["us_per_reading"].values()))
+        print(f"{stage:<10}" + "".join(f"{r[stage]:>12.3f}" if stage in r else f"{'-':>12}"
+                                       for r in report["us_per_reading"].values()))
     path = write_results(args.out, "decode", report)
     print(f"\nresults: {shown(path)}")
     return 0

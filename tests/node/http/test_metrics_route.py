@@ -3,6 +3,7 @@ nothing to fix, and a real Prometheus server (Debian's) scrapes all three nodes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lithair_node.client.cluster_client import ACKED, ClusterClient
 from lithair_node.lab.local_cluster import LocalCluster, free_ports
 from tests.http_helpers import get, post_json, request, wait_for
 
@@ -67,11 +69,18 @@ def test_http_requests_are_counted_by_route_template_and_writes_by_endpoint(clus
     assert samples(url)["lithair_ingest_batches_total", (("result", "invalid"),)] >= 1
 
 
+def json_bodies(url: str) -> tuple[float, float]:
+    """(typed, usual): the JSON batch bodies the node at `url` decoded, by decoder."""
+    scraped = samples(url)
+    return (scraped["lithair_ingest_json_bodies_total", (("decoder", "typed"),)],
+            scraped["lithair_ingest_json_bodies_total", (("decoder", "usual"),)])
+
+
 def test_json_bodies_are_counted_by_the_decoder_that_took_them(cluster) -> None:
     url = cluster.urls[2]
 
     def decoded(decoder: str) -> float:
-        return samples(url)["lithair_ingest_json_bodies_total", (("decoder", decoder),)]
+        return json_bodies(url)[0 if decoder == "typed" else 1]
 
     typed, usual = decoded("typed"), decoded("usual")
     # A metric no other test sends: a shape this node has not accepted yet.
@@ -83,6 +92,25 @@ def test_json_bodies_are_counted_by_the_decoder_that_took_them(cluster) -> None:
     # A body of that shape it cannot prove valid (a null) takes the usual path, which refuses it.
     assert post_json(url, {"readings": [{**reading, "decoder_probe": None}]}).status == 422
     assert (decoded("typed"), decoded("usual")) == (typed + 1, usual + 2)
+
+
+def test_cluster_client_bodies_take_the_typed_decoder(cluster) -> None:
+    # ClusterClient sends JSON by default: a node learns the shape from the first batch and
+    # decodes the next ones in its typed pass (msgpack bodies always took the usual one).
+    url = cluster.urls[1]
+    typed, usual = json_bodies(url)
+    readings = [{"sensor_id": f"client-probe-{i}", "timestamp": 100 + i, "client_probe": i / 4}
+                for i in range(20)]
+
+    async def send() -> None:
+        async with ClusterClient([url]) as client:
+            for n in range(3):
+                batch = [{**r, "timestamp": r["timestamp"] + 1000 * n} for r in readings]
+                result = await client.post_batch(batch, url=url)
+                assert result.status == ACKED and len(result.trail) == 1, result.history
+
+    asyncio.run(send())
+    assert json_bodies(url) == (typed + 2, usual + 1)
 
 
 def test_promtool_finds_nothing_to_fix_in_a_live_scrape(cluster) -> None:
