@@ -17,7 +17,9 @@ from lithair_node.machine.engine.segment import Segment
 
 def already_stored(sensors: np.ndarray, ts: np.ndarray, hot: HotView,
                    segments: Sequence[Segment]) -> np.ndarray:
-    candidates = np.flatnonzero(np.isin(hot.sensor, np.unique(sensors)))
+    # Hot rows inside the late readings' span first (one compare pass), then of their sensors.
+    window = np.flatnonzero((hot.ts >= ts.min()) & (hot.ts <= ts.max()))
+    candidates = window[np.isin(hot.sensor[window], np.unique(sensors))]
     found = pairs_in(sensors, ts, hot.sensor[candidates].astype(np.int64), hot.ts[candidates])
     for segment in segments:
         if not segment.sensors.shape[0]:

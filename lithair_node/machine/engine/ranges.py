@@ -19,6 +19,13 @@ def pairs_in(sensors: np.ndarray, ts: np.ndarray, known_sensors: np.ndarray,
              known_ts: np.ndarray) -> np.ndarray:
     """Which (sensors[i], ts[i]) occur among the known pairs (each set free of repeats)."""
     k = sensors.shape[0]
+    if k and known_sensors.shape[0]:
+        # Only known pairs inside the asked timestamps' span can match: a late batch spans
+        # a few ticks, the hot buffer or a segment's rows of its sensors many. One linear
+        # pass, then the sort below runs over what is left instead of everything.
+        inside = (known_ts >= ts.min()) & (known_ts <= ts.max())
+        if not inside.all():
+            known_sensors, known_ts = known_sensors[inside], known_ts[inside]
     if not known_sensors.shape[0]:
         return np.zeros(k, dtype=bool)
     all_sensors = np.concatenate((known_sensors, sensors))
