@@ -122,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         report["us_per_reading"]["baseline"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(f"{'stage':<10}" + "".join(f"{name:>12}" for name in report["us_per_reading"]))
     for stage in result:
-        print(f"{stage:<10}" + "".join(f"{r[stage]:>12.3f}" if stage in r else f"{'-':>12}"
-                                       for r in report["us_per_reading"].values()))
+        print(f"{stage:<10}" + "".join(f"{r[stage]:>12.3f}" for r in report["us_per_reading"].values()))
     path = write_results(args.out, "decode", report)
     print(f"\nresults: {shown(path)}")
     return 0

@@ -71,7 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline-src", type=Path, default=None)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # Each sensor's late readings must end before its in-order ones do, or they are not late.
+    if args.readings // args.sensors <= LATE_OFFSET_US // 1_000_000 + args.late // args.sensors:
+        p.error("--readings / --sensors must exceed 17 + --late / --sensors (seconds of readings)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
