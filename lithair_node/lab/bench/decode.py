@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +31,7 @@ import msgpack
 
 from lithair_node.lab.bench.load_clients import BodyFactory
 from lithair_node.lab.bench.procfs import machine_info
-from lithair_node.lab.bench.results import RESULTS_DIR, code_env, shown, utc_now, write_results
+from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
 
 
 def _stages() -> dict[str, Callable[[bytes], Any]]:
@@ -112,14 +110,12 @@ def main(argv: list[str] | None = None) -> int:
                               "settings": {k: str(v) for k, v in vars(args).items()},
                               "label": args.label, "us_per_reading": {"current": result}}
     if args.baseline_src is not None:
-        child = subprocess.run(
-            # This file run as a script: its imports come from the baseline tree.
-            [sys.executable, __file__, "--child",
-             "--sensors", str(args.sensors), "--batch", str(args.batch),
-             "--bodies", str(args.bodies), "--passes", str(args.passes)],
-            env={**os.environ, **code_env(args.baseline_src)}, capture_output=True, text=True,
-            check=True)
-        report["us_per_reading"]["baseline"] = json.loads(child.stdout.strip().splitlines()[-1])
+        # Here only: a child runs this file with the baseline's modules, which may lack it.
+        from lithair_node.lab.bench.results import child_result
+
+        report["us_per_reading"]["baseline"] = child_result(__file__, [
+            "--sensors", str(args.sensors), "--batch", str(args.batch),
+            "--bodies", str(args.bodies), "--passes", str(args.passes)], args.baseline_src)
     print(f"{'stage':<10}" + "".join(f"{name:>12}" for name in report["us_per_reading"]))
     for stage in result:
         print(f"{stage:<10}" + "".join(f"{r[stage]:>12.3f}" for r in report["us_per_reading"].values()))

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from lithair_node.lab.bench.procfs import machine_info
-from lithair_node.lab.bench.results import RESULTS_DIR, code_env, shown, utc_now, write_results
+from lithair_node.lab.bench.results import RESULTS_DIR, shown, utc_now, write_results
 
 START_US = 1_700_000_000_000_000
 # The late stream starts 17 s and 123 µs after the first: between stored readings, never on one.
@@ -86,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = {"current": result}
     if args.baseline_src is not None:
-        child = subprocess.run(
-            [sys.executable, __file__, "--child", "--sensors", str(args.sensors), "--readings",
-             str(args.readings), "--late", str(args.late), "--passes", str(args.passes)],
-            env={**os.environ, **code_env(args.baseline_src)}, capture_output=True, text=True,
-            check=True)
-        runs["baseline"] = json.loads(child.stdout.strip().splitlines()[-1])
+        # Here only: a child runs this file with the baseline's modules, which may lack it.
+        from lithair_node.lab.bench.results import child_result
+
+        runs["baseline"] = child_result(__file__, [
+            "--sensors", str(args.sensors), "--readings", str(args.readings),
+            "--late", str(args.late), "--passes", str(args.passes)], args.baseline_src)
     print(f"{'readings/CPU s':<16}" + "".join(f"{name:>12}" for name in runs))
     for part in ("in_order", "late"):
         print(f"{part:<16}" + "".join(f"{r['readings_per_cpu_s'][part]:>12,}" for r in runs.values()))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import compileall
 import json
+import os
 import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,15 @@ def compile_package(tree: Path) -> None:
 def code_env(tree: Path) -> dict[str, str]:
     """Environment that makes `python -m lithair_node` run the code in `tree`."""
     return {"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1"}
+
+
+def child_result(script: str, argv: list[str], tree: Path) -> Any:
+    """`script --child ARGV` run with `tree`'s code (the benchmark file itself, importing the
+    baseline's modules), and the JSON of its last stdout line."""
+    child = subprocess.run([sys.executable, script, "--child", *argv],
+                           env={**os.environ, **code_env(tree)}, capture_output=True, text=True,
+                           check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def write_results(out_dir: Path, name: str, payload: dict[str, Any]) -> Path:
