@@ -4,37 +4,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.node import TCPNode
-from pysyncobj.transport import Transport
 
 from lithair_node.node.raft.commit_first import CommitIndexFirst
 from lithair_node.node.raft.journal import DurableJournal
 from lithair_node.node.raft.journal.pysyncobj_hooks import DurableJournalHooks
 from lithair_node.polling import wait_until
+from tests.node.raft.journal.test_pysyncobj_hooks import _RecordingTransport
 
 WAIT_S = 10.0
 PEER = "peer:2"
-
-
-class _RecordingTransport(Transport):
-    def __init__(self) -> None:
-        super().__init__(None, None, None)
-        self.sent: list[tuple[Any, dict[str, Any]]] = []
-
-    def send(self, node: Any, message: Any) -> bool:
-        self.sent.append((node, message))
-        return True
 
 
 class _Leader(SyncObj):
     """A node whose one follower is the test: what it was told is in `transport.sent`."""
 
     def __init__(self, journal: DurableJournal) -> None:
-        self.transport = _RecordingTransport()
+        self.transport = _RecordingTransport(None, None, None)
         # No heartbeat within a test (it would also carry the commit index).
         conf = SyncObjConf(autoTick=False, journalFile=None, raftMinTimeout=60.0,
                            raftMaxTimeout=61.0, appendEntriesPeriod=19.0,
