@@ -59,8 +59,10 @@ class StreamHub:
         self._ring: deque[AppliedEntry] = deque()
         self._ring_bytes = 0
         self._pending: list[AppliedEntry] = []
-        # Applied entries handed over by the Raft thread, not yet seen by the loop.
-        self._handed: list[tuple[int, int, bytes, ApplyResult]] = []
+        # Applied entries handed over by the Raft thread, not yet seen by the loop. A deque:
+        # its append and popleft are atomic, so no entry is lost between the two threads (a
+        # list swapped for a new one could take an append made to the old one after the swap).
+        self._handed: deque[tuple[int, int, bytes, ApplyResult]] = deque()
         self._wake_pending = False
         self._subscribers: dict[Subscriber, asyncio.Task[Any] | None] = {}
         self._anomalies_seen_to = 0
@@ -88,8 +90,7 @@ class StreamHub:
         taking the GIL from this thread) per entry was 3.5% of a follower's samples under
         load, and still 8.7% once coalesced, as an idle loop drains each entry at once.
         With no subscriber the loop takes them every DRAIN_S (the ring, for resumption)
-        and when one subscribes. list.append and the swap in _hand_over are atomic under
-        the GIL."""
+        and when one subscribes, or asks for the figures."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -101,10 +102,10 @@ class StreamHub:
     # -- event loop ------------------------------------------------------------------------
 
     def _hand_over(self) -> None:
-        self._wake_pending = False  # before the swap: a later append wakes the loop again
-        handed, self._handed = self._handed, []
-        for index, term, payload, result in handed:
-            self._received(index, term, payload, result)
+        self._wake_pending = False  # before taking: a later append wakes the loop again
+        handed = self._handed
+        while handed:
+            self._received(*handed.popleft())
 
     def _received(self, index: int, term: int, payload: bytes, result: ApplyResult) -> None:
         entry = AppliedEntry(index, term, payload, result)
@@ -183,6 +184,9 @@ class StreamHub:
             task.cancel()  # its handler may be blocked writing to a socket nobody reads
 
     def figures(self) -> dict[str, Any]:
+        """Called on the loop. Takes the entries handed over since the last drain first, so
+        the ring it describes holds everything applied so far, as a subscriber would find."""
+        self._hand_over()
         return {"clients": len(self._subscribers), "max_clients": self.limits.max_clients,
                 "dropped_total": self.dropped_total, "held_entries": len(self._ring),
                 "oldest_held": self._ring[0].index if self._ring else None,
