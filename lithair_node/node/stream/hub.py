@@ -60,8 +60,9 @@ class StreamHub:
         self._ring_bytes = 0
         self._pending: list[AppliedEntry] = []
         # Applied entries handed over by the Raft thread, not yet seen by the loop. A deque:
-        # its append and popleft are atomic, so no entry is lost between the two threads (a
-        # list swapped for a new one could take an append made to the old one after the swap).
+        # its append and popleft are each atomic, so no entry can fall between the threads,
+        # whereas swapping a list relied on the Raft thread never being switched out between
+        # reading the attribute and appending to the list it read.
         self._handed: deque[tuple[int, int, bytes, ApplyResult]] = deque()
         self._wake_pending = False
         self._subscribers: dict[Subscriber, asyncio.Task[Any] | None] = {}

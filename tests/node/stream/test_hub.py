@@ -127,3 +127,17 @@ async def test_sampling_keeps_at_most_max_rate_events_and_counts_the_rest() -> N
         assert ids(frames) == [1, 2]  # a burst of one second's worth, then nothing
     finally:
         await hub.stop()
+
+
+async def test_figures_describe_every_entry_applied_so_far_without_waiting_for_a_drain() -> None:
+    state, raft = StateMachine(), FakeRaft()
+    hub = StreamHub(state, raft, HubLimits())
+    hub.DRAIN_S = 3600.0  # no periodic drain in this test: only figures() can take them
+    await hub.start()
+    try:
+        await apply_on_a_thread(state, raft, 1, 3)
+        figures = hub.figures()
+        assert (figures["held_entries"], figures["oldest_held"]) == (3, 1)
+    finally:
+        await hub.stop()
+
