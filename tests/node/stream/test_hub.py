@@ -140,4 +140,3 @@ async def test_figures_describe_every_entry_applied_so_far_without_waiting_for_a
         assert (figures["held_entries"], figures["oldest_held"]) == (3, 1)
     finally:
         await hub.stop()
-
