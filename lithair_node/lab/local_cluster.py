@@ -40,23 +40,44 @@ class NodeSpec:
         return f"{self.host}:{self.raft_port}"
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the OS reports free right now (all held open together so none repeats)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 # Below Linux's default ephemeral range (32768-60999): a port found free there is not taken
 # meanwhile by some process's outgoing connection before the node binds it.
 _RUN_PORTS = range(20_000, 32_000)
+
+# Ports this process has handed out: a port probed free and closed again would otherwise be
+# free to hand out a second time before its first taker binds it (a node given the same
+# port for HTTP and Raft exits at startup).
+_handed_out: set[int] = set()
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports that are free now and not handed out before by this process
+    (held open together while probed)."""
+    rng = random.Random()
+    if len(_handed_out) > len(_RUN_PORTS) // 2:
+        _handed_out.clear()  # long runs: the oldest takers have long since bound or exited
+    held: list[socket.socket] = []
+    try:
+        for _ in range(count * 200):
+            if len(held) == count:
+                break
+            port = rng.randrange(_RUN_PORTS.start, _RUN_PORTS.stop)
+            if port in _handed_out:
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+            _handed_out.add(port)
+        if len(held) < count:
+            raise RuntimeError(f"no {count} free ports in {_RUN_PORTS}")
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def free_port_run(count: int, host: str = "127.0.0.1") -> int:
@@ -65,12 +86,16 @@ def free_port_run(count: int, host: str = "127.0.0.1") -> int:
     rng = random.Random()
     for _ in range(200):
         start = rng.randrange(_RUN_PORTS.start, _RUN_PORTS.stop - count)
+        run = range(start, start + count)
+        if _handed_out.intersection(run):
+            continue
         held: list[socket.socket] = []
         try:
-            for port in range(start, start + count):
+            for port in run:
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 held.append(sock)
                 sock.bind((host, port))
+            _handed_out.update(run)
             return start
         except OSError:
             continue
@@ -78,6 +103,14 @@ def free_port_run(count: int, host: str = "127.0.0.1") -> int:
             for sock in held:
                 sock.close()
     raise RuntimeError(f"no {count} consecutive free ports in {_RUN_PORTS}")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a node's log, so an error says why the node exited."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"({error})"
 
 
 def ensure_password_file(base_dir: Path) -> Path:
@@ -270,9 +303,10 @@ class LocalCluster:
             for index in wanted:
                 process = self.processes.get(index)
                 if process is not None and process.poll() is not None:
+                    log = self.specs[index].data_dir / "node.log"
                     raise RuntimeError(
                         f"{self.specs[index].node_id} exited with {process.returncode}; "
-                        f"see {self.specs[index].data_dir / 'node.log'}"
+                        f"the end of {log}:\n{_tail(log)}"
                     )
             answers = {i: http_json(f"{self.specs[i].url}{api.READYZ}") for i in wanted}
             statuses = {i: self.status(i) for i in wanted}
