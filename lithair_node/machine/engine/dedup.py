@@ -1,8 +1,9 @@
 """Which late readings (not newer than their sensor's last timestamp) are already stored.
 
 Readings in order for their sensor never come here. The late ones are checked, all at once,
-against the hot buffer's rows of their sensors and, per sealed segment, against the rows of
-the sensors whose time span there covers them: the only blocks decompressed are those."""
+against the hot buffer's rows of their sensors and, per sealed segment, against the runs of
+the sensors whose time span there covers them: a regular run by arithmetic, the others by
+decoding the timestamp blocks their rows lie in, and only those."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lithair_node.machine.engine import regular_runs
 from lithair_node.machine.engine.hot import HotView
-from lithair_node.machine.engine.ranges import pairs_in, ranges_to_indices
-from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.engine.ranges import in_sorted_runs, pairs_in, ranges_to_indices
+from lithair_node.machine.engine.sealing import Part
+from lithair_node.machine.engine.segment import rows_at
 
 
 def already_stored(sensors: np.ndarray, ts: np.ndarray, hot: HotView,
-                   segments: Sequence[Segment]) -> np.ndarray:
+                   segments: Sequence[Part]) -> np.ndarray:
     # Hot rows inside the late readings' span first (one compare pass), then of their sensors.
     window = np.flatnonzero((hot.ts >= ts.min()) & (hot.ts <= ts.max()))
     candidates = window[np.isin(hot.sensor[window], np.unique(sensors))]
@@ -27,13 +30,39 @@ def already_stored(sensors: np.ndarray, ts: np.ndarray, hot: HotView,
         at = np.minimum(np.searchsorted(segment.sensors, sensors), segment.sensors.shape[0] - 1)
         covered = ((segment.sensors[at] == sensors) & (segment.min_ts[at] <= ts)
                    & (ts <= segment.max_ts[at]) & ~found)
-        if not covered.any():
-            continue
-        runs = np.unique(at[covered])
-        rows = ranges_to_indices(segment.starts[runs], segment.starts[runs + 1])
-        first, last = int(rows[0]), int(rows[-1]) + 1
-        rows_ts = segment.ts_between(first, last)[rows - first]
-        rows_sensor = np.repeat(segment.sensors[runs], segment.starts[runs + 1] - segment.starts[runs])
         hit = np.flatnonzero(covered)
-        found[hit] = pairs_in(sensors[hit], ts[hit], rows_sensor, rows_ts)
+        if hit.shape[0]:
+            found[hit] = _stored_in(segment, ts[hit], at[hit])
+    return found
+
+
+def _stored_in(segment: Part, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Which readings, each inside its sensor's time span in `segment` (run `at`), are stored
+    there. A regular run (regular_runs.py) holds exactly first + k x step: answered by
+    arithmetic. The others' timestamps are decoded, from the blocks their rows lie in only, and
+    each reading is binary-searched in its run: no pass over the runs' rows."""
+    found = np.zeros(ts.shape[0], dtype=bool)
+    irregular = np.ones(ts.shape[0], dtype=bool)
+    packed = getattr(segment, "regular", None)  # a part still being sealed has no run bits
+    if packed is not None:
+        step = regular_runs.steps(packed, segment.starts, segment.min_ts, segment.max_ts, at)
+        regular = step >= 0
+        # step 0: a one-row run, whose span is its one timestamp
+        found[regular] = (ts[regular] - segment.min_ts[at[regular]]) % np.maximum(step[regular], 1) == 0
+        irregular = ~regular
+    if irregular.any():
+        ask = np.flatnonzero(irregular)
+        run = at[ask]
+        runs = np.unique(run)
+        starts, ends = segment.starts[runs], segment.starts[runs + 1]
+        first, last = int(starts[0]), int(ends[-1])
+        if 4 * int((ends - starts).sum()) >= last - first:
+            # Most rows between are wanted: decode the slice, search runs where they lie.
+            values, lo, hi = segment.ts_between(first, last), starts - first, ends - first
+        else:  # a few runs far apart: only their blocks, the runs laid end to end
+            values = rows_at(segment, -1, ranges_to_indices(starts, ends))
+            hi = np.cumsum(ends - starts)
+            lo = hi - (ends - starts)
+        where = np.searchsorted(runs, run)
+        found[ask] = in_sorted_runs(values, lo[where], hi[where], ts[ask])
     return found

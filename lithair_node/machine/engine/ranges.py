@@ -38,3 +38,25 @@ def pairs_in(sensors: np.ndarray, ts: np.ndarray, known_sensors: np.ndarray,
     hits = order[repeated] - known_sensors.shape[0]
     found[hits[hits >= 0]] = True
     return found
+
+
+def in_sorted_runs(values: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   wanted: np.ndarray) -> np.ndarray:
+    """Whether wanted[i] occurs in values[lo[i]:hi[i]], each such run ascending: one binary
+    search per asked value, all of them in step (~log2 of the longest run numpy passes over
+    the asked values, none over the runs)."""
+    end = hi.astype(np.int64)
+    lo, hi = lo.astype(np.int64), end.copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) >> 1
+        right = active & (values[np.where(active, mid, 0)] < wanted)
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+    # lo: the first index of its run holding a value >= wanted (end if none)
+    inside = lo < end
+    found = np.zeros(wanted.shape[0], dtype=bool)
+    found[inside] = values[lo[inside]] == wanted[inside]
+    return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lithair_node.machine.engine.ranges import pairs_in
+from lithair_node.machine.engine.ranges import in_sorted_runs, pairs_in
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -25,3 +25,17 @@ def test_pairs_in_matches_a_set_of_pairs(seed: int) -> None:
     ts = np.array([t for _, t in asked], dtype=np.int64)
     found = pairs_in(sensors, ts, known_s, known_t)
     assert found.tolist() == [(s, t) in known for s, t in asked]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_in_sorted_runs_matches_membership_of_each_run(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    runs = [np.unique(rng.integers(0, 200, int(rng.integers(0, 80))))
+            for _ in range(int(rng.integers(1, 30)))]
+    values = np.concatenate(runs).astype(np.int64)
+    ends = np.cumsum([r.shape[0] for r in runs])
+    starts = ends - [r.shape[0] for r in runs]
+    asked_run = rng.integers(0, len(runs), 300)
+    wanted = rng.integers(-5, 205, 300)
+    found = in_sorted_runs(values, starts[asked_run], ends[asked_run], wanted)
+    assert found.tolist() == [int(w) in set(runs[r].tolist()) for r, w in zip(asked_run, wanted, strict=True)]
