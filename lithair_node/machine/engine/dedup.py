@@ -43,7 +43,7 @@ def _stored_in(segment: Part, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
     each reading is binary-searched in its run: no pass over the runs' rows."""
     found = np.zeros(ts.shape[0], dtype=bool)
     irregular = np.ones(ts.shape[0], dtype=bool)
-    packed = getattr(segment, "regular", None)  # a part still being sealed has no run bits
+    packed = segment.regular  # None: not built yet, or restored before its run index
     if packed is not None:
         step = regular_runs.steps(packed, segment.starts, segment.min_ts, segment.max_ts, at)
         regular = step >= 0

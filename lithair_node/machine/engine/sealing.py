@@ -262,6 +262,14 @@ class Sealing:
         return self._index().max_ts
 
     @property
+    def regular(self) -> np.ndarray | None:
+        """The built segment's regular-run bits (regular_runs.py), None until it is built.
+        A part stays in the list until the next cut, and the newest data, which late
+        readings most often reach, lies in it."""
+        source = self._frozen.source()
+        return source.regular if isinstance(source, Segment) else None
+
+    @property
     def ts_frames(self) -> tuple[bytes, ...]:
         return self.segment().ts_frames
 

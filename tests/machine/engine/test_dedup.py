@@ -71,3 +71,27 @@ def test_runs_in_blocks_far_apart_are_looked_up_in_both():
                            NO_HOT, [segment])
     assert found.tolist() == [pair in pairs for pair in asked]
     assert found.tolist() == [True, True, False, True, False, True, False]
+
+
+def test_a_built_part_not_yet_swapped_answers_late_readings_by_its_run_bits():
+    from lithair_node.machine.engine.engine import Engine
+    from lithair_node.machine.engine.sealing import Sealing
+    from tests.machine.engine.builders import make_columns
+    from tests.machine.engine.held_builders import Held, Immediate
+
+    start = 1_700_000_000_000_000
+    first = [(f"s{i}", start + 1_000_000 * t, {"a": float(t)}, None) for i in range(4) for t in range(60)]
+    fresh = [(f"s{i}", start + 1_000_000 * 100, {"a": 0.0}, None) for i in range(4)]
+    # Late: half repeat stored readings (to drop), half fall between them (to store).
+    late = [(f"s{i}", start + 1_000_000 * t + (t % 2) * 500_000, {"a": -1.0}, None)
+            for i in range(4) for t in range(10, 30)]
+    built, held = Engine(200, Immediate()), Engine(200, Held())
+    for engine in (built, held):
+        for batch in (first, fresh, late):
+            engine.apply_batch(make_columns(batch))
+    part = built.segments[-1]
+    assert isinstance(part, Sealing) and part.done() and part.regular is not None
+    assert isinstance(held.segments[-1], Sealing) and held.segments[-1].regular is None
+    for engine in (built, held):  # 240 + 4 fresh + the 40 late ones between stored readings
+        assert engine.total_readings == 240 + 4 + 40
+    assert built.readings_hash == held.readings_hash
