@@ -14,8 +14,8 @@ import numpy as np
 from lithair_node.machine.engine import regular_runs
 from lithair_node.machine.engine.hot import HotView
 from lithair_node.machine.engine.ranges import in_sorted_runs, pairs_in, ranges_to_indices
-from lithair_node.machine.engine.sealing import Part
-from lithair_node.machine.engine.segment import rows_at
+from lithair_node.machine.engine.sealing import Part, Sealing
+from lithair_node.machine.engine.segment import all_ts, rows_at
 
 
 def already_stored(sensors: np.ndarray, ts: np.ndarray, hot: HotView,
@@ -57,8 +57,9 @@ def _stored_in(segment: Part, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
         starts, ends = segment.starts[runs], segment.starts[runs + 1]
         first, last = int(starts[0]), int(ends[-1])
         if 4 * int((ends - starts).sum()) >= last - first:
-            # Most rows between are wanted: decode the slice, search runs where they lie.
-            values, lo, hi = segment.ts_between(first, last), starts - first, ends - first
+            # Most rows between are wanted (a wide batch): search the runs where they lie in
+            # the segment's timestamps, decoded once for the batches that follow.
+            values, lo, hi = _timestamps(segment), starts, ends
         else:  # a few runs far apart: only their blocks, the runs laid end to end
             values = rows_at(segment, -1, ranges_to_indices(starts, ends))
             hi = np.cumsum(ends - starts)
@@ -66,3 +67,7 @@ def _stored_in(segment: Part, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
         where = np.searchsorted(runs, run)
         found[ask] = in_sorted_runs(values, lo[where], hi[where], ts[ask])
     return found
+
+
+def _timestamps(segment: Part) -> np.ndarray:
+    return segment.all_ts() if isinstance(segment, Sealing) else all_ts(segment)

@@ -287,6 +287,11 @@ class Sealing:
         return (int(index.starts[i]), int(index.starts[i + 1]), int(index.min_ts[i]),
                 int(index.max_ts[i]))
 
+    def all_ts(self) -> np.ndarray:
+        """Every row's timestamp, in (sensor, ts) order (segment.all_ts once built)."""
+        source = self._frozen.source()
+        return segments.all_ts(source) if isinstance(source, Segment) else source[0].ts
+
     def ts_between(self, a: int, b: int) -> np.ndarray:
         source = self._frozen.source()
         if isinstance(source, Segment):

@@ -95,3 +95,14 @@ def test_a_built_part_not_yet_swapped_answers_late_readings_by_its_run_bits():
     for engine in (built, held):  # 240 + 4 fresh + the 40 late ones between stored readings
         assert engine.total_readings == 240 + 4 + 40
     assert built.readings_hash == held.readings_hash
+
+
+def test_a_segment_s_timestamps_are_decoded_once_and_equal_its_blocks():
+    from lithair_node.machine.engine.segment import all_ts
+
+    rng = np.random.default_rng(7)
+    segment = frames_only(_segment(_stored(rng, 60)))  # no run bits: every block decoded
+    whole = all_ts(segment)
+    assert np.array_equal(whole, segment.ts_between(0, segment.rows))
+    assert all_ts(segment) is whole  # cached: the batches after the first search it again
+    assert not whole.flags.writeable
