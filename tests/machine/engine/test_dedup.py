@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from lithair_node.machine.engine.dedup import already_stored
+from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.hot import HotView
-from lithair_node.machine.engine.segment import BLOCK_ROWS, frames_only, seal
+from lithair_node.machine.engine.sealing import Sealing
+from lithair_node.machine.engine.segment import BLOCK_ROWS, all_ts, frames_only, seal
+from tests.machine.engine.builders import make_columns
+from tests.machine.engine.held_builders import Held, Immediate
 
 EMPTY = np.empty(0, dtype=np.int64)
 NO_HOT = HotView(EMPTY, EMPTY, EMPTY, EMPTY, np.empty(0))
@@ -74,11 +78,6 @@ def test_runs_in_blocks_far_apart_are_looked_up_in_both():
 
 
 def test_a_built_part_not_yet_swapped_answers_late_readings_by_its_run_bits():
-    from lithair_node.machine.engine.engine import Engine
-    from lithair_node.machine.engine.sealing import Sealing
-    from tests.machine.engine.builders import make_columns
-    from tests.machine.engine.held_builders import Held, Immediate
-
     start = 1_700_000_000_000_000
     first = [(f"s{i}", start + 1_000_000 * t, {"a": float(t)}, None) for i in range(4) for t in range(60)]
     fresh = [(f"s{i}", start + 1_000_000 * 100, {"a": 0.0}, None) for i in range(4)]
@@ -98,8 +97,6 @@ def test_a_built_part_not_yet_swapped_answers_late_readings_by_its_run_bits():
 
 
 def test_a_segment_s_timestamps_are_decoded_once_and_equal_its_blocks():
-    from lithair_node.machine.engine.segment import all_ts
-
     rng = np.random.default_rng(7)
     segment = frames_only(_segment(_stored(rng, 60)))  # no run bits: every block decoded
     whole = all_ts(segment)
