@@ -3,7 +3,8 @@
 Readings in order for their sensor never come here. The late ones are checked, all at once,
 against the hot buffer's rows of their sensors and, per sealed segment, against the runs of
 the sensors whose time span there covers them: a regular run by arithmetic, the others by
-decoding the timestamp blocks their rows lie in, and only those."""
+a binary search in their decoded timestamps (the segment's whole column for a wide batch,
+whole_ts.py; only the runs' blocks for a few runs far apart)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from lithair_node.machine.engine import regular_runs
 from lithair_node.machine.engine.hot import HotView
 from lithair_node.machine.engine.ranges import in_sorted_runs, pairs_in, ranges_to_indices
 from lithair_node.machine.engine.sealing import Part, Sealing
-from lithair_node.machine.engine.segment import all_ts, rows_at
+from lithair_node.machine.engine.segment import rows_at
+from lithair_node.machine.engine.whole_ts import all_ts
 
 
 def already_stored(sensors: np.ndarray, ts: np.ndarray, hot: HotView,
@@ -39,8 +41,8 @@ def already_stored(sensors: np.ndarray, ts: np.ndarray, hot: HotView,
 def _stored_in(segment: Part, ts: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Which readings, each inside its sensor's time span in `segment` (run `at`), are stored
     there. A regular run (regular_runs.py) holds exactly first + k x step: answered by
-    arithmetic. The others' timestamps are decoded, from the blocks their rows lie in only, and
-    each reading is binary-searched in its run: no pass over the runs' rows."""
+    arithmetic. The others are binary-searched in their decoded timestamps, each in its own
+    run: no pass over the runs' rows."""
     found = np.zeros(ts.shape[0], dtype=bool)
     irregular = np.ones(ts.shape[0], dtype=bool)
     packed = segment.regular  # None: not built yet, or restored before its run index

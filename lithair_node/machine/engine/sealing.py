@@ -35,6 +35,7 @@ from lithair_node.machine.engine import segment as segments
 from lithair_node.machine.engine.hot import HotView
 from lithair_node.machine.engine.ranges import ranges_to_indices
 from lithair_node.machine.engine.segment import Segment
+from lithair_node.machine.engine.whole_ts import all_ts
 
 log = logging.getLogger(__name__)
 
@@ -288,9 +289,9 @@ class Sealing:
                 int(index.max_ts[i]))
 
     def all_ts(self) -> np.ndarray:
-        """Every row's timestamp, in (sensor, ts) order (segment.all_ts once built)."""
+        """Every row's timestamp, in (sensor, ts) order (whole_ts.all_ts once built)."""
         source = self._frozen.source()
-        return segments.all_ts(source) if isinstance(source, Segment) else source[0].ts
+        return all_ts(source) if isinstance(source, Segment) else source[0].ts
 
     def ts_between(self, a: int, b: int) -> np.ndarray:
         source = self._frozen.source()

@@ -20,7 +20,7 @@ import msgpack
 import numpy as np
 
 from lithair_node.machine.engine import codec, regular_runs, summaries
-from lithair_node.machine.engine.block_cache import BLOCKS, BlockCache
+from lithair_node.machine.engine.block_cache import BLOCKS
 
 BLOCK_ROWS = 4096
 FORMAT_VERSION = 1
@@ -324,25 +324,6 @@ def rows_at(segment: Segment, metric: int, rows: np.ndarray) -> np.ndarray:
         return parts[0][rows - int(blocks[0]) * BLOCK_ROWS]
     # Only the segment's last block is short, and it can only come last.
     return np.concatenate(parts)[np.searchsorted(blocks, block) * BLOCK_ROWS + rows % BLOCK_ROWS]
-
-
-# A segment's timestamps in row order, for late lookups (dedup.py): a wide late batch
-# searches runs all over a segment, and joining its blocks again for every batch cost more
-# than the search itself. Bounded apart from BLOCKS (whose reads it would evict): four
-# segments of 512K rows.
-WHOLE_TS = BlockCache(16 << 20)
-
-
-def all_ts(segment: Segment) -> np.ndarray:
-    """Every row's timestamp (read-only; decoded once while cached)."""
-    return WHOLE_TS.get(segment, -1, 0, lambda: _joined_ts(segment))
-
-
-def _joined_ts(segment: Segment) -> np.ndarray:
-    blocks = [_decoded_block(segment, -1, block) for block in range(len(segment.ts_frames))]
-    out = np.concatenate(blocks) if blocks else np.empty(0, dtype=np.int64)
-    out.flags.writeable = False
-    return out
 
 
 FEW_ROWS = BLOCK_ROWS // 8  # a read of fewer rows of a block decodes only those, uncached

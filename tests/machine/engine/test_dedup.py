@@ -11,7 +11,8 @@ from lithair_node.machine.engine.dedup import already_stored
 from lithair_node.machine.engine.engine import Engine
 from lithair_node.machine.engine.hot import HotView
 from lithair_node.machine.engine.sealing import Sealing
-from lithair_node.machine.engine.segment import BLOCK_ROWS, all_ts, frames_only, seal
+from lithair_node.machine.engine.segment import BLOCK_ROWS, frames_only, seal
+from lithair_node.machine.engine.whole_ts import all_ts
 from tests.machine.engine.builders import make_columns
 from tests.machine.engine.held_builders import Held, Immediate
 
